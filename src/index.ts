@@ -1,0 +1,1 @@
+export { MigrateError, type ErrorCode } from './errors.js';

@@ -1,0 +1,23 @@
+import type { ErrorCode } from '../errors.js';
+
+/** One `user_data/{userId}/vector_store_{collection}/` directory found under the root. */
+export interface StoreLocation {
+  userId: string;
+  collection: string;
+  /** Absolute, symlink-resolved path of the store directory (always inside the root). */
+  dir: string;
+  /** Absolute path of vectors.pkl, or null when the store has none. */
+  vectorsPath: string | null;
+  /** Absolute path of metadata.json, or null when the store has none. */
+  metadataPath: string | null;
+}
+
+export type DiscoveryEvent =
+  | { kind: 'store'; store: StoreLocation }
+  | { kind: 'skipped'; path: string; code: ErrorCode; reason: string };
+
+/** A vector as the pickle stored it; float32 arrays stay float32, Python floats become float64. */
+export type StoredVector = Float32Array | Float64Array;
+
+/** One object of metadata.json, exactly as parsed. */
+export type MetadataEntry = Record<string, unknown>;
