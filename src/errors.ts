@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'E_MODEL' // the embedding model cannot be loaded
   | 'E_EMBED' // embedding a batch failed
   | 'E_DIM_MISMATCH' // the target table or a store has another dimension
+  | 'E_SCHEMA' // the target table exists but lacks required columns, or its schema cannot be created
   | 'E_BACKUP' // the backup copy could not be written or verified
   | 'E_LOAD' // the database rejected the store's rows
   | 'E_INTERNAL';

@@ -1,0 +1,183 @@
+import path from 'node:path';
+import { MigrateError } from './errors.js';
+import { Secret } from './secret.js';
+
+export const DEFAULTS = {
+  model: 'Xenova/all-MiniLM-L6-v2',
+  batchSize: 32,
+  table: 'vector_documents',
+  pgliteDir: '.pgvector-migrate/pglite',
+  backupRoot: 'migration_backup',
+  /** pgvector indexes `vector` columns of at most this many dimensions. */
+  maxIndexedDimensions: 2000,
+  /** Texts embedded during a dry run to estimate the time of the real one. */
+  dryRunSampleSize: 64,
+} as const;
+
+export interface DatabaseConfig {
+  /** A PostgreSQL URL (secret: it may hold a password), or null for the embedded PGlite database. */
+  url: Secret | null;
+  pgliteDir: string;
+}
+
+export interface ModelConfig {
+  /** A hub id such as Xenova/all-MiniLM-L6-v2, or a local directory. */
+  id: string;
+  cacheDir: string | null;
+  allowRemoteModels: boolean;
+}
+
+export interface MigrateConfig {
+  root: string;
+  dryRun: boolean;
+  database: DatabaseConfig;
+  masterKey: Secret | null;
+  model: ModelConfig;
+  batchSize: number;
+  users: string[] | null;
+  table: string;
+  /** Directory this run's backups go to (already includes the timestamp), or null with --no-backup. */
+  backupDir: string | null;
+  reportPath: string | null;
+  dryRunSampleSize: number;
+}
+
+export interface QueryConfig {
+  database: DatabaseConfig;
+  model: ModelConfig;
+  table: string;
+  userId: string;
+  collection: string | null;
+  k: number;
+  text: string;
+}
+
+/** What the command line gave, before defaults and environment are applied. */
+export interface MigrateFlags {
+  dryRun?: boolean;
+  databaseUrl?: string;
+  pgliteDir?: string;
+  masterKey?: string;
+  model?: string;
+  modelCache?: string;
+  offline?: boolean;
+  batchSize?: string;
+  users?: string;
+  table?: string;
+  backupDir?: string;
+  /** commander sets this to false for --no-backup. */
+  backup?: boolean;
+  report?: string;
+}
+
+export interface QueryFlags {
+  databaseUrl?: string;
+  pgliteDir?: string;
+  model?: string;
+  modelCache?: string;
+  offline?: boolean;
+  table?: string;
+  user: string;
+  collection?: string;
+  k?: string;
+}
+
+/** The only environment variables the tool reads; the CLI passes them in, no module reads process.env. */
+export interface Environment {
+  DATABASE_URL?: string | undefined;
+  ENCRYPTION_MASTER_KEY?: string | undefined;
+  PGVECTOR_MIGRATE_MODEL?: string | undefined;
+  PGVECTOR_MIGRATE_MODEL_CACHE?: string | undefined;
+}
+
+function positiveInt(raw: string | undefined, name: string, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new MigrateError('E_USAGE', `${name} must be a positive integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < 1 || value > max) throw new MigrateError('E_USAGE', `${name} must be between 1 and ${max}, got ${value}`);
+  return value;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string }, env: Environment, cwd: string): DatabaseConfig {
+  const url = nonEmpty(flags.databaseUrl) ?? nonEmpty(env.DATABASE_URL);
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+    throw new MigrateError('E_USAGE', 'the database URL must start with postgres:// or postgresql://');
+  }
+  return {
+    url: url === undefined ? null : new Secret(url),
+    pgliteDir: path.resolve(cwd, flags.pgliteDir ?? DEFAULTS.pgliteDir),
+  };
+}
+
+function modelConfig(flags: { model?: string; modelCache?: string; offline?: boolean }, env: Environment, cwd: string): ModelConfig {
+  const cache = nonEmpty(flags.modelCache) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL_CACHE);
+  return {
+    id: nonEmpty(flags.model) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL) ?? DEFAULTS.model,
+    cacheDir: cache === undefined ? null : path.resolve(cwd, cache),
+    allowRemoteModels: flags.offline !== true,
+  };
+}
+
+/** Compact UTC timestamp for backup directory names: 20261121T185100Z. */
+export function backupStamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Builds the run's configuration once: flags win over the environment, which wins over defaults. */
+export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Environment, cwd: string, now: Date): MigrateConfig {
+  if (root.trim() === '') throw new MigrateError('E_USAGE', 'the root directory (user_data) is required');
+  const absRoot = path.resolve(cwd, root);
+  const masterKey = nonEmpty(flags.masterKey) ?? nonEmpty(env.ENCRYPTION_MASTER_KEY);
+  const users = flags.users
+    ?.split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (users !== undefined && users.length === 0) throw new MigrateError('E_USAGE', '--users needs at least one user id');
+
+  let backupDir: string | null = null;
+  if (flags.backup !== false) {
+    const base = path.resolve(cwd, flags.backupDir ?? DEFAULTS.backupRoot);
+    backupDir = path.join(base, backupStamp(now));
+    // Writing backups inside the tree being migrated would modify the source.
+    if (isInside(backupDir, absRoot)) {
+      throw new MigrateError('E_USAGE', `--backup-dir ${base} is inside the source root ${absRoot}; choose a directory outside it`);
+    }
+  }
+
+  return {
+    root: absRoot,
+    dryRun: flags.dryRun === true,
+    database: databaseConfig(flags, env, cwd),
+    masterKey: masterKey === undefined ? null : new Secret(masterKey),
+    model: modelConfig(flags, env, cwd),
+    batchSize: positiveInt(flags.batchSize, '--batch-size', DEFAULTS.batchSize, 4096),
+    users: users ?? null,
+    table: flags.table ?? DEFAULTS.table,
+    backupDir,
+    reportPath: flags.report === undefined ? null : path.resolve(cwd, flags.report),
+    dryRunSampleSize: DEFAULTS.dryRunSampleSize,
+  };
+}
+
+export function buildQueryConfig(text: string, flags: QueryFlags, env: Environment, cwd: string): QueryConfig {
+  if (text.trim() === '') throw new MigrateError('E_USAGE', 'the query text must not be empty');
+  if (flags.user.trim() === '') throw new MigrateError('E_USAGE', '--user is required');
+  return {
+    database: databaseConfig(flags, env, cwd),
+    model: modelConfig(flags, env, cwd),
+    table: flags.table ?? DEFAULTS.table,
+    userId: flags.user,
+    collection: nonEmpty(flags.collection) ?? null,
+    k: positiveInt(flags.k, '-k', 5, 1000),
+    text,
+  };
+}

@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { buildMigrateConfig, buildQueryConfig, DEFAULTS } from '../src/config.js';
+import { redactUrl } from '../src/secret.js';
+
+const now = new Date('2026-11-21T18:51:00.123Z');
+
+describe('buildMigrateConfig', () => {
+  it('applies defaults', () => {
+    const c = buildMigrateConfig('user_data', {}, {}, '/work', now);
+    expect(c.root).toBe('/work/user_data');
+    expect(c.dryRun).toBe(false);
+    expect(c.database.url).toBeNull();
+    expect(c.database.pgliteDir).toBe(path.resolve('/work', DEFAULTS.pgliteDir));
+    expect(c.model).toEqual({ id: 'Xenova/all-MiniLM-L6-v2', cacheDir: null, allowRemoteModels: true });
+    expect(c.batchSize).toBe(32);
+    expect(c.table).toBe('vector_documents');
+    expect(c.backupDir).toBe('/work/migration_backup/20261121T185100Z');
+    expect(c.masterKey).toBeNull();
+  });
+
+  it('takes flags over the environment over defaults', () => {
+    const env = { DATABASE_URL: 'postgres://env@h/db', ENCRYPTION_MASTER_KEY: 'from-env', PGVECTOR_MIGRATE_MODEL: 'env/model' };
+    const fromEnv = buildMigrateConfig('r', {}, env, '/w', now);
+    expect(fromEnv.database.url?.reveal()).toBe('postgres://env@h/db');
+    expect(fromEnv.masterKey?.reveal()).toBe('from-env');
+    expect(fromEnv.model.id).toBe('env/model');
+    const fromFlags = buildMigrateConfig('r', { databaseUrl: 'postgresql://flag@h/db', masterKey: 'from-flag', model: './m', batchSize: '8' }, env, '/w', now);
+    expect(fromFlags.database.url?.reveal()).toBe('postgresql://flag@h/db');
+    expect(fromFlags.masterKey?.reveal()).toBe('from-flag');
+    expect(fromFlags.model.id).toBe('./m');
+    expect(fromFlags.batchSize).toBe(8);
+  });
+
+  it('parses --users, --no-backup, --offline and --report', () => {
+    const c = buildMigrateConfig('r', { users: 'alice, bob,,', backup: false, offline: true, report: 'out.json' }, {}, '/w', now);
+    expect(c.users).toEqual(['alice', 'bob']);
+    expect(c.backupDir).toBeNull();
+    expect(c.model.allowRemoteModels).toBe(false);
+    expect(c.reportPath).toBe('/w/out.json');
+  });
+
+  it('refuses bad input with E_USAGE', () => {
+    expect(() => buildMigrateConfig('r', { batchSize: '0' }, {}, '/w', now)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(() => buildMigrateConfig('r', { batchSize: '1x' }, {}, '/w', now)).toThrow(/--batch-size must be a positive integer/);
+    expect(() => buildMigrateConfig('r', { databaseUrl: 'mysql://x' }, {}, '/w', now)).toThrow(/postgres:\/\//);
+    expect(() => buildMigrateConfig('r', { users: ',' }, {}, '/w', now)).toThrow(/--users/);
+    expect(() => buildMigrateConfig('', {}, {}, '/w', now)).toThrow(/root/);
+  });
+
+  it('refuses a backup directory inside the source root, which would modify the source', () => {
+    expect(() => buildMigrateConfig('/data/user_data', { backupDir: '/data/user_data/backups' }, {}, '/w', now)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(buildMigrateConfig('/data/user_data', { backupDir: '/data/backups' }, {}, '/w', now).backupDir).toBe('/data/backups/20261121T185100Z');
+  });
+
+  it('never prints secrets when the configuration is serialized or inspected', () => {
+    const c = buildMigrateConfig('r', { databaseUrl: 'postgres://u:hunter2pw@h/db', masterKey: 'sup3r-s3cret-key' }, {}, '/w', now);
+    const shown = JSON.stringify(c) + inspect(c, { depth: 10 }) + String(c.masterKey);
+    expect(shown).not.toContain('hunter2pw');
+    expect(shown).not.toContain('sup3r-s3cret-key');
+  });
+});
+
+describe('buildQueryConfig', () => {
+  it('requires a user and text and parses -k', () => {
+    expect(buildQueryConfig('hello', { user: 'alice', k: '3' }, {}, '/w')).toMatchObject({ userId: 'alice', k: 3, collection: null, text: 'hello' });
+    expect(() => buildQueryConfig(' ', { user: 'alice' }, {}, '/w')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(() => buildQueryConfig('x', { user: 'alice', k: '0' }, {}, '/w')).toThrow(/-k/);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password and keeps the rest', () => {
+    expect(redactUrl('postgres://user:pa%40ss@db.example:5433/app')).toBe('postgres://user:***@db.example:5433/app');
+    expect(redactUrl('postgres://user@db/app')).toBe('postgres://user@db/app');
+    expect(redactUrl('not a url //user:pw@x')).not.toContain('pw');
+  });
+});
