@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MigrateError, toMigrateError } from '../errors.js';
+import type { StoreLocation } from './types.js';
+
+export interface BackupFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface BackupManifest {
+  userId: string;
+  collection: string;
+  sourceDir: string;
+  copiedAt: string;
+  files: BackupFile[];
+}
+
+export interface BackupResult {
+  dir: string;
+  manifest: BackupManifest;
+}
+
+async function sha256OfFile(file: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file)) {
+    const buf = chunk as Buffer;
+    bytes += buf.length;
+    hash.update(buf);
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Copies one file while hashing what was read, so the source is read exactly once. */
+async function copyHashing(from: string, to: string): Promise<BackupFile> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  // 'wx' refuses to overwrite: a backup that already exists belongs to another run.
+  await pipeline(createReadStream(from), tap, createWriteStream(to, { flags: 'wx' }));
+  return { name: path.basename(from), bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * Copies a store's files to `<backupRoot>/<user>/<collection>/` with a SHA-256 manifest, then
+ * re-reads every copy and compares it with the hash taken while reading the source. Any failure
+ * (unwritable directory, full disk, mismatch) is E_BACKUP, raised before the store is loaded.
+ */
+export async function backupStore(store: StoreLocation, backupRoot: string, now: Date): Promise<BackupResult> {
+  const dir = path.join(backupRoot, store.userId, store.collection);
+  const label = `${store.userId}/${store.collection}`;
+  try {
+    await mkdir(dir, { recursive: true });
+    const files: BackupFile[] = [];
+    for (const source of [store.vectorsPath, store.metadataPath]) {
+      if (source === null) continue;
+      const copied = await copyHashing(source, path.join(dir, path.basename(source)));
+      const check = await sha256OfFile(path.join(dir, copied.name));
+      if (check.sha256 !== copied.sha256 || check.bytes !== copied.bytes) {
+        throw new MigrateError('E_BACKUP', `backup of ${label}/${copied.name} does not match its source after copying (disk error?)`);
+      }
+      files.push(copied);
+    }
+    const manifest: BackupManifest = {
+      userId: store.userId,
+      collection: store.collection,
+      sourceDir: store.dir,
+      copiedAt: now.toISOString(),
+      files,
+    };
+    const manifestPath = path.join(dir, 'manifest.json');
+    await writeFile(`${manifestPath}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
+    await rename(`${manifestPath}.tmp`, manifestPath);
+    return { dir, manifest };
+  } catch (err) {
+    if (err instanceof MigrateError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EACCES' || e.code === 'EROFS' ? 'the directory is not writable' : e.code === 'EEXIST' ? 'a backup already exists there' : e.message;
+    throw toMigrateError(new Error(why), 'E_BACKUP', `cannot back up ${label} to ${dir}`);
+  }
+}
+
+export { sha256OfFile };
