@@ -1,1 +1,28 @@
+/**
+ * pgvector-migrate as a library: the same operations the CLI runs, for batch jobs.
+ * Each stage is usable alone (discover/read in source, extract/embed in transform, load in sink).
+ */
 export { MigrateError, type ErrorCode } from './errors.js';
+export { Secret } from './secret.js';
+export { redactUrl } from './sink/redact.js';
+export { buildMigrateConfig, buildQueryConfig, DEFAULTS, type MigrateConfig, type QueryConfig, type MigrateFlags, type QueryFlags, type Environment } from './config.js';
+export { migrate, runMigration, type RunDependencies } from './run/migrate.js';
+export { runQuery } from './run/query.js';
+export type { RunEvent, RunObserver } from './run/events.js';
+export { exitCodeOf, type RunReport, type StoreReport, type DryRunEstimate } from './run/report.js';
+
+export { discoverStores } from './source/discover.js';
+export { inspectStore, readStoreRecords, type StoreManifest, type SourceRecord } from './source/store.js';
+export { readPickledVectors, inspectPickledVectors, type PickleInfo } from './source/pickle/index.js';
+export { readMetadataEntries } from './source/metadata.js';
+export { deriveUserKey, masterKeyBytes, type FernetKey } from './source/keys.js';
+export { backupStore, type BackupManifest } from './source/backup.js';
+export type { StoreLocation, DiscoveryEvent, StoredVector, MetadataEntry } from './source/types.js';
+
+export { extractEntry, TEXT_KEYS } from './transform/extract.js';
+export { rowId, sha256Hex, ROW_ID_NAMESPACE } from './transform/rowId.js';
+export { createEmbedder, type Embedder, type EmbedderOptions } from './transform/embedder.js';
+export { embedRowBatches } from './transform/rows.js';
+
+export { openSink } from './sink/index.js';
+export type { Sink, DocumentRow, TargetSpec, DatabaseInfo, SearchHit, LoadResult, StoreKey } from './sink/types.js';

@@ -27,15 +27,3 @@ export class Secret {
     return 'Secret([redacted])';
   }
 }
-
-/** Removes the password from a connection URL, for messages and reports. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // Not a URL we can parse: hide anything between '//' and '@' rather than risk printing it.
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { buildMigrateConfig, buildQueryConfig, DEFAULTS } from '../src/config.js';
-import { redactUrl } from '../src/secret.js';
+import { redactUrl } from '../src/sink/redact.js';
 
 const now = new Date('2026-11-21T18:51:00.123Z');
 
@@ -74,6 +74,7 @@ describe('redactUrl', () => {
   it('hides the password and keeps the rest', () => {
     expect(redactUrl('postgres://user:pa%40ss@db.example:5433/app')).toBe('postgres://user:***@db.example:5433/app');
     expect(redactUrl('postgres://user@db/app')).toBe('postgres://user@db/app');
+    expect(redactUrl('postgres://user@db/app?password=qwerty123')).not.toContain('qwerty123');
     expect(redactUrl('not a url //user:pw@x')).not.toContain('pw');
   });
 });

@@ -1,0 +1,13 @@
+-- Columns of the target table ($1: its quoted name, resolved like the DDL resolves it), with
+-- each column's type and type modifier. For pgvector's `vector`, atttypmod is the dimension
+-- (-1 when the column was declared without one). No rows: the table does not exist.
+SELECT a.attname::text AS name,
+       t.typname::text AS type_name,
+       a.atttypmod AS typmod,
+       format_type(a.atttypid, a.atttypmod) AS formatted_type
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass($1)
+  AND a.attnum > 0
+  AND NOT a.attisdropped
+ORDER BY a.attnum;

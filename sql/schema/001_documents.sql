@@ -1,0 +1,24 @@
+-- The target table, compatible with the original app's PgVectorStore (its eight columns, same
+-- names and types) plus three provenance columns the migration writes and verifies against.
+-- Idempotent: every statement is IF NOT EXISTS.
+-- Placeholders (validated and quoted by src/sink/identifiers.ts): {{table}}, {{dimensions}},
+-- {{user_collection_index}}.
+
+CREATE EXTENSION IF NOT EXISTS vector;
+
+CREATE TABLE IF NOT EXISTS {{table}} (
+  id              uuid PRIMARY KEY,
+  user_id         varchar(255) NOT NULL,
+  collection_name varchar(255) NOT NULL,
+  text            text NOT NULL,
+  embedding       vector({{dimensions}}) NOT NULL,
+  metadata        jsonb DEFAULT '{}',
+  created_at      timestamptz DEFAULT now(),
+  updated_at      timestamptz DEFAULT now(),
+  content_sha256  char(64) NOT NULL,
+  embedding_model text NOT NULL,
+  source_index    integer NOT NULL
+);
+
+-- Every query of the app and of this tool filters on one user's (collection's) rows.
+CREATE INDEX IF NOT EXISTS {{user_collection_index}} ON {{table}} (user_id, collection_name);

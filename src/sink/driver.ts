@@ -1,0 +1,42 @@
+/**
+ * What the two drivers (pg, PGlite) must provide so that one implementation of the Sink
+ * (sqlSink.ts) can run the same SQL files on both: queries, a transaction, and binary COPY.
+ */
+import type { SqlFragment } from './identifiers.js';
+import type { DocumentRow } from './types.js';
+
+export type Row = Record<string, unknown>;
+
+export interface QueryResult<R extends Row> {
+  rows: R[];
+  /** Rows affected or returned, as the command tag says (0 when the server reports none). */
+  rowCount: number;
+}
+
+export interface SqlRunner {
+  query<R extends Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** Several statements without parameters (a DDL file). */
+  exec(text: string): Promise<void>;
+}
+
+export interface DriverTransaction extends SqlRunner {
+  /**
+   * COPYs all batches into `staging` in binary format and returns the row count the server
+   * reported. Memory stays bounded by one encoded batch.
+   */
+  copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>): Promise<number>;
+}
+
+export interface Driver extends SqlRunner {
+  readonly name: 'pg' | 'pglite';
+  /** Where the data lives, without secrets (host:port/db, or the PGlite directory). */
+  readonly location: string;
+  /** True when nothing exists yet at `location` (a read-only PGlite over a missing directory). */
+  readonly willBeCreated: boolean;
+  readonly readOnly: boolean;
+  /** Passwords to mask in any message (empty for PGlite). */
+  readonly secrets: readonly string[];
+  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: DriverTransaction) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

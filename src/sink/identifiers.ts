@@ -1,0 +1,76 @@
+/**
+ * Identifiers and the dimension are the only things ever spliced into SQL text (values always
+ * travel as bind parameters). Each is validated here and comes out as a `SqlFragment`, the only
+ * type the template renderer accepts, so an unvalidated string cannot reach SQL by accident.
+ */
+import { createHash } from 'node:crypto';
+import { MigrateError } from '../errors.js';
+
+declare const fragmentBrand: unique symbol;
+/** SQL text produced by this module: a double-quoted identifier or a validated integer. */
+export type SqlFragment = string & { readonly [fragmentBrand]: true };
+
+/**
+ * Lower-case only: PostgreSQL folds unquoted names to lower case, so accepting `Docs` and quoting
+ * it would create a table that `SELECT * FROM Docs` in psql cannot find.
+ */
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+/** PostgreSQL silently truncates longer names (NAMEDATALEN - 1), which could make two names collide. */
+const MAX_IDENTIFIER_BYTES = 63;
+export const MIN_DIMENSIONS = 1;
+/** pgvector's limit for the `vector` type (its HNSW index stops at 2,000: see schema.ts). */
+export const MAX_DIMENSIONS = 16000;
+
+export interface ResolvedTable {
+  schema: string | null;
+  name: string;
+  /** `"schema"."name"` or `"name"`, ready for SQL text. */
+  quoted: SqlFragment;
+  /** The same, as a text value for `to_regclass($1)` (resolved with the same search_path as the DDL). */
+  regclassText: string;
+  /** For messages: schema.name as the user wrote it. */
+  display: string;
+}
+
+export function quoteIdent(name: string): SqlFragment {
+  if (!IDENTIFIER.test(name) || name.length > MAX_IDENTIFIER_BYTES) {
+    throw new MigrateError(
+      'E_USAGE',
+      `invalid SQL identifier ${JSON.stringify(name)}: use 1-${MAX_IDENTIFIER_BYTES} lower-case letters, digits and underscores, not starting with a digit`,
+    );
+  }
+  return `"${name}"` as SqlFragment;
+}
+
+/** Parses `table` or `schema.table`; E_USAGE for anything else. */
+export function resolveTable(table: string): ResolvedTable {
+  const parts = table.split('.');
+  if (parts.length > 2) {
+    throw new MigrateError('E_USAGE', `invalid table name ${JSON.stringify(table)}: expected table or schema.table`);
+  }
+  const name = parts.length === 2 ? (parts[1] as string) : (parts[0] as string);
+  const schema = parts.length === 2 ? (parts[0] as string) : null;
+  const quotedName = quoteIdent(name);
+  const quoted = (schema === null ? quotedName : `${quoteIdent(schema)}.${quotedName}`) as SqlFragment;
+  return { schema, name, quoted, regclassText: quoted, display: table };
+}
+
+export function validateDimensions(dimensions: number): SqlFragment {
+  if (!Number.isInteger(dimensions) || dimensions < MIN_DIMENSIONS || dimensions > MAX_DIMENSIONS) {
+    throw new MigrateError('E_USAGE', `invalid vector dimension ${dimensions}: expected an integer from ${MIN_DIMENSIONS} to ${MAX_DIMENSIONS}`);
+  }
+  return String(dimensions) as SqlFragment;
+}
+
+/**
+ * Name of an index on `table`, unqualified (an index always lives in its table's schema).
+ * Long table names are shortened with a hash so the name never exceeds 63 bytes: truncation by
+ * the server could give both indexes one name, and `IF NOT EXISTS` would then skip the second.
+ */
+export function indexName(table: ResolvedTable, suffix: string): SqlFragment {
+  const full = `${table.name}_${suffix}`;
+  if (full.length <= MAX_IDENTIFIER_BYTES) return quoteIdent(full);
+  const hash = createHash('sha256').update(table.name).digest('hex').slice(0, 8);
+  const keep = MAX_IDENTIFIER_BYTES - suffix.length - hash.length - 2;
+  return quoteIdent(`${table.name.slice(0, keep)}_${hash}_${suffix}`);
+}

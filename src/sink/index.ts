@@ -1,0 +1,30 @@
+/**
+ * Entry point of the sink: picks the driver. A database URL means a PostgreSQL server (pg);
+ * without one, the embedded PGlite database in `pgliteDir` is used.
+ */
+import { openPgliteSink } from './pgliteSink.js';
+import { openPgSink } from './pgSink.js';
+import type { Sink } from './types.js';
+
+export interface OpenSinkOptions {
+  /** postgres://user:password@host:port/db; absent or empty: PGlite. */
+  databaseUrl?: string | undefined;
+  /** PGlite data directory (the caller's default: ./.pgvector-migrate/pglite). */
+  pgliteDir: string;
+  /**
+   * Dry runs: nothing is written. pg sessions are read-only at the server; a missing PGlite
+   * directory is not created (an in-memory PGlite answers instead).
+   */
+  readOnly?: boolean;
+}
+
+export async function openSink(options: OpenSinkOptions): Promise<Sink> {
+  const readOnly = options.readOnly ?? false;
+  if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
+    return openPgSink({ databaseUrl: options.databaseUrl, readOnly });
+  }
+  return openPgliteSink({ dataDir: options.pgliteDir, readOnly });
+}
+
+export { redactUrl } from './redact.js';
+export type { Sink } from './types.js';

@@ -1,0 +1,151 @@
+/**
+ * Driver for a real PostgreSQL server: a `pg` Pool, and `pg-copy-streams` for binary COPY.
+ */
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { MigrateError } from '../errors.js';
+import { encodeHeader, encodeRows, encodeTrailer } from './copyBinary.js';
+import type { Driver, DriverTransaction, QueryResult, Row } from './driver.js';
+import { toSinkError } from './failures.js';
+import type { SqlFragment } from './identifiers.js';
+import { describeUrl, redactUrl, urlSecrets } from './redact.js';
+import { SqlSink } from './sqlSink.js';
+import { sqlFile } from './sqlFiles.js';
+import type { DocumentRow, Sink } from './types.js';
+
+export interface PgSinkOptions {
+  databaseUrl: string;
+  readOnly?: boolean;
+  /** Fail instead of hanging when the server does not answer (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+/** Opens a pool and checks that the server answers; E_CONNECT (without the password) if not. */
+export async function openPgSink(options: PgSinkOptions): Promise<Sink> {
+  checkUrl(options.databaseUrl);
+  const driver = new PgDriver(options);
+  try {
+    await driver.query(sqlFile('queries/server_info.sql'));
+  } catch (error) {
+    await driver.close().catch(() => undefined);
+    throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${driver.location}`, driver.secrets);
+  }
+  return new SqlSink(driver);
+}
+
+/**
+ * Only postgres:// and postgresql:// URLs: anything else would be parsed by pg in surprising
+ * ways (`user:pw@host` reads as scheme `user:`), and echoing it could print the password.
+ */
+function checkUrl(url: string): void {
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new MigrateError('E_USAGE', `the database URL ${redactUrl(url)} is not a valid URL (expected postgres://user:password@host:port/database)`);
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    throw new MigrateError('E_USAGE', 'the database URL must start with postgres:// or postgresql:// (postgres://user:password@host:port/database)');
+  }
+}
+
+class PgDriver implements Driver {
+  readonly name = 'pg' as const;
+  readonly location: string;
+  readonly willBeCreated = false;
+  readonly readOnly: boolean;
+  readonly secrets: readonly string[];
+  readonly #pool: pg.Pool;
+
+  constructor(options: PgSinkOptions) {
+    this.location = describeUrl(options.databaseUrl);
+    this.secrets = urlSecrets(options.databaseUrl);
+    this.readOnly = options.readOnly ?? false;
+    this.#pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      // One store loads at a time; a second connection serves inspect/search meanwhile.
+      max: 2,
+      // Dry runs: the server itself refuses writes from these sessions.
+      ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
+    // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash
+    // the process. The next query on that connection fails and is reported with its store.
+    this.#pool.on('error', () => undefined);
+  }
+
+  async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const result = await this.#pool.query<R>(text, [...params]);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+
+  async exec(text: string): Promise<void> {
+    // No parameters: pg uses the simple query protocol, which accepts several statements.
+    await this.#pool.query(text);
+  }
+
+  async transaction<T>(fn: (tx: DriverTransaction) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${this.location}`, this.secrets);
+    }
+    // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(new PgTransaction(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+class PgTransaction implements DriverTransaction {
+  readonly #client: pg.PoolClient;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const result = await this.#client.query<R>(text, [...params]);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+
+  async exec(text: string): Promise<void> {
+    await this.#client.query(text);
+  }
+
+  /**
+   * One COPY for the whole store. `pipeline` writes each encoded batch to the COPY stream and,
+   * when write() returns false, awaits 'drain' before pulling the next batch from the generator,
+   * so at most one encoded batch (plus the socket's buffer) is in memory. If the batches throw,
+   * pipeline destroys the stream, pg-copy-streams sends CopyFail and the server aborts the COPY;
+   * the transaction is then rolled back by the caller.
+   */
+  async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>): Promise<number> {
+    const stream = this.#client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging })));
+    await pipeline(async function* encode() {
+      yield encodeHeader();
+      for await (const batch of batches) yield encodeRows(batch);
+      yield encodeTrailer();
+    }, stream);
+    return stream.rowCount;
+  }
+}

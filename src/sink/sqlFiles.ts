@@ -1,0 +1,47 @@
+/**
+ * Loads the SQL kept under the repository's top-level `sql/` folder and fills its placeholders.
+ *
+ * The path is resolved from this module's own URL: src/sink/ (vitest) and dist/sink/ (compiled)
+ * are both two levels below the repository root, where `sql/` sits (and is shipped: see
+ * package.json "files").
+ */
+import { readFileSync } from 'node:fs';
+import { MigrateError } from '../errors.js';
+import type { SqlFragment } from './identifiers.js';
+
+const SQL_ROOT = new URL('../../sql/', import.meta.url);
+const cache = new Map<string, string>();
+
+/** The text of `sql/<relativePath>`, read once per process. */
+export function loadSql(relativePath: string): string {
+  let text = cache.get(relativePath);
+  if (text === undefined) {
+    try {
+      text = readFileSync(new URL(relativePath, SQL_ROOT), 'utf8');
+    } catch (error) {
+      throw new MigrateError('E_INTERNAL', `SQL file sql/${relativePath} is missing from the installation`, { cause: error });
+    }
+    cache.set(relativePath, text);
+  }
+  return text;
+}
+
+const PLACEHOLDER = /\{\{([a-z_]+)\}\}/g;
+
+/**
+ * Replaces `{{name}}` with `values.name`. Only `SqlFragment`s (quoted identifiers, validated
+ * integers) are accepted, and every placeholder must be filled: a typo fails loudly instead of
+ * sending `{{tabel}}` to the server.
+ */
+export function renderSql(template: string, values: Readonly<Record<string, SqlFragment>>): string {
+  return template.replace(PLACEHOLDER, (_match, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new MigrateError('E_INTERNAL', `SQL placeholder {{${key}}} has no value`);
+    return value;
+  });
+}
+
+/** loadSql + renderSql. */
+export function sqlFile(relativePath: string, values: Readonly<Record<string, SqlFragment>> = {}): string {
+  return renderSql(loadSql(relativePath), values);
+}

@@ -1,0 +1,134 @@
+/**
+ * Real databases for the sink tests: the PostgreSQL server of TEST_DATABASE_URL (set up by
+ * scripts/setup-postgres.sh) and PGlite in a temporary directory. Nothing is mocked; when the
+ * server is unreachable the pg suites fail in their beforeAll instead of being skipped.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import pg from 'pg';
+import { v5 as uuidv5 } from 'uuid';
+import { openSink } from '../../src/sink/index.js';
+import { pgliteSinkFrom } from '../../src/sink/pgliteSink.js';
+import type { DocumentRow, Sink } from '../../src/sink/types.js';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/pgvector_migrate_test';
+
+export type DriverName = 'pg' | 'pglite';
+export const DRIVERS: DriverName[] = ['pg', 'pglite'];
+
+/** A sink plus a second way into the same database, to check what the sink did. */
+export interface Harness {
+  driver: DriverName;
+  sink: Sink;
+  /** Runs SQL outside the sink (a separate connection on pg; the same instance on PGlite). */
+  query<R extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** Drops tables created by tests (and schemas given as `schema.`). */
+  dropTables(names: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openHarness(driver: DriverName): Promise<Harness> {
+  return driver === 'pg' ? openPgHarness() : openPgliteHarness();
+}
+
+async function openPgHarness(): Promise<Harness> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  const sink = await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent' });
+  const query = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> => (await client.query<R>(sql, params)).rows;
+  return {
+    driver: 'pg',
+    sink,
+    query,
+    dropTables: (names) => dropAll(query, names),
+    async close() {
+      await sink.close();
+      await client.end();
+    },
+  };
+}
+
+async function openPgliteHarness(): Promise<Harness> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgvm-sink-'));
+  // One process cannot open a PGlite directory twice, so the harness shares the sink's instance.
+  const db = new PGlite(path.join(dir, 'db'), { extensions: { vector } });
+  await db.waitReady;
+  const sink = pgliteSinkFrom(db, { location: dir });
+  const query = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> => (await db.query<R>(sql, params)).rows;
+  return {
+    driver: 'pglite',
+    sink,
+    query,
+    dropTables: (names) => dropAll(query, names),
+    async close() {
+      await sink.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function dropAll(query: Harness['query'], names: string[]): Promise<void> {
+  for (const name of names) {
+    // Test-made names only ([a-z0-9_.]), so interpolation is safe here.
+    await query(`DROP TABLE IF EXISTS ${name.split('.').map((p) => `"${p}"`).join('.')}`);
+    if (name.includes('.')) await query(`DROP SCHEMA IF EXISTS "${name.split('.')[0]}" CASCADE`);
+  }
+}
+
+/** A table name no other test (or concurrent run) uses. */
+export function uniqueTable(prefix = 'sink_test'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+const NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
+
+/** Deterministic pseudo-random vector, exactly representable in float32. */
+export function vectorFor(seed: number, dims: number): Float32Array {
+  const out = new Float32Array(dims);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < dims; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x / 0xffffffff - 0.5;
+  }
+  return out;
+}
+
+export function makeRow(userId: string, collection: string, index: number, dims: number, overrides: Partial<DocumentRow> = {}): DocumentRow {
+  const text = overrides.text ?? `${userId}/${collection} entry ${index}`;
+  return {
+    id: uuidv5(`${userId}/${collection}/${index}`, NAMESPACE),
+    userId,
+    collection,
+    text,
+    embedding: vectorFor(index + 1000 * userId.length + collection.length, dims),
+    metadataJson: JSON.stringify({ index, source: 'test' }),
+    contentSha256: 'a'.repeat(64),
+    embeddingModel: 'test-model',
+    sourceIndex: index,
+    ...overrides,
+  };
+}
+
+export function makeRows(userId: string, collection: string, count: number, dims: number): DocumentRow[] {
+  return Array.from({ length: count }, (_, i) => makeRow(userId, collection, i, dims));
+}
+
+/** The rows as an async iterable of batches of `size`. */
+export async function* inBatches(rows: DocumentRow[], size: number): AsyncGenerator<DocumentRow[]> {
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
+}
+
+/** Rows per (user, collection) of a table. */
+export async function countByStore(h: Harness, table: string): Promise<Record<string, number>> {
+  const rows = await h.query<{ store: string; n: number | string }>(
+    `SELECT user_id || '/' || collection_name AS store, count(*)::int AS n FROM ${table.split('.').map((p) => `"${p}"`).join('.')} GROUP BY 1 ORDER BY 1`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.store, Number(r.n)]));
+}
