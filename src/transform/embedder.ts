@@ -1,0 +1,273 @@
+import { MigrateError, toMigrateError } from '../errors.js';
+import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
+
+export type { ModelDtype } from './modelSource.js';
+
+export interface EmbedderOptions {
+  /** A hub id such as 'Xenova/all-MiniLM-L6-v2', or a local model directory (absolute or relative to `cwd`). */
+  model: string;
+  /** Where hub models are cached; default transformers.js's own cache (node_modules/@huggingface/transformers/.cache). */
+  cacheDir?: string;
+  /** Whether a hub model missing from the cache may be downloaded. Local directories never download. */
+  allowRemoteModels: boolean;
+  /** Never touch the network, even when allowRemoteModels is true. */
+  localFilesOnly?: boolean;
+  /** Which ONNX file to load (fp32: onnx/model.onnx, q8: onnx/model_quantized.onnx, ...); default the model's own choice, else fp32. */
+  dtype?: ModelDtype;
+  /** Base for a relative model directory; default process.cwd(). */
+  cwd?: string;
+}
+
+export interface Embedder {
+  /** The hub id, or the local directory as it was given. */
+  readonly modelId: string;
+  readonly dimensions: number;
+  /** Embeds one batch (the caller picks its size): one unit-length Float32Array per text, in order. */
+  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  dispose(): Promise<void>;
+}
+
+type Transformers = typeof import('@huggingface/transformers');
+type FeatureExtractionPipeline = import('@huggingface/transformers').FeatureExtractionPipeline;
+
+const PROBE_TEXT = 'dimension probe';
+
+let transformersModule: Promise<Transformers> | null = null;
+/** transformers.js's own default cache directory, read before this module ever changes env. */
+let libraryCacheDir: string | null = null;
+let libraryLocalModelPath: string | null = null;
+
+/** Imported lazily: it pulls in onnxruntime-node, which commands that never embed do not need. */
+function loadTransformers(): Promise<Transformers> {
+  transformersModule ??= import('@huggingface/transformers').then(
+    (mod) => {
+      libraryCacheDir = mod.env.cacheDir;
+      libraryLocalModelPath = mod.env.localModelPath;
+      return mod;
+    },
+    (err: unknown) => {
+      transformersModule = null;
+      throw toMigrateError(err, 'E_MODEL', 'cannot load @huggingface/transformers (and onnxruntime-node)');
+    },
+  );
+  return transformersModule;
+}
+
+/** The subset of transformers.js's global `env` that model loading reads. */
+interface LoadEnv {
+  allowLocalModels: boolean;
+  allowRemoteModels: boolean;
+  useFSCache: boolean;
+  cacheDir: string | null;
+}
+
+let loadQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `load` with transformers.js's module-level `env` set to `settings`, then puts the previous
+ * values back. This is the only place in the project that touches `env`.
+ *
+ * Why not per-call options only: `pipeline()` does accept `cache_dir` and `local_files_only`, and
+ * we pass them, but before loading it calls `get_pipeline_files()`, which reads config.json and
+ * probes tokenizer_config.json with neither option (transformers.js 4.3.1,
+ * utils/model_registry/get_pipeline_files.js). That step uses `env.cacheDir` and
+ * `env.allowRemoteModels`, so without them a per-call `local_files_only` would still go to the
+ * network and a per-call `cache_dir` would not find a cached model. `env.useFSCache` has no
+ * per-call form at all; we turn it off for local directories so a stray file under the cache
+ * cannot shadow the directory's own files. Loads are serialized so two concurrent loads never see
+ * each other's settings; inference reads none of these, so `embed` needs no lock.
+ */
+function withLoadEnv<T>(tf: Transformers, settings: LoadEnv, load: () => Promise<T>): Promise<T> {
+  const run = async (): Promise<T> => {
+    const { env } = tf;
+    const saved: LoadEnv = {
+      allowLocalModels: env.allowLocalModels,
+      allowRemoteModels: env.allowRemoteModels,
+      useFSCache: env.useFSCache,
+      cacheDir: env.cacheDir,
+    };
+    Object.assign(env, settings);
+    try {
+      return await load();
+    } finally {
+      Object.assign(env, saved);
+    }
+  };
+  const result = loadQueue.then(run, run);
+  loadQueue = result.catch(() => undefined);
+  return result;
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+interface LoadPlan {
+  source: ModelSource;
+  /** What to hand to pipeline(): an absolute directory, or the hub id. */
+  target: string;
+  env: LoadEnv;
+  cacheDir: string | null;
+  remote: boolean;
+  /** Where the message says we looked. */
+  where: string;
+}
+
+function planLoad(opts: EmbedderOptions, source: ModelSource): LoadPlan {
+  if (source.kind === 'local') {
+    checkModelDirectory(source.dir, `model ${source.id}`, opts.dtype);
+    return {
+      source,
+      // Always absolute: a relative 'models/x' would pass transformers.js's hub-id test and be
+      // looked up under env.localModelPath instead of the working directory.
+      target: source.dir,
+      env: { allowLocalModels: true, allowRemoteModels: false, useFSCache: false, cacheDir: libraryCacheDir },
+      cacheDir: null,
+      remote: false,
+      where: source.dir,
+    };
+  }
+  const cacheDir = opts.cacheDir ?? libraryCacheDir;
+  const remote = opts.allowRemoteModels && opts.localFilesOnly !== true;
+  if (!remote) {
+    const roots = [cacheDir, libraryLocalModelPath].filter((d): d is string => d !== null);
+    const cached = findCachedHubModel(source.id, roots);
+    if (cached === null) {
+      throw new MigrateError(
+        'E_MODEL',
+        `model ${source.id} is not in the cache at ${cacheDir ?? '(no cache directory)'} and remote downloads are disabled: pass --model <local directory> or allow downloads`,
+      );
+    }
+    checkModelDirectory(cached, `cached model ${source.id}`, opts.dtype);
+  }
+  return {
+    source,
+    target: source.id,
+    env: { allowLocalModels: true, allowRemoteModels: remote, useFSCache: true, cacheDir },
+    cacheDir,
+    remote,
+    where: `the cache at ${cacheDir ?? '(none)'}${remote ? ' or the Hugging Face Hub' : ''}`,
+  };
+}
+
+function numberField(config: unknown, key: string): number | null {
+  if (config === null || typeof config !== 'object') return null;
+  const value = (config as Record<string, unknown>)[key];
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null;
+}
+
+/** Copies each row out of the pooled [n, d] tensor so no result shares the tensor's buffer. */
+function splitRows(data: Float32Array, dims: readonly number[], count: number, modelId: string): Float32Array[] {
+  const [rows, width] = dims;
+  if (dims.length !== 2 || rows !== count || width === undefined || width <= 0 || data.length !== count * width) {
+    throw new MigrateError('E_EMBED', `model ${modelId} returned a tensor of shape [${dims.join(', ')}] for ${count} texts`);
+  }
+  const out: Float32Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const row = data.slice(i * width, (i + 1) * width);
+    for (let j = 0; j < width; j++) {
+      if (!Number.isFinite(row[j] as number)) {
+        throw new MigrateError('E_EMBED', `model ${modelId} returned a non-finite value for text ${i} of the batch`);
+      }
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+async function runBatch(pipe: FeatureExtractionPipeline, texts: readonly string[], modelId: string): Promise<Float32Array[]> {
+  const output = await pipe([...texts], { pooling: 'mean', normalize: true });
+  try {
+    if (!(output.data instanceof Float32Array)) {
+      throw new MigrateError('E_EMBED', `model ${modelId} returned ${output.type} embeddings, expected float32`);
+    }
+    return splitRows(output.data, output.dims, texts.length, modelId);
+  } finally {
+    output.dispose();
+  }
+}
+
+/**
+ * Loads a feature-extraction model once and embeds batches with mean pooling and L2
+ * normalization. Texts longer than the model's window are truncated by the tokenizer.
+ */
+export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
+  const source = resolveModelSource(opts.model, opts.cwd ?? process.cwd());
+  const tf = await loadTransformers();
+  const plan = planLoad(opts, source);
+  const modelId = source.id;
+
+  let pipe: FeatureExtractionPipeline;
+  try {
+    pipe = await withLoadEnv(tf, plan.env, () =>
+      tf.pipeline('feature-extraction', plan.target, {
+        ...(plan.cacheDir === null ? {} : { cache_dir: plan.cacheDir }),
+        local_files_only: !plan.remote,
+        device: 'cpu',
+        ...(opts.dtype === undefined ? {} : { dtype: opts.dtype }),
+      }),
+    );
+  } catch (err) {
+    if (err instanceof MigrateError) throw err;
+    const hint = plan.remote
+      ? 'check the model id and network access, or pass --model <local directory>'
+      : 'pass --model <local directory> holding config.json, tokenizer files and onnx/model.onnx';
+    throw new MigrateError('E_MODEL', `cannot load model ${modelId} from ${plan.where}: ${describeError(err)}; ${hint}`, { cause: err });
+  }
+
+  try {
+    const tokenizer = pipe.tokenizer as FeatureExtractionPipeline['tokenizer'] | undefined;
+    if (tokenizer === undefined || tokenizer === null) {
+      throw new MigrateError('E_MODEL', `model ${modelId} has no tokenizer (tokenizer.json / tokenizer_config.json); a text model needs one`);
+    }
+    const config: unknown = pipe.model.config;
+    // The pipeline truncates to tokenizer.model_max_length, which is Infinity when
+    // tokenizer_config.json lacks it; position embeddings stop at max_position_embeddings, so a
+    // long text would then fail inside onnxruntime. Cap the window at the positions the model has.
+    const positions = numberField(config, 'max_position_embeddings');
+    const window = tokenizer.model_max_length;
+    if (positions !== null && !(window <= positions)) {
+      Object.defineProperty(tokenizer, 'model_max_length', { value: positions, configurable: true });
+    }
+
+    const hidden = numberField(config, 'hidden_size');
+    const [probe] = await runBatch(pipe, [PROBE_TEXT], modelId).catch((err: unknown) => {
+      throw toMigrateError(err, 'E_MODEL', `model ${modelId} loaded but cannot embed a probe text`);
+    });
+    const dimensions = probe?.length ?? 0;
+    if (dimensions === 0 || (hidden !== null && hidden !== dimensions)) {
+      throw new MigrateError('E_MODEL', `model ${modelId} embeds to ${dimensions} dimensions but its config.json says hidden_size ${hidden ?? '(none)'}`);
+    }
+    return new PipelineEmbedder(pipe, modelId, dimensions);
+  } catch (err) {
+    await pipe.dispose().catch(() => undefined);
+    throw toMigrateError(err, 'E_MODEL', `cannot use model ${modelId}`);
+  }
+}
+
+class PipelineEmbedder implements Embedder {
+  private disposed = false;
+
+  constructor(
+    private readonly pipe: FeatureExtractionPipeline,
+    readonly modelId: string,
+    readonly dimensions: number,
+  ) {}
+
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    if (this.disposed) throw new MigrateError('E_EMBED', `the embedder for ${this.modelId} has been disposed`);
+    // The tokenizer rejects an empty batch ("text array must be non-empty").
+    if (texts.length === 0) return [];
+    try {
+      return await runBatch(this.pipe, texts, this.modelId);
+    } catch (err) {
+      throw toMigrateError(err, 'E_EMBED', `embedding a batch of ${texts.length} texts with ${this.modelId} failed`);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.pipe.dispose();
+  }
+}

@@ -1,0 +1,230 @@
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SHARED_TESTDATA } from './helpers/paths.js';
+
+const { onnx } = onnxProto;
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SCRIPT = path.join(REPO, 'scripts', 'make-test-models.mjs');
+const TINY = path.join(REPO, 'fixtures', 'models', 'tiny-bert');
+const MINILM_TOKENIZER = path.join(SHARED_TESTDATA, 'minilm-tokenizer');
+
+const ALLOWED_OPS = new Set([
+  'Gather', 'Add', 'LayerNormalization', 'MatMul', 'Reshape', 'Transpose', 'Softmax', 'Erf', 'Mul', 'Div', 'Sub',
+  'Cast', 'Unsqueeze', 'Shape', 'Range', 'Squeeze',
+]);
+
+const temps: string[] = [];
+afterAll(() => {
+  for (const dir of temps) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+
+function runScript(args: string[]): string {
+  return execFileSync(process.execPath, [SCRIPT, ...args], { cwd: os.tmpdir(), encoding: 'utf8' });
+}
+
+/** Relative path -> SHA-256 of every file under dir. */
+function hashTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (sub: string): void => {
+    for (const entry of fs.readdirSync(path.join(dir, sub), { withFileTypes: true })) {
+      const rel = path.posix.join(sub, entry.name);
+      if (entry.isDirectory()) walk(rel);
+      else out[rel] = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, rel))).digest('hex');
+    }
+  };
+  walk('');
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+function loadModel(file: string): InstanceType<typeof onnx.ModelProto> {
+  return onnx.ModelProto.decode(fs.readFileSync(file));
+}
+
+function initializerDims(graph: InstanceType<typeof onnx.GraphProto>): Record<string, number[]> {
+  return Object.fromEntries(graph.initializer.map((t) => [t.name ?? '', (t.dims ?? []).map(Number)]));
+}
+
+function ids(rows: number[][]): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0]?.length ?? 0]);
+}
+
+describe('scripts/make-test-models.mjs', () => {
+  it('regenerates the committed tiny-bert fixture byte for byte, every time', () => {
+    const committed = hashTree(TINY);
+    expect(Object.keys(committed)).toEqual([
+      'config.json',
+      'onnx/model.onnx',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
+    const first = tempDir('tiny-bert-a-');
+    const second = tempDir('tiny-bert-b-');
+    runScript(['--tiny', first]);
+    runScript(['--tiny', second]);
+    expect(hashTree(first)).toEqual(committed);
+    expect(hashTree(second)).toEqual(committed);
+  });
+
+  it('keeps the committed model small', () => {
+    const total = Object.keys(hashTree(TINY)).reduce((sum, rel) => sum + fs.statSync(path.join(TINY, rel)).size, 0);
+    expect(total).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe('the tiny-bert fixture', () => {
+  const config = readJson(path.join(TINY, 'config.json'));
+  const tokenizer = readJson(path.join(TINY, 'tokenizer.json'));
+  const vocab = (tokenizer['model'] as { vocab: Record<string, number> }).vocab;
+
+  it('is a bert config of the promised size', () => {
+    expect(config).toMatchObject({
+      model_type: 'bert',
+      hidden_size: 32,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      intermediate_size: 64,
+      max_position_embeddings: 512,
+      type_vocab_size: 2,
+      vocab_size: Object.keys(vocab).length,
+    });
+    expect(readJson(path.join(TINY, 'tokenizer_config.json'))).toMatchObject({
+      model_max_length: 512,
+      tokenizer_class: 'BertTokenizer',
+      do_lower_case: true,
+    });
+    expect(readJson(path.join(TINY, 'special_tokens_map.json'))).toEqual({
+      cls_token: '[CLS]',
+      mask_token: '[MASK]',
+      pad_token: '[PAD]',
+      sep_token: '[SEP]',
+      unk_token: '[UNK]',
+    });
+  });
+
+  it('has a WordPiece tokenizer with contiguous ids, specials first, ASCII and ## pieces', () => {
+    expect(tokenizer['normalizer']).toMatchObject({ type: 'BertNormalizer', lowercase: true });
+    expect(tokenizer['pre_tokenizer']).toEqual({ type: 'BertPreTokenizer' });
+    expect(tokenizer['post_processor']).toMatchObject({ type: 'TemplateProcessing' });
+    expect(tokenizer['model']).toMatchObject({ type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##' });
+    const size = Object.keys(vocab).length;
+    expect(size).toBeGreaterThanOrEqual(300);
+    expect(size).toBeLessThanOrEqual(2000);
+    expect(Object.values(vocab).sort((a, b) => a - b)).toEqual(Array.from({ length: size }, (_, i) => i));
+    expect(vocab['[PAD]']).toBe(0);
+    for (const token of ['[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'z', '0', '!', '##a', '##ing', 'the', 'quick']) {
+      expect(vocab[token], token).toBeTypeOf('number');
+    }
+  });
+
+  it('is an opset-17 BERT graph built only from the expected operators, with raw float32 initializers', () => {
+    const model = loadModel(path.join(TINY, 'onnx', 'model.onnx'));
+    expect(model.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
+    const graph = model.graph as InstanceType<typeof onnx.GraphProto>;
+    expect(graph.input.map((i) => [i.name, i.type?.tensorType?.elemType])).toEqual([
+      ['input_ids', onnx.TensorProto.DataType.INT64],
+      ['attention_mask', onnx.TensorProto.DataType.INT64],
+      ['token_type_ids', onnx.TensorProto.DataType.INT64],
+    ]);
+    expect(graph.output.map((o) => o.name)).toEqual(['last_hidden_state']);
+    const ops = graph.node.map((n) => n.opType ?? '');
+    expect(ops.filter((op) => !ALLOWED_OPS.has(op))).toEqual([]);
+    const count = (op: string): number => ops.filter((o) => o === op).length;
+    expect(count('LayerNormalization')).toBe(1 + 2 * 2); // embeddings + 2 per layer
+    expect(count('Softmax')).toBe(2);
+    expect(count('Erf')).toBe(2);
+    const dims = initializerDims(graph);
+    expect(dims['embeddings.word_embeddings.weight']).toEqual([Object.keys(vocab).length, 32]);
+    expect(dims['embeddings.position_embeddings.weight']).toEqual([512, 32]);
+    expect(dims['embeddings.token_type_embeddings.weight']).toEqual([2, 32]);
+    expect(dims['encoder.layer.1.intermediate.dense.weight']).toEqual([32, 64]);
+    for (const t of graph.initializer) {
+      const elements = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+      const width = t.dataType === onnx.TensorProto.DataType.FLOAT ? 4 : 8;
+      const raw = t.rawData ?? new Uint8Array(0);
+      expect(raw.length, t.name ?? '').toBe(elements * width);
+      expect(t.floatData ?? []).toHaveLength(0);
+      if (t.dataType === onnx.TensorProto.DataType.FLOAT) {
+        const copy = new Float32Array(new Uint8Array(raw).buffer);
+        expect(copy.every((x) => Number.isFinite(x)), t.name ?? '').toBe(true);
+      }
+    }
+  });
+
+  it('runs in onnxruntime as an encoder: the mask hides padding, and positions and token types matter', async () => {
+    const session = await ort.InferenceSession.create(path.join(TINY, 'onnx', 'model.onnx'));
+    try {
+      const run = async (inputIds: number[][], mask: number[][], types?: number[][]): Promise<Float32Array> => {
+        const out = await session.run({
+          input_ids: ids(inputIds),
+          attention_mask: ids(mask),
+          token_type_ids: ids(types ?? inputIds.map((row) => row.map(() => 0))),
+        });
+        const hidden = out['last_hidden_state'] as ort.Tensor;
+        expect(hidden.dims).toEqual([inputIds.length, inputIds[0]?.length, 32]);
+        return hidden.data as Float32Array;
+      };
+      const [cls, sep] = [vocab['[CLS]'] as number, vocab['[SEP]'] as number];
+      const [fox, dog] = [vocab['fox'] as number, vocab['dog'] as number];
+      const plain = await run([[cls, fox, dog, sep]], [[1, 1, 1, 1]]);
+      const padded = await run([[cls, fox, dog, sep, 0, 0]], [[1, 1, 1, 1, 0, 0]]);
+      const maxDiff = (a: Float32Array, b: Float32Array, n: number): number => {
+        let m = 0;
+        for (let i = 0; i < n; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+        return m;
+      };
+      expect(maxDiff(plain, padded, 4 * 32)).toBeLessThan(1e-5);
+      const swapped = await run([[cls, dog, fox, sep]], [[1, 1, 1, 1]]);
+      // Same bag of tokens, other order: the [CLS] row differs only through position embeddings.
+      expect(maxDiff(plain, swapped, 32)).toBeGreaterThan(1e-3);
+      const typed = await run([[cls, fox, dog, sep]], [[1, 1, 1, 1]], [[0, 0, 1, 1]]);
+      expect(maxDiff(plain, typed, 32)).toBeGreaterThan(1e-3);
+      const long = await run([Array.from({ length: 512 }, (_, i) => (i % 600) + 5)], [Array.from({ length: 512 }, () => 1)]);
+      expect(long.every((x) => Number.isFinite(x))).toBe(true);
+    } finally {
+      await session.release();
+    }
+  });
+});
+
+describe('make-test-models.mjs --minilm', () => {
+  it('writes an all-MiniLM-L6-v2-shaped model with the real tokenizer files', async () => {
+    const out = tempDir('minilm-random-');
+    runScript(['--minilm', out]);
+    for (const name of fs.readdirSync(MINILM_TOKENIZER)) {
+      expect(fs.readFileSync(path.join(out, name)).equals(fs.readFileSync(path.join(MINILM_TOKENIZER, name))), name).toBe(true);
+    }
+    const model = loadModel(path.join(out, 'onnx', 'model.onnx'));
+    const graph = model.graph as InstanceType<typeof onnx.GraphProto>;
+    const dims = initializerDims(graph);
+    expect(dims['embeddings.word_embeddings.weight']).toEqual([30522, 384]);
+    expect(dims['encoder.layer.5.intermediate.dense.weight']).toEqual([384, 1536]);
+    expect(graph.node.filter((n) => n.opType === 'Softmax')).toHaveLength(6);
+
+    const session = await ort.InferenceSession.create(path.join(out, 'onnx', 'model.onnx'));
+    try {
+      const result = await session.run({ input_ids: ids([[101, 7592, 2088, 102]]), attention_mask: ids([[1, 1, 1, 1]]), token_type_ids: ids([[0, 0, 0, 0]]) });
+      expect(result['last_hidden_state']?.dims).toEqual([1, 4, 384]);
+    } finally {
+      await session.release();
+    }
+  });
+});
