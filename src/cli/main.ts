@@ -1,0 +1,102 @@
+import { writeFile, rename } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { buildMigrateConfig, buildQueryConfig, DEFAULTS, type Environment, type MigrateFlags, type QueryFlags } from '../config.js';
+import { isMigrateError, MigrateError } from '../errors.js';
+import { exitCodeOf, type RunReport } from '../run/report.js';
+import { migrate } from '../run/migrate.js';
+import { runQuery } from '../run/query.js';
+import { jsonLinesRenderer, progressRenderer, summaryTable, type Output } from './render.js';
+
+export interface CliIo {
+  argv: string[];
+  env: Environment;
+  cwd: string;
+  stdout: Output;
+  stderr: Output;
+  now: () => Date;
+}
+
+async function writeReport(file: string, report: RunReport): Promise<void> {
+  // Write then rename, so a reader never sees half a report.
+  await writeFile(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
+    .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
+    .option('--model <id-or-dir>', `embedding model: a hub id or a local directory (default: ${DEFAULTS.model})`)
+    .option('--model-cache <dir>', 'where downloaded models are cached')
+    .option('--offline', 'never download a model; use local directories and the cache only')
+    .option('--table <name>', 'target table', DEFAULTS.table)
+    .option('--json', 'print JSON lines instead of a progress bar and table');
+}
+
+/** Runs the CLI and returns the exit code: 0 ok, 1 a store failed, 2 usage, configuration or connection error. */
+export async function runCli(io: CliIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command()
+    .name('pgvector-migrate')
+    .description('Migrate per-user local vector stores (vectors.pkl + metadata.json) into PostgreSQL + pgvector')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+
+  commonOptions(
+    program
+      .command('migrate')
+      .description('re-embed and load every store under <root> (user_data/{user}/vector_store_{collection}/)')
+      .argument('<root>', 'the user_data directory'),
+  )
+    .option('--dry-run', 'read, decrypt and validate everything, estimate the time, check the database; write nothing')
+    .option('--master-key <key>', 'master key for encrypted metadata (default: $ENCRYPTION_MASTER_KEY; prefer the variable: arguments are visible in ps)')
+    .option('--batch-size <n>', 'texts embedded per batch', String(DEFAULTS.batchSize))
+    .option('--users <ids>', 'only these user ids, comma-separated')
+    .option('--backup-dir <dir>', 'where store files are copied before loading', DEFAULTS.backupRoot)
+    .option('--no-backup', 'do not back up store files')
+    .option('--report <file>', 'write the run report as JSON')
+    .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
+      const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
+      const json = flags.json === true || io.stdout.isTTY !== true;
+      const report = await migrate(config, json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr));
+      if (config.reportPath !== null) await writeReport(config.reportPath, report);
+      if (!json) io.stdout.write(summaryTable(report));
+      exitCode = exitCodeOf(report);
+    });
+
+  commonOptions(
+    program
+      .command('query')
+      .description("search one user's rows: the 'test a search' step of a migration")
+      .argument('<text>', 'the query text'),
+  )
+    .requiredOption('--user <id>', 'user id whose rows are searched')
+    .option('--collection <name>', 'only this collection')
+    .addOption(new Option('-k <n>', 'number of results').default('5'))
+    .action(async (text: string, flags: QueryFlags & { json?: boolean }) => {
+      const config = buildQueryConfig(text, flags, io.env, io.cwd);
+      const hits = await runQuery(config);
+      if (flags.json === true || io.stdout.isTTY !== true) {
+        io.stdout.write(`${JSON.stringify({ user: config.userId, collection: config.collection, k: config.k, hits })}\n`);
+      } else if (hits.length === 0) {
+        io.stdout.write(`no rows for user ${config.userId}${config.collection === null ? '' : ` in ${config.collection}`}\n`);
+      } else {
+        for (const [i, h] of hits.entries()) {
+          io.stdout.write(`${i + 1}. ${h.distance.toFixed(4)}  ${h.collection}#${h.sourceIndex}  ${h.text.replace(/\s+/g, ' ').slice(0, 100)}\n`);
+        }
+      }
+    });
+
+  try {
+    await program.parseAsync(io.argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; everything else commander raises is a usage error.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+    }
+    const e = isMigrateError(err) ? err : new MigrateError('E_INTERNAL', err instanceof Error ? err.message : String(err));
+    io.stderr.write(`error ${e.code}: ${e.message}\n`);
+    return 2;
+  }
+}

@@ -1,0 +1,120 @@
+import type { RunEvent } from '../run/events.js';
+import type { RunReport, StoreReport } from '../run/report.js';
+
+export interface Output {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/** One JSON object per line: stable for scripts, and what a non-TTY gets (CI logs, pipes). */
+export function jsonLinesRenderer(out: Output): (event: RunEvent) => void {
+  return (event) => {
+    out.write(`${JSON.stringify({ ...event, at: new Date().toISOString() })}\n`);
+  };
+}
+
+function fmtDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 90) return `${Math.round(seconds)}s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)}min`;
+  return `${(seconds / 3600).toFixed(1)}h`;
+}
+
+/**
+ * A one-line progress bar redrawn in place on a TTY. Hand-written (40 lines) because the bar mixes
+ * run-level and store-level counts, which single-bar libraries such as cli-progress do not model.
+ */
+export function progressRenderer(err: Output): (event: RunEvent) => void {
+  let stores = 0;
+  let done = 0;
+  let rowsDone = 0;
+  let current = '';
+  let storeRows = '';
+  const started = performance.now();
+  const draw = () => {
+    const width = 24;
+    const filled = stores === 0 ? width : Math.round((done / stores) * width);
+    const rate = rowsDone / Math.max((performance.now() - started) / 1000, 1e-3);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${stores} stores  ${rowsDone} rows  ${rate.toFixed(1)} rows/s  ${current} ${storeRows}`;
+    const cols = err.columns ?? 100;
+    err.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
+  };
+  let rowsBeforeStore = 0;
+  return (event) => {
+    switch (event.type) {
+      case 'run-start':
+        stores = event.stores;
+        err.write(
+          `${event.dryRun ? 'DRY RUN: nothing will be written. ' : ''}${event.stores} stores under ${event.root}, model ${event.model} (${event.dimensions} dims), ${event.database.driver} ${event.database.location}, table ${event.table}\n`,
+        );
+        break;
+      case 'skipped':
+        err.write(`\r\x1b[2Kwarning: skipped ${event.path}: ${event.reason}\n`);
+        break;
+      case 'store-start':
+        current = `${event.userId}/${event.collection}`;
+        storeRows = '';
+        rowsBeforeStore = rowsDone;
+        break;
+      case 'store-progress':
+        storeRows = `${event.rowsDone}/${event.rowsTotal}`;
+        rowsDone = rowsBeforeStore + event.rowsDone;
+        break;
+      case 'store-done':
+        done++;
+        rowsDone = rowsBeforeStore + event.store.rowsLoaded + event.store.rowsPlanned + event.store.rowsSkipped;
+        if (event.store.status === 'failed') err.write(`\r\x1b[2Kfailed: ${current}: ${event.store.error?.message ?? ''}\n`);
+        break;
+      case 'estimate-start':
+        err.write(`\r\x1b[2Kembedding a sample of ${event.sampleSize} texts to estimate the time...\n`);
+        return;
+      case 'run-done':
+        draw();
+        err.write('\n');
+        return;
+    }
+    draw();
+  };
+}
+
+function cell(value: string, width: number): string {
+  return value.length > width ? `${value.slice(0, width - 1)}…` : value.padEnd(width);
+}
+
+function reasonOf(s: StoreReport): string {
+  if (s.error !== null) return `${s.error.code}: ${s.error.message}`;
+  const notes = [...s.skippedEntries.map((e) => e.reason), ...s.warnings];
+  return notes.length === 0 ? '' : notes.join('; ');
+}
+
+/** The table printed at the end of a run: store, status, entries, rows, skipped, reason. */
+export function summaryTable(report: RunReport): string {
+  const rows = report.stores.map((s) => [
+    `${s.userId}/${s.collection}`,
+    s.status,
+    s.entries === null ? '-' : String(s.entries),
+    String(report.dryRun ? s.rowsPlanned : s.rowsLoaded),
+    String(s.rowsSkipped),
+    reasonOf(s),
+  ]);
+  const header = ['store', 'status', 'entries', report.dryRun ? 'rows (planned)' : 'rows', 'skipped', 'reason'];
+  const widths = header.map((h, i) => Math.min(i === 0 ? 40 : i === 5 ? 90 : 16, Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length))));
+  const line = (r: string[]) => r.map((c, i) => cell(c, widths[i] ?? 10)).join('  ').trimEnd();
+  const t = report.totals;
+  const lines = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''];
+  lines.push(
+    `${t.ok} ok, ${t.failed} failed, ${t.skipped} skipped; ${report.dryRun ? `${t.rowsPlanned} rows would be loaded` : `${t.rowsLoaded} rows loaded`} into ${report.table} (${report.database.driver}), ${t.rowsSkipped} entries skipped`,
+  );
+  if (report.estimate !== null && report.estimate.sampleSize > 0) {
+    const e = report.estimate;
+    lines.push(`estimate: ${e.rowsToEmbed} texts at ${e.docsPerSecond.toFixed(1)} docs/s (sample of ${e.sampleSize}) = about ${fmtDuration(e.estimatedSeconds)} of embedding`);
+  }
+  if (report.dryRun) {
+    const d = report.database;
+    lines.push(
+      `database: ${d.driver} ${d.location}, PostgreSQL ${d.serverVersion}, pgvector ${d.pgvectorVersion ?? 'missing'}; table ${report.table} ${d.tableExists ? `exists (${d.tableDimensions} dims, compatible)` : 'will be created'}${d.willBeCreated ? '; the database will be created' : ''}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
