@@ -9,7 +9,8 @@ import type { DiscoveryEvent, StoreLocation } from '../src/source/types.js';
 import { SHARED_STORES } from './helpers/paths.js';
 
 const STORES = SHARED_STORES;
-const USER_DATA = join(STORES, 'user_data');
+// Discovery reports symlink-resolved paths; shared/ itself may be reached through a link.
+const USER_DATA = realpathSync(join(STORES, 'user_data'));
 const CASES = JSON.parse(readFileSync(join(STORES, 'CASES.json'), 'utf8')) as { cases: { user: string; collection: string }[] };
 
 async function events(root: string, opts?: DiscoverOptions): Promise<DiscoveryEvent[]> {
