@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { DEFAULTS, type MigrateConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
-import { openSink } from '../sink/index.js';
 import type { DatabaseInfo, Sink, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { deriveUserKey, type FernetKey } from '../source/keys.js';
 import { inspectStore, readStoreRecords } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
-import { createEmbedder, type Embedder } from '../transform/embedder.js';
+import type { Embedder } from '../transform/embedder.js';
 import { embedRowBatches, extractTexts, newRowStats } from '../transform/rows.js';
 import type { RunObserver } from './events.js';
 import type { DatabaseSummary, DryRunEstimate, RunReport, StoreReport } from './report.js';
+import { withSinkAndEmbedder } from './resources.js';
 
 export interface RunDependencies {
   embedder: Embedder;
@@ -254,25 +254,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   return report;
 }
 
-/** Opens the embedder and the database from the configuration, runs, and closes both. */
-export async function migrate(config: MigrateConfig, observe?: RunObserver): Promise<RunReport> {
-  const sink = await openSink({
-    databaseUrl: config.database.url?.reveal(),
-    pgliteDir: config.database.pgliteDir,
-    readOnly: config.dryRun,
-  });
-  try {
-    const embedder = await createEmbedder({
-      model: config.model.id,
-      allowRemoteModels: config.model.allowRemoteModels,
-      ...(config.model.cacheDir === null ? {} : { cacheDir: config.model.cacheDir }),
-    });
-    try {
-      return await runMigration(config, { embedder, sink }, observe);
-    } finally {
-      await embedder.dispose();
-    }
-  } finally {
-    await sink.close();
-  }
+/** Opens the database and the embedding model from the configuration, runs, and closes both. */
+export function migrate(config: MigrateConfig, observe?: RunObserver): Promise<RunReport> {
+  return withSinkAndEmbedder(config.database, config.model, { readOnly: config.dryRun }, (sink, embedder) => runMigration(config, { embedder, sink }, observe));
 }

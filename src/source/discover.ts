@@ -107,6 +107,24 @@ async function linkedDirectory(path: string, shown: string, realRoot: string, wh
 }
 
 /**
+ * Checks that a user or store entry is a real directory (links are refused even when they point
+ * inside the root: `bob2 -> bob` would load bob's rows as bob2). Null when it is fine,
+ * 'vanished' when it disappeared since readdir, otherwise the skip to report.
+ */
+async function examineDirectory(path: string, shown: string, realRoot: string, what: 'user' | 'store'): Promise<Skipped | 'vanished' | null> {
+  let stats: Stats | null;
+  try {
+    stats = await lstatOrNull(path);
+  } catch (error) {
+    return skipped(shown, 'E_PATH', `cannot be examined: ${describeError(error)}`);
+  }
+  if (stats === null) return 'vanished';
+  if (stats.isSymbolicLink()) return linkedDirectory(path, shown, realRoot, `the ${what} directory`);
+  if (!stats.isDirectory()) return skipped(shown, 'E_PATH', `is ${kindOf(stats)}, not a ${what} directory; skipped`);
+  return null;
+}
+
+/**
  * Resolves one of the two store files. Returns its real path, null when absent, or the reason
  * the whole store must be refused.
  */
@@ -181,20 +199,10 @@ async function* scanUser(userId: string, userShown: string, realUser: string, re
       continue;
     }
     const path = join(realUser, name);
-    let stats: Stats | null;
-    try {
-      stats = await lstatOrNull(path);
-    } catch (error) {
-      yield skipped(shown, 'E_PATH', `cannot be examined: ${describeError(error)}`);
-      continue;
-    }
-    if (stats === null) continue; // vanished since readdir
-    if (stats.isSymbolicLink()) {
-      yield await linkedDirectory(path, shown, realRoot, 'the store directory');
-      continue;
-    }
-    if (!stats.isDirectory()) {
-      yield skipped(shown, 'E_PATH', `is ${kindOf(stats)}, not a store directory; skipped`);
+    const refusal = await examineDirectory(path, shown, realRoot, 'store');
+    if (refusal === 'vanished') continue;
+    if (refusal !== null) {
+      yield refusal;
       continue;
     }
     yield* scanStore(userId, collection, shown, path);
@@ -247,20 +255,10 @@ export async function* discoverStores(root: string, opts: DiscoverOptions = {}):
       continue;
     }
     const path = join(realRoot, name);
-    let stats: Stats | null;
-    try {
-      stats = await lstatOrNull(path);
-    } catch (error) {
-      yield skipped(shown, 'E_PATH', `cannot be examined: ${describeError(error)}`);
-      continue;
-    }
-    if (stats === null) continue; // vanished since readdir
-    if (stats.isSymbolicLink()) {
-      yield await linkedDirectory(path, shown, realRoot, 'the user directory');
-      continue;
-    }
-    if (!stats.isDirectory()) {
-      yield skipped(shown, 'E_PATH', `is ${kindOf(stats)}, not a user directory; skipped`);
+    const refusal = await examineDirectory(path, shown, realRoot, 'user');
+    if (refusal === 'vanished') continue;
+    if (refusal !== null) {
+      yield refusal;
       continue;
     }
     yield* scanUser(name, shown, path, realRoot, wanted !== null);
