@@ -3,10 +3,14 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MigrateError } from '../src/errors.js';
 import { COPY_COLUMNS, encodeCopyPayload, encodeHeader, encodeRows, encodeTrailer } from '../src/sink/copyBinary.js';
-import { indexName, quoteIdent, resolveTable, validateDimensions } from '../src/sink/identifiers.js';
+import { float16BitsToNumber, float32ToFloat16Bits, isFiniteFloat16 } from '../src/sink/float16.js';
+import { indexName, pcaModelsTable, quoteIdent, resolveTable, resolveVectorType, validateDimensions, vectorTypeSql } from '../src/sink/identifiers.js';
+import { bytesToFloat32, checkNewModel, float32ToBytes, float64ArrayLiteral, float64Text, float8SendToFloat64 } from '../src/sink/pcaModels.js';
+import { schemaStatements, type TableShape } from '../src/sink/schema.js';
+import type { NewPcaModel, VectorType, Distance } from '../src/sink/types.js';
 import { describeUrl, redactSecrets, redactUrl, urlSecrets } from '../src/sink/redact.js';
 import { loadSql, renderSql, sqlFile } from '../src/sink/sqlFiles.js';
-import { makeRow } from './helpers/db.js';
+import { makeRow, referenceFloat16 } from './helpers/db.js';
 
 describe('binary COPY encoder', () => {
   it('writes the PGCOPY header and trailer', () => {
@@ -53,7 +57,39 @@ describe('binary COPY encoder', () => {
     expect(bytes(1).toString()).toBe('m');
     expect(int32()).toBe(4);
     expect(int32()).toBe(-3);
+    // pca_model_id: NULL when the row was not projected
+    expect(int32()).toBe(-1);
     expect(o).toBe(buf.length);
+  });
+
+  it('writes halfvec elements as big-endian binary16 and the PCA model id as a uuid', () => {
+    const row = makeRow('u', 'c', 0, 4, {
+      embedding: new Float32Array([1.5, -2, 65504, 1 + 2 ** -11]),
+      pcaModelId: 'ffeeddcc-bbaa-9988-7766-554433221100',
+    });
+    const buf = encodeRows([row], { vectorType: 'halfvec' });
+    const vectorAt = 2 + 4 + 16 + (4 + 1) * 2 + 4 + Buffer.byteLength(row.text);
+    expect(buf.readInt32BE(vectorAt)).toBe(4 + 2 * 4);
+    expect(buf.readInt16BE(vectorAt + 4)).toBe(4);
+    expect(buf.readInt16BE(vectorAt + 6)).toBe(0);
+    // 1.5 = 0x3e00, -2 = 0xc000, 65504 = 0x7bff, 1 + 2^-11 is a tie that rounds to even: 1 = 0x3c00
+    expect(buf.subarray(vectorAt + 8, vectorAt + 16).toString('hex')).toBe('3e00c0007bff3c00');
+    expect(buf.readInt32BE(buf.length - 20)).toBe(16);
+    expect(buf.subarray(buf.length - 16).toString('hex')).toBe('ffeeddccbbaa99887766554433221100');
+    // The same row as a vector: 4 bytes per element, so 8 more bytes in all.
+    expect(encodeRows([row]).length).toBe(buf.length + 8);
+  });
+
+  it('refuses a float that overflows binary16 with E_VECTOR, and a bad PCA model id with E_LOAD', () => {
+    const big = makeRow('u', 'c', 3, 3, { embedding: new Float32Array([1, 65520, 0]) });
+    expect(() => encodeRows([big], { vectorType: 'halfvec' })).toThrowError(expect.objectContaining({ code: 'E_VECTOR', message: expect.stringContaining('embedding[1] = 65520') }) as Error);
+    expect(() => encodeRows([big], { vectorType: 'halfvec' })).toThrowError(/u\/c/);
+    // Fine as float32, and just under the rounding boundary fine as float16 (rounds to 65504).
+    expect(encodeRows([big]).length).toBeGreaterThan(0);
+    const under = makeRow('u', 'c', 3, 2, { embedding: new Float32Array([65519.99609375, -65519.99609375]) });
+    expect(encodeRows([under], { vectorType: 'halfvec' }).length).toBeGreaterThan(0);
+    const badId = makeRow('u', 'c', 5, 2, { pcaModelId: 'model-1' });
+    expect(() => encodeRows([badId])).toThrowError(expect.objectContaining({ code: 'E_LOAD', message: expect.stringContaining('PCA model id "model-1"') }) as Error);
   });
 
   it('encodes several rows back to back and wraps a payload', () => {
@@ -107,6 +143,21 @@ describe('identifiers', () => {
     }
   });
 
+  it('places the PCA models table in the documents table schema and reserves its name', () => {
+    expect(pcaModelsTable(resolveTable('docs')).quoted).toBe('"vector_pca_models"');
+    expect(pcaModelsTable(resolveTable('app.docs')).quoted).toBe('"app"."vector_pca_models"');
+    expect(() => pcaModelsTable(resolveTable('vector_pca_models'))).toThrowError(expect.objectContaining({ code: 'E_USAGE' }) as Error);
+    expect(() => pcaModelsTable(resolveTable('app.vector_pca_models'))).toThrowError(expect.objectContaining({ code: 'E_USAGE' }) as Error);
+  });
+
+  it('accepts vector and halfvec only', () => {
+    expect(resolveVectorType(undefined)).toBe('vector');
+    expect(resolveVectorType('halfvec')).toBe('halfvec');
+    for (const bad of ['sparsevec', 'HALFVEC', 'vector; DROP TABLE x', '']) {
+      expect(() => resolveVectorType(bad as VectorType), bad).toThrowError(expect.objectContaining({ code: 'E_USAGE' }) as Error);
+    }
+  });
+
   it('keeps index names within 63 bytes and distinct', () => {
     const long = resolveTable('t'.repeat(63));
     const a = indexName(long, 'user_collection_idx');
@@ -127,12 +178,38 @@ describe('SQL files', () => {
     }
     const ddl = sqlFile('schema/001_documents.sql', {
       table: quoteIdent('docs'),
+      vector_type: vectorTypeSql('halfvec'),
       dimensions: validateDimensions(384),
       user_collection_index: quoteIdent('docs_idx'),
     });
     expect(ddl).toContain('CREATE TABLE IF NOT EXISTS "docs"');
-    expect(ddl).toContain('vector(384)');
+    expect(ddl).toContain('embedding       halfvec(384) NOT NULL');
     expect(ddl).not.toContain('{{');
+  });
+
+  it('plans the DDL: HNSW index per type limit, models table and pca_model_id only when missing', () => {
+    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false };
+    const legacy: TableShape = { ...absent, exists: true, dimensions: 8, vectorType: 'vector', embeddingType: 'vector(8)', hasPcaModelColumn: false };
+    const current: TableShape = { ...legacy, hasPcaModelColumn: true };
+    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine') =>
+      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist).join('\n');
+
+    expect(plan(2000, 'vector', absent, false)).toContain('USING hnsw (embedding vector_cosine_ops)');
+    expect(plan(2001, 'vector', absent, false)).not.toContain('hnsw');
+    expect(plan(4000, 'halfvec', absent, false)).toContain('USING hnsw (embedding halfvec_cosine_ops)');
+    expect(plan(4000, 'halfvec', absent, false)).toContain('embedding       halfvec(4000) NOT NULL');
+    expect(plan(4001, 'halfvec', absent, false)).not.toContain('hnsw');
+    // Tables of PCA projections are searched by L2, so their index serves <->.
+    expect(plan(2000, 'vector', absent, false, 'l2')).toContain('USING hnsw (embedding vector_l2_ops)');
+    expect(plan(3000, 'halfvec', absent, false, 'l2')).toContain('USING hnsw (embedding halfvec_l2_ops)');
+
+    const fresh = plan(8, 'vector', absent, false);
+    expect(fresh).toContain('CREATE TABLE IF NOT EXISTS "app"."vector_pca_models"');
+    expect(fresh).toContain('CREATE UNIQUE INDEX IF NOT EXISTS "vector_pca_models_one_active_idx" ON "app"."vector_pca_models" (table_name) WHERE active');
+    expect(fresh).toContain('ALTER TABLE "app"."docs" ADD COLUMN IF NOT EXISTS pca_model_id uuid REFERENCES "app"."vector_pca_models" (id)');
+    expect(plan(8, 'vector', legacy, true)).toContain('ADD COLUMN IF NOT EXISTS pca_model_id');
+    expect(plan(8, 'vector', legacy, true)).not.toContain('CREATE TABLE IF NOT EXISTS "app"."vector_pca_models"');
+    expect(plan(8, 'vector', current, true)).not.toMatch(/ALTER TABLE|vector_pca_models/);
   });
 
   it('fails loudly on an unfilled placeholder or a missing file', () => {
@@ -178,5 +255,138 @@ describe('database URL checks', () => {
     );
     expect(error?.code).toBe('E_USAGE');
     expect(error?.message).not.toContain(secret);
+  });
+});
+
+/** The float32 next to `x` (a float32) towards +/- infinity. */
+function nextFloat32(x: number, direction: 1 | -1): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  // Positive values only here: larger magnitude = larger bit pattern.
+  u[0] = (u[0] as number) + direction;
+  return f[0] as number;
+}
+
+describe('float16 conversion', () => {
+  it('knows the landmark values', () => {
+    const cases: [number, number][] = [
+      [0, 0x0000],
+      [-0, 0x8000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [2 ** -14, 0x0400],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000], // a tie between 0 and the smallest subnormal: even is 0
+      [3 * 2 ** -25, 0x0002], // a tie between 1 and 2 units: even is 2
+      [1.401298464324817e-45, 0x0000], // float32 subnormals underflow to 0
+      [-1e-30, 0x8000],
+      [65520, 0x7c00],
+      [3.4028234663852886e38, 0x7c00],
+      [Number.NEGATIVE_INFINITY, 0xfc00],
+    ];
+    for (const [value, bits] of cases) expect(float32ToFloat16Bits(value).toString(16), String(value)).toBe(bits.toString(16));
+    expect(isFiniteFloat16(float32ToFloat16Bits(Number.NaN))).toBe(false);
+    expect(Number.isNaN(float16BitsToNumber(0x7e00))).toBe(true);
+    expect(isFiniteFloat16(0x7bff)).toBe(true);
+    expect(isFiniteFloat16(0x7c00)).toBe(false);
+  });
+
+  it('maps every finite float16 to itself, and every midpoint to the even neighbour', () => {
+    for (let bits = 0; bits <= 0xffff; bits++) {
+      if (!isFiniteFloat16(bits)) continue;
+      const value = float16BitsToNumber(bits);
+      const back = float32ToFloat16Bits(value);
+      if (back !== bits) expect(back.toString(16), `0x${bits.toString(16)} = ${value}`).toBe(bits.toString(16));
+    }
+    for (let bits = 0; bits < 0x7bff; bits++) {
+      const low = float16BitsToNumber(bits);
+      const mid = (low + float16BitsToNumber(bits + 1)) / 2; // 12 significant bits: a float32
+      const even = bits % 2 === 0 ? bits : bits + 1;
+      const got = { mid: float32ToFloat16Bits(mid), below: float32ToFloat16Bits(nextFloat32(mid, -1)), above: float32ToFloat16Bits(nextFloat32(mid, 1)) };
+      if (got.mid !== even || got.below !== bits || got.above !== bits + 1) {
+        expect(got, `between 0x${bits.toString(16)} and the next`).toEqual({ mid: even, below: bits, above: bits + 1 });
+      }
+    }
+    // Past the largest finite value: the midpoint towards 65536 already rounds to infinity.
+    expect(float32ToFloat16Bits(65520)).toBe(0x7c00);
+    expect(float32ToFloat16Bits(nextFloat32(65520, -1))).toBe(0x7bff);
+  });
+
+  it('agrees with an independent rounding on random float32 values', () => {
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    let seed = 12345;
+    for (let i = 0; i < 200_000; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      // Exponents from 2^-30 to 2^17 (zero, subnormal, normal and overflowing float16 results).
+      const exponent = 97 + (seed % 48);
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      u32[0] = ((seed & 1) << 31) | (exponent << 23) | (seed >>> 9);
+      const x = f32[0] as number;
+      const got = float16BitsToNumber(float32ToFloat16Bits(x));
+      const expected = referenceFloat16(x);
+      if (!Object.is(got, expected)) expect(got, `f16(${x})`).toBe(expected);
+    }
+  });
+});
+
+describe('PCA model bytes', () => {
+  it('round-trips float32 and float64 arrays bit for bit, from any byte offset', () => {
+    const values = new Float32Array([0, -0, 1 / 3, 3.4028234663852886e38, 1.401298464324817e-45, -1.1754943508222875e-38, Math.PI]);
+    // A Buffer slice at an odd offset, as pg hands bytea back (a view into a pooled buffer).
+    const pool = Buffer.alloc(64 + values.byteLength);
+    const bytes = float32ToBytes(values);
+    bytes.copy(pool, 7);
+    const slice = pool.subarray(7, 7 + bytes.length);
+    expect(slice.byteOffset % 4).not.toBe(0);
+    const back = bytesToFloat32(slice);
+    expect(Buffer.from(back.buffer).equals(Buffer.from(values.buffer))).toBe(true);
+    expect(Object.is(back[1], -0)).toBe(true);
+    // Little-endian on the wire, whatever the platform.
+    expect([...float32ToBytes(new Float32Array([1]))]).toEqual([0, 0, 0x80, 0x3f]);
+
+  });
+
+  it('writes doubles as exact decimal text and reads float8send bytes, from any byte offset', () => {
+    expect(float64ArrayLiteral(new Float64Array([0.1 + 0.2, -0, 5e-324, 1.7976931348623157e308, 1e21]))).toBe('{0.30000000000000004,-0,5e-324,1.7976931348623157e+308,1e+21}');
+    expect(float64Text(-0)).toBe('-0');
+    // float8send(0.30000000000000004) || float8send(-0), at an odd offset of a larger buffer.
+    const pool = Buffer.alloc(40);
+    Buffer.from('3fd33333333333348000000000000000', 'hex').copy(pool, 3);
+    const back = float8SendToFloat64(pool.subarray(3, 19));
+    expect(back[0]).toBe(0.1 + 0.2);
+    expect(Object.is(back[1], -0)).toBe(true);
+  });
+
+  it('refuses inconsistent models before they reach the database', () => {
+    const good: NewPcaModel = {
+      table: 'docs',
+      sourceDimensions: 3,
+      targetDimensions: 2,
+      mean: new Float32Array(3),
+      components: new Float32Array(6),
+      explainedVariance: new Float64Array(2),
+      totalVariance: 1,
+      sampleSize: 10,
+      method: 'covariance-eigh',
+      fit: {},
+      evaluation: new Float32Array(6),
+      evaluationRows: 2,
+    };
+    expect(() => checkNewModel(good)).not.toThrow();
+    const bad: [Partial<NewPcaModel>, string][] = [
+      [{ targetDimensions: 4 }, 'target dimension 4'],
+      [{ components: new Float32Array(5) }, 'components holds 5 values, expected 6'],
+      [{ mean: new Float32Array([0, Number.NaN, 0]) }, 'mean[1] is NaN'],
+      [{ explainedVariance: new Float64Array([1, Number.POSITIVE_INFINITY]) }, 'explainedVariance[1] is Infinity'],
+      [{ evaluationRows: 3 }, 'evaluation holds 6 values, expected 9'],
+      [{ totalVariance: Number.NaN }, 'total variance'],
+      [{ method: '' }, 'method'],
+      [{ sampleSize: -1 }, 'sampleSize'],
+    ];
+    for (const [override, fragment] of bad) {
+      expect(() => checkNewModel({ ...good, ...override }), fragment).toThrowError(expect.objectContaining({ code: 'E_INTERNAL', message: expect.stringContaining(fragment) }) as Error);
+    }
   });
 });

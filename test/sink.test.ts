@@ -59,7 +59,7 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     expect(info.driver).toBe(driver);
     expect(info.serverVersion).toMatch(/^\d+/);
     expect(info.pgvectorVersion).toMatch(/^0\.\d+\.\d+/);
-    expect(info).toMatchObject({ tableExists: false, tableDimensions: null, willBeCreated: false });
+    expect(info).toMatchObject({ tableExists: false, tableDimensions: null, tableVectorType: null, activePcaModelId: null, willBeCreated: false });
     expect(h.sink.driver).toBe(driver);
   });
 
@@ -68,7 +68,7 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     await h.sink.ensureSchema(target);
     await h.sink.ensureSchema(target);
     const info = await h.sink.inspect(target);
-    expect(info).toMatchObject({ tableExists: true, tableDimensions: DIMS, pgvectorInstalled: true });
+    expect(info).toMatchObject({ tableExists: true, tableDimensions: DIMS, tableVectorType: 'vector', activePcaModelId: null, pgvectorInstalled: true });
     const indexes = await h.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname', [target.table]);
     expect(indexes).toHaveLength(3);
     expect(indexes.map((i) => i.indexdef).join('\n')).toMatch(/USING hnsw \(embedding vector_cosine_ops\)/);
@@ -89,7 +89,11 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
       content_sha256: 'character(64)',
       embedding_model: 'text',
       source_index: 'integer',
+      pca_model_id: 'uuid',
     });
+    // pca_model_id references the models table of the same schema, once (the second run added nothing).
+    const fks = await h.query<{ def: string }>(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'f'`, [`"${target.table}"`]);
+    expect(fks.map((f) => f.def)).toEqual(['FOREIGN KEY (pca_model_id) REFERENCES vector_pca_models(id)']);
   });
 
   it('supports schema-qualified and 63-character table names', async () => {

@@ -1,15 +1,16 @@
--- One user's k nearest rows by cosine distance. $1 user, $2 collection or NULL for all of the
--- user's collections, $3 query vector (text form '[x,y,…]'), $4 k.
--- Placeholder: {{table}}.
+-- One user's k nearest rows. $1 user, $2 collection or NULL for all of the user's collections,
+-- $3 query vector (text form '[x,y,…]'), $4 k.
+-- Placeholders: {{table}}, {{vector_type}}: the embedding column's own type, and {{op}}: `<=>`
+-- (cosine) or `<->` (L2), so the expression is the one the column's HNSW operator class serves.
 SELECT id::text AS id,
        user_id,
        collection_name,
        text,
        source_index,
-       (embedding <=> $3::vector)::float8 AS distance,
+       (embedding {{op}} $3::{{vector_type}})::float8 AS distance,
        metadata
 FROM {{table}}
 WHERE user_id = $1
   AND ($2::varchar IS NULL OR collection_name = $2::varchar)
-ORDER BY embedding <=> $3::vector
+ORDER BY embedding {{op}} $3::{{vector_type}}
 LIMIT $4;

@@ -1,6 +1,6 @@
 -- Columns of the target table ($1: its quoted name, resolved like the DDL resolves it), with
--- each column's type and type modifier. For pgvector's `vector`, atttypmod is the dimension
--- (-1 when the column was declared without one). No rows: the table does not exist.
+-- each column's type and type modifier. For pgvector's `vector` and `halfvec`, atttypmod is the
+-- dimension (-1 when the column was declared without one). No rows: the table does not exist.
 SELECT a.attname::text AS name,
        t.typname::text AS type_name,
        a.atttypmod AS typmod,

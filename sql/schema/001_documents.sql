@@ -1,8 +1,9 @@
 -- The target table, compatible with the original app's PgVectorStore (its eight columns, same
 -- names and types) plus three provenance columns the migration writes and verifies against.
--- Idempotent: every statement is IF NOT EXISTS.
--- Placeholders (validated and quoted by src/sink/identifiers.ts): {{table}}, {{dimensions}},
--- {{user_collection_index}}.
+-- Idempotent: every statement is IF NOT EXISTS. The pca_model_id column is added by
+-- 004_documents_pca_model.sql, for new tables and for tables created before it existed alike.
+-- Placeholders (validated and quoted by src/sink/identifiers.ts): {{table}}, {{vector_type}}
+-- (vector, or halfvec for float16 storage), {{dimensions}}, {{user_collection_index}}.
 
 CREATE EXTENSION IF NOT EXISTS vector;
 
@@ -11,7 +12,7 @@ CREATE TABLE IF NOT EXISTS {{table}} (
   user_id         varchar(255) NOT NULL,
   collection_name varchar(255) NOT NULL,
   text            text NOT NULL,
-  embedding       vector({{dimensions}}) NOT NULL,
+  embedding       {{vector_type}}({{dimensions}}) NOT NULL,
   metadata        jsonb DEFAULT '{}',
   created_at      timestamptz DEFAULT now(),
   updated_at      timestamptz DEFAULT now(),

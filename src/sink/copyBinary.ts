@@ -16,9 +16,12 @@
  *   jsonb         version byte 1, then the JSON text in UTF-8
  *   int4          4 bytes
  *   vector        int16 dimensions, int16 unused (0), then float4 values (pgvector's vector_recv)
+ *   halfvec       int16 dimensions, int16 unused (0), then binary16 values as uint16
+ *                 (pgvector's halfvec_recv: pq_getmsgint(buf, 2) per element)
  */
 import { MigrateError } from '../errors.js';
-import type { DocumentRow } from './types.js';
+import { float32ToFloat16Bits, FLOAT16_MAX, isFiniteFloat16 } from './float16.js';
+import type { DocumentRow, VectorType } from './types.js';
 
 /**
  * Column order of every encoded tuple. sql/queries/copy_staging_*.sql lists the same columns in
@@ -34,7 +37,15 @@ export const COPY_COLUMNS = [
   'content_sha256',
   'embedding_model',
   'source_index',
+  'pca_model_id',
 ] as const;
+
+export interface EncodeOptions {
+  /** Type of the `embedding` column: float4 or binary16 elements. */
+  vectorType: VectorType;
+}
+
+const DEFAULT_OPTIONS: EncodeOptions = { vectorType: 'vector' };
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -59,14 +70,16 @@ export function encodeTrailer(): Buffer {
 /**
  * Encodes a batch of rows into one buffer, sized exactly up front (one allocation per batch,
  * no intermediate copies). Throws E_LOAD naming the row for values PostgreSQL could only reject
- * later with a less helpful message (bad uuid, non-integer index, non-finite float).
+ * later with a less helpful message (bad uuid, non-integer index, non-finite float), and E_VECTOR
+ * for a float that overflows binary16 when the column is a halfvec.
  */
-export function encodeRows(rows: readonly DocumentRow[]): Buffer {
+export function encodeRows(rows: readonly DocumentRow[], options: EncodeOptions = DEFAULT_OPTIONS): Buffer {
+  const elementSize = options.vectorType === 'halfvec' ? 2 : 4;
   let size = 0;
-  for (const row of rows) size += rowSize(row);
+  for (const row of rows) size += rowSize(row, elementSize);
   const buf = Buffer.allocUnsafe(size);
   let offset = 0;
-  for (const row of rows) offset = writeRow(buf, offset, row);
+  for (const row of rows) offset = writeRow(buf, offset, row, options.vectorType);
   if (offset !== size) {
     throw new MigrateError('E_INTERNAL', `binary COPY encoder wrote ${offset} bytes, expected ${size}`);
   }
@@ -74,11 +87,11 @@ export function encodeRows(rows: readonly DocumentRow[]): Buffer {
 }
 
 /** Header + rows + trailer: a complete COPY payload (used where each batch is its own COPY). */
-export function encodeCopyPayload(rows: readonly DocumentRow[]): Buffer {
-  return Buffer.concat([encodeHeader(), encodeRows(rows), encodeTrailer()]);
+export function encodeCopyPayload(rows: readonly DocumentRow[], options: EncodeOptions = DEFAULT_OPTIONS): Buffer {
+  return Buffer.concat([encodeHeader(), encodeRows(rows, options), encodeTrailer()]);
 }
 
-function rowSize(row: DocumentRow): number {
+function rowSize(row: DocumentRow, elementSize: number): number {
   return (
     2 + // field count
     4 * COPY_COLUMNS.length + // one length word per field
@@ -86,38 +99,27 @@ function rowSize(row: DocumentRow): number {
     Buffer.byteLength(row.userId, 'utf8') +
     Buffer.byteLength(row.collection, 'utf8') +
     Buffer.byteLength(row.text, 'utf8') +
-    4 + 4 * row.embedding.length + // vector: dim + unused + floats
+    4 + elementSize * row.embedding.length + // vector/halfvec: dim + unused + elements
     1 + Buffer.byteLength(row.metadataJson, 'utf8') + // jsonb: version + text
     Buffer.byteLength(row.contentSha256, 'utf8') +
     Buffer.byteLength(row.embeddingModel, 'utf8') +
-    4 // int4
+    4 + // int4
+    (pcaModelId(row) === null ? 0 : 16) // uuid, or nothing (length -1) for NULL
   );
 }
 
-function writeRow(buf: Buffer, start: number, row: DocumentRow): number {
+function writeRow(buf: Buffer, start: number, row: DocumentRow, vectorType: VectorType): number {
   let o = buf.writeInt16BE(COPY_COLUMNS.length, start);
 
   // id uuid
   o = buf.writeInt32BE(16, o);
-  o = writeUuid(buf, o, row);
+  o = writeUuid(buf, o, row, row.id, 'id');
 
   o = writeText(buf, o, row.userId);
   o = writeText(buf, o, row.collection);
   o = writeText(buf, o, row.text);
 
-  // embedding vector
-  const dims = row.embedding.length;
-  if (dims < 1 || dims > 16000) {
-    throw rowError(row, `embedding has ${dims} dimensions (pgvector accepts 1..16000)`);
-  }
-  o = buf.writeInt32BE(4 + 4 * dims, o);
-  o = buf.writeInt16BE(dims, o);
-  o = buf.writeInt16BE(0, o);
-  for (let i = 0; i < dims; i++) {
-    const v = row.embedding[i] as number;
-    if (!Number.isFinite(v)) throw rowError(row, `embedding[${i}] is ${v} (pgvector refuses NaN and infinity)`);
-    o = buf.writeFloatBE(v, o);
-  }
+  o = vectorType === 'halfvec' ? writeHalfvec(buf, o, row) : writeVector(buf, o, row);
 
   // metadata jsonb
   const jsonLen = Buffer.byteLength(row.metadataJson, 'utf8');
@@ -134,7 +136,59 @@ function writeRow(buf: Buffer, start: number, row: DocumentRow): number {
   }
   o = buf.writeInt32BE(4, o);
   o = buf.writeInt32BE(row.sourceIndex, o);
+
+  // pca_model_id uuid NULL
+  const modelId = pcaModelId(row);
+  if (modelId === null) return buf.writeInt32BE(-1, o);
+  o = buf.writeInt32BE(16, o);
+  return writeUuid(buf, o, row, modelId, 'PCA model id');
+}
+
+function checkDimensions(row: DocumentRow): number {
+  const dims = row.embedding.length;
+  if (dims < 1 || dims > 16000) {
+    throw rowError(row, `embedding has ${dims} dimensions (pgvector accepts 1..16000)`);
+  }
+  return dims;
+}
+
+function writeVector(buf: Buffer, o: number, row: DocumentRow): number {
+  const dims = checkDimensions(row);
+  o = buf.writeInt32BE(4 + 4 * dims, o);
+  o = buf.writeInt16BE(dims, o);
+  o = buf.writeInt16BE(0, o);
+  for (let i = 0; i < dims; i++) {
+    const v = row.embedding[i] as number;
+    if (!Number.isFinite(v)) throw rowError(row, `embedding[${i}] is ${v} (pgvector refuses NaN and infinity)`);
+    o = buf.writeFloatBE(v, o);
+  }
   return o;
+}
+
+function writeHalfvec(buf: Buffer, o: number, row: DocumentRow): number {
+  const dims = checkDimensions(row);
+  o = buf.writeInt32BE(4 + 2 * dims, o);
+  o = buf.writeInt16BE(dims, o);
+  o = buf.writeInt16BE(0, o);
+  for (let i = 0; i < dims; i++) {
+    const v = row.embedding[i] as number;
+    if (!Number.isFinite(v)) throw rowError(row, `embedding[${i}] is ${v} (pgvector refuses NaN and infinity)`);
+    const bits = float32ToFloat16Bits(v);
+    // A finite float32 of magnitude >= 65520 rounds to infinity, which halfvec_recv refuses; the
+    // vector itself is unusable as a halfvec, hence E_VECTOR rather than a load failure.
+    if (!isFiniteFloat16(bits)) {
+      throw new MigrateError(
+        'E_VECTOR',
+        `row ${row.sourceIndex} of ${row.userId}/${row.collection}: embedding[${i}] = ${v} is out of range for halfvec (largest float16 is ${FLOAT16_MAX}); store it as vector or scale the embeddings`,
+      );
+    }
+    o = buf.writeUInt16BE(bits, o);
+  }
+  return o;
+}
+
+function pcaModelId(row: DocumentRow): string | null {
+  return row.pcaModelId ?? null;
 }
 
 function writeText(buf: Buffer, o: number, value: string): number {
@@ -143,9 +197,9 @@ function writeText(buf: Buffer, o: number, value: string): number {
   return o + buf.write(value, o, len, 'utf8');
 }
 
-function writeUuid(buf: Buffer, o: number, row: DocumentRow): number {
-  if (!UUID_RE.test(row.id)) throw rowError(row, `id ${JSON.stringify(row.id)} is not a UUID`);
-  return o + buf.write(row.id.replace(/-/g, ''), o, 16, 'hex');
+function writeUuid(buf: Buffer, o: number, row: DocumentRow, value: string, what: string): number {
+  if (!UUID_RE.test(value)) throw rowError(row, `${what} ${JSON.stringify(value)} is not a UUID`);
+  return o + buf.write(value.replace(/-/g, ''), o, 16, 'hex');
 }
 
 function rowError(row: DocumentRow, detail: string): MigrateError {

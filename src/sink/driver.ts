@@ -2,6 +2,7 @@
  * What the two drivers (pg, PGlite) must provide so that one implementation of the Sink
  * (sqlSink.ts) can run the same SQL files on both: queries, a transaction, and binary COPY.
  */
+import type { EncodeOptions } from './copyBinary.js';
 import type { SqlFragment } from './identifiers.js';
 import type { DocumentRow } from './types.js';
 
@@ -22,9 +23,10 @@ export interface SqlRunner {
 export interface DriverTransaction extends SqlRunner {
   /**
    * COPYs all batches into `staging` in binary format and returns the row count the server
-   * reported. Memory stays bounded by one encoded batch.
+   * reported. Memory stays bounded by one encoded batch. `options.vectorType` is the type of the
+   * staging table's `embedding` column (it decides how the floats are encoded).
    */
-  copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>): Promise<number>;
+  copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number>;
 }
 
 export interface Driver extends SqlRunner {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MigrateError } from '../errors.js';
+import type { VectorType, Distance } from './types.js';
 
 declare const fragmentBrand: unique symbol;
 /** SQL text produced by this module: a double-quoted identifier or a validated integer. */
@@ -73,4 +74,57 @@ export function indexName(table: ResolvedTable, suffix: string): SqlFragment {
   const hash = createHash('sha256').update(table.name).digest('hex').slice(0, 8);
   const keep = MAX_IDENTIFIER_BYTES - suffix.length - hash.length - 2;
   return quoteIdent(`${table.name.slice(0, keep)}_${hash}_${suffix}`);
+}
+
+/** Column types of `embedding` the sink creates and loads. */
+const VECTOR_TYPES = ['vector', 'halfvec'] as const satisfies readonly VectorType[];
+
+/**
+ * The target's vector type ('vector' when absent), checked at run time too: the value may come
+ * from a configuration file, and it is spliced into DDL and casts.
+ */
+export function resolveVectorType(type: VectorType | undefined): VectorType {
+  if (type === undefined) return 'vector';
+  if (!(VECTOR_TYPES as readonly string[]).includes(type)) {
+    throw new MigrateError('E_USAGE', `invalid vector type ${JSON.stringify(type)}: expected ${VECTOR_TYPES.join(' or ')}`);
+  }
+  return type;
+}
+
+/** `vector` or `halfvec` as SQL text (a type name in DDL and casts). */
+export function vectorTypeSql(type: VectorType): SqlFragment {
+  return resolveVectorType(type) as SqlFragment;
+}
+
+/** The HNSW operator class for cosine distance on that type. */
+/** The HNSW operator class for a column type and distance, e.g. vector_cosine_ops, halfvec_l2_ops. */
+export function opsSql(type: VectorType, distance: Distance): SqlFragment {
+  return `${resolveVectorType(type)}_${resolveDistance(distance)}_ops` as SqlFragment;
+}
+
+/** The pgvector operator for a distance. */
+export function distanceOperatorSql(distance: Distance): SqlFragment {
+  return (resolveDistance(distance) === 'l2' ? '<->' : '<=>') as SqlFragment;
+}
+
+/** Checked at run time too: the value ends up in SQL text. */
+export function resolveDistance(distance: Distance | undefined): Distance {
+  if (distance === undefined || distance === 'cosine') return 'cosine';
+  if (distance === 'l2') return 'l2';
+  throw new MigrateError('E_USAGE', `unknown distance ${String(distance)}`);
+}
+
+/** Name of the table holding the fitted PCA models, one per schema. */
+export const PCA_MODELS_TABLE = 'vector_pca_models';
+
+/**
+ * The PCA models table that belongs to `table`: in the same schema when `table` is qualified
+ * (`s.docs` → `s.vector_pca_models`), otherwise unqualified, resolved through the search_path
+ * like the documents table itself. A documents table cannot take that name.
+ */
+export function pcaModelsTable(table: ResolvedTable): ResolvedTable {
+  if (table.name === PCA_MODELS_TABLE) {
+    throw new MigrateError('E_USAGE', `the table name ${table.display} is reserved for the PCA models of the documents tables; choose another --table`);
+  }
+  return resolveTable(table.schema === null ? PCA_MODELS_TABLE : `${table.schema}.${PCA_MODELS_TABLE}`);
 }

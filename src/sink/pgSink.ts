@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
-import { encodeHeader, encodeRows, encodeTrailer } from './copyBinary.js';
+import { encodeHeader, encodeRows, encodeTrailer, type EncodeOptions } from './copyBinary.js';
 import type { Driver, DriverTransaction, QueryResult, Row } from './driver.js';
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
@@ -139,11 +139,11 @@ class PgTransaction implements DriverTransaction {
    * pipeline destroys the stream, pg-copy-streams sends CopyFail and the server aborts the COPY;
    * the transaction is then rolled back by the caller.
    */
-  async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>): Promise<number> {
+  async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
     const stream = this.#client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging })));
     await pipeline(async function* encode() {
       yield encodeHeader();
-      for await (const batch of batches) yield encodeRows(batch);
+      for await (const batch of batches) yield encodeRows(batch, options);
       yield encodeTrailer();
     }, stream);
     return stream.rowCount;

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
-import { encodeCopyPayload } from './copyBinary.js';
+import { encodeCopyPayload, type EncodeOptions } from './copyBinary.js';
 import type { Driver, DriverTransaction, QueryResult, Row } from './driver.js';
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
@@ -105,11 +105,11 @@ class PgliteTransaction implements DriverTransaction {
    * One binary COPY per batch from PGlite's /dev/blob device (the `blob` query option), so only
    * one encoded batch exists at a time. (pglite-socket's COPY is broken; this path does not use it.)
    */
-  async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>): Promise<number> {
+  async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
     const copySql = sqlFile('queries/copy_staging_blob.sql', { staging });
     let copied = 0;
     for await (const batch of batches) {
-      const result = await this.#tx.query(copySql, [], { blob: new Blob([encodeCopyPayload(batch)]) });
+      const result = await this.#tx.query(copySql, [], { blob: new Blob([encodeCopyPayload(batch, options)]) });
       copied += result.rowCount ?? result.affectedRows ?? 0;
     }
     return copied;

@@ -11,6 +11,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
 import { v5 as uuidv5 } from 'uuid';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { MigrateError } from '../../src/errors.js';
 import { openSink } from '../../src/sink/index.js';
 import { pgliteSinkFrom } from '../../src/sink/pgliteSink.js';
 import type { DocumentRow, Sink } from '../../src/sink/types.js';
@@ -79,6 +81,58 @@ async function dropAll(query: Harness['query'], names: string[]): Promise<void> 
   }
 }
 
+/**
+ * Opens a harness for a `describe` block and drops what its tests `track` after each test. An
+ * unreachable database fails every test (a failed beforeAll would only mark them skipped).
+ */
+export function useHarness(driver: DriverName): { readonly h: Harness; track(name: string): string } {
+  let harness: Harness | undefined;
+  let openError: unknown;
+  let created: string[] = [];
+  beforeAll(async () => {
+    try {
+      harness = await openHarness(driver);
+    } catch (error) {
+      openError = error;
+    }
+  });
+  beforeEach(() => {
+    if (openError !== undefined) throw openError;
+  });
+  afterEach(async () => {
+    if (harness !== undefined) await harness.dropTables(created);
+    created = [];
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+  return {
+    get h(): Harness {
+      if (harness === undefined) throw openError instanceof Error ? openError : new Error('the test database is not open');
+      return harness;
+    },
+    track(name: string): string {
+      created.push(name);
+      return name;
+    },
+  };
+}
+
+/** Awaits a rejection with a MigrateError of `code` whose message contains every fragment. */
+export async function expectMigrateError(promise: Promise<unknown>, code: string, ...fragments: string[]): Promise<MigrateError> {
+  const error = await promise.then(
+    () => {
+      throw new Error(`expected ${code}, but it resolved`);
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(MigrateError);
+  const m = error as MigrateError;
+  expect(m.code, m.message).toBe(code);
+  for (const f of fragments) expect(m.message).toContain(f);
+  return m;
+}
+
 /** A table name no other test (or concurrent run) uses. */
 export function uniqueTable(prefix = 'sink_test'): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
@@ -116,6 +170,14 @@ export function makeRow(userId: string, collection: string, index: number, dims:
   };
 }
 
+/** `"schema"."table"` or `"table"` for test-made names ([a-z0-9_.] only). */
+export function quoted(table: string): string {
+  return table
+    .split('.')
+    .map((p) => `"${p}"`)
+    .join('.');
+}
+
 export function makeRows(userId: string, collection: string, count: number, dims: number): DocumentRow[] {
   return Array.from({ length: count }, (_, i) => makeRow(userId, collection, i, dims));
 }
@@ -131,4 +193,24 @@ export async function countByStore(h: Harness, table: string): Promise<Record<st
     `SELECT user_id || '/' || collection_name AS store, count(*)::int AS n FROM ${table.split('.').map((p) => `"${p}"`).join('.')} GROUP BY 1 ORDER BY 1`,
   );
   return Object.fromEntries(rows.map((r) => [r.store, Number(r.n)]));
+}
+
+/**
+ * An independent float16 rounding, by arithmetic on doubles rather than on bit fields: scale the
+ * value so that float16's spacing near it is 1, round half to even, scale back.
+ */
+export function referenceFloat16(x: number): number {
+  const a = Math.abs(x);
+  if (a === 0 || Number.isNaN(a) || !Number.isFinite(a)) return x;
+  let exponent = Math.floor(Math.log2(a));
+  if (2 ** exponent > a) exponent--;
+  if (2 ** (exponent + 1) <= a) exponent++;
+  // 10 fraction bits; below 2^-14 the spacing stays 2^-24 (subnormals).
+  const spacing = 2 ** (Math.max(exponent, -14) - 10);
+  const scaled = a / spacing; // exact: a power-of-two scaling of a float32
+  const floor = Math.floor(scaled);
+  const rest = scaled - floor;
+  const units = rest > 0.5 ? floor + 1 : rest < 0.5 ? floor : floor % 2 === 0 ? floor : floor + 1;
+  const magnitude = units * spacing;
+  return Math.sign(x) * (magnitude > 65504 ? Number.POSITIVE_INFINITY : magnitude);
 }
