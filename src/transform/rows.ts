@@ -1,24 +1,22 @@
 import { MigrateError, toMigrateError } from '../errors.js';
 import type { DocumentRow } from '../sink/types.js';
 import type { SourceRecord } from '../source/store.js';
-import type { Embedder } from './embedder.js';
 import { extractEntry } from './extract.js';
 import { rowId, sha256Hex } from './rowId.js';
+import type { PendingEntry, Vectorizer } from './vectorize.js';
 
 export interface RowStats {
   rows: number;
   skipped: { index: number; reason: string }[];
   warnings: string[];
-  embedMs: number;
+  vectorizeMs: number;
 }
 
 export function newRowStats(): RowStats {
-  return { rows: 0, skipped: [], warnings: [], embedMs: 0 };
+  return { rows: 0, skipped: [], warnings: [], vectorizeMs: 0 };
 }
 
-interface Pending {
-  index: number;
-  text: string;
+export interface PendingRow extends PendingEntry {
   metadataJson: string;
   contentSha256: string;
 }
@@ -28,8 +26,8 @@ export interface RowContext {
   collection: string;
 }
 
-/** Extracts the texts of a store's records, recording skips and warnings, without embedding. */
-export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats: RowStats): AsyncGenerator<Pending> {
+/** Extracts the texts of a store's records, recording skips and warnings, without vectorizing. */
+export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats: RowStats): AsyncGenerator<PendingRow> {
   for await (const record of records) {
     const extracted = extractEntry(record.entry, record.index);
     if (extracted.kind === 'skip') {
@@ -40,28 +38,29 @@ export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats:
     yield {
       index: record.index,
       text: extracted.text,
+      ...(record.vector === undefined ? {} : { vector: record.vector }),
       metadataJson: JSON.stringify(extracted.metadata),
       contentSha256: sha256Hex(extracted.text),
     };
   }
 }
 
-async function embedBatch(batch: Pending[], ctx: RowContext, embedder: Embedder, stats: RowStats): Promise<DocumentRow[]> {
+async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectorizer, stats: RowStats): Promise<DocumentRow[]> {
   const started = performance.now();
   let vectors: Float32Array[];
   try {
-    vectors = await embedder.embed(batch.map((p) => p.text));
+    vectors = await vectorizer.vectors(batch);
   } catch (err) {
-    throw toMigrateError(err, 'E_EMBED', `embedding entries ${batch[0]?.index}..${batch.at(-1)?.index} of ${ctx.userId}/${ctx.collection}`);
+    throw toMigrateError(err, 'E_EMBED', `vectorizing entries ${batch[0]?.index}..${batch.at(-1)?.index} of ${ctx.userId}/${ctx.collection}`);
   }
-  stats.embedMs += performance.now() - started;
+  stats.vectorizeMs += performance.now() - started;
   if (vectors.length !== batch.length) {
-    throw new MigrateError('E_EMBED', `the model returned ${vectors.length} vectors for ${batch.length} texts`);
+    throw new MigrateError('E_EMBED', `got ${vectors.length} vectors for ${batch.length} entries`);
   }
   return batch.map((p, i) => {
     const embedding = vectors[i] as Float32Array;
-    if (embedding.length !== embedder.dimensions) {
-      throw new MigrateError('E_EMBED', `the model returned a ${embedding.length}-dimension vector, expected ${embedder.dimensions}`);
+    if (embedding.length !== vectorizer.dimensions) {
+      throw new MigrateError('E_EMBED', `got a ${embedding.length}-dimension vector, expected ${vectorizer.dimensions}`);
     }
     stats.rows++;
     return {
@@ -72,30 +71,31 @@ async function embedBatch(batch: Pending[], ctx: RowContext, embedder: Embedder,
       embedding,
       metadataJson: p.metadataJson,
       contentSha256: p.contentSha256,
-      embeddingModel: embedder.modelId,
+      embeddingModel: vectorizer.label,
       sourceIndex: p.index,
+      pcaModelId: vectorizer.pcaModelId,
     };
   });
 }
 
 /**
- * Turns a store's records into batches of embedded rows. Memory holds one batch at a time:
- * the next batch is not read until the sink has taken the previous one.
+ * Turns a store's records into batches of rows. Memory holds one batch at a time: the next batch
+ * is not read until the sink has taken the previous one.
  */
-export async function* embedRowBatches(
+export async function* rowBatches(
   records: AsyncIterable<SourceRecord>,
   ctx: RowContext,
-  embedder: Embedder,
+  vectorizer: Vectorizer,
   batchSize: number,
   stats: RowStats,
 ): AsyncGenerator<DocumentRow[]> {
-  let batch: Pending[] = [];
+  let batch: PendingRow[] = [];
   for await (const pending of extractTexts(records, stats)) {
     batch.push(pending);
     if (batch.length >= batchSize) {
-      yield await embedBatch(batch, ctx, embedder, stats);
+      yield await toRows(batch, ctx, vectorizer, stats);
       batch = [];
     }
   }
-  if (batch.length > 0) yield await embedBatch(batch, ctx, embedder, stats);
+  if (batch.length > 0) yield await toRows(batch, ctx, vectorizer, stats);
 }

@@ -1,0 +1,70 @@
+import { MigrateError } from '../errors.js';
+import type { StoredVector } from '../source/types.js';
+import type { Embedder } from './embedder.js';
+import type { Projector } from './pca/index.js';
+
+/** One entry on its way to becoming a row: its text and, in keep mode, its stored vector. */
+export interface PendingEntry {
+  index: number;
+  text: string;
+  vector?: StoredVector;
+}
+
+/**
+ * Turns a batch of entries into the vectors that go into the table. Re-embedding, keeping the
+ * stored vectors and projecting with PCA are separate steps composed here, so the load path is
+ * the same whichever combination a run uses.
+ */
+export interface Vectorizer {
+  /** Recorded in `embedding_model`. */
+  readonly label: string;
+  /** Dimension of what `vectors` returns. */
+  readonly dimensions: number;
+  /** Whether entries must carry their stored vectors (keep mode). */
+  readonly needsStoredVectors: boolean;
+  /** The PCA model applied, recorded in `pca_model_id`. */
+  readonly pcaModelId: string | null;
+  vectors(batch: readonly PendingEntry[]): Promise<Float32Array[]>;
+}
+
+export function reembedding(embedder: Embedder): Vectorizer {
+  return {
+    label: embedder.modelId,
+    dimensions: embedder.dimensions,
+    needsStoredVectors: false,
+    pcaModelId: null,
+    vectors: (batch) => embedder.embed(batch.map((e) => e.text)),
+  };
+}
+
+/** Keep mode: the stored vectors as they are (pgvector stores float32, so float64 input is rounded). */
+export function keepingStored(label: string, dimensions: number): Vectorizer {
+  return {
+    label,
+    dimensions,
+    needsStoredVectors: true,
+    pcaModelId: null,
+    async vectors(batch) {
+      return batch.map((e) => {
+        if (e.vector === undefined) throw new MigrateError('E_INTERNAL', `entry ${e.index} reached keep mode without its stored vector`);
+        if (e.vector.length !== dimensions) {
+          throw new MigrateError('E_DIM_MISMATCH', `entry ${e.index} has a ${e.vector.length}-dimension vector; this run loads ${dimensions}-dimension vectors`);
+        }
+        return e.vector instanceof Float32Array ? e.vector : Float32Array.from(e.vector);
+      });
+    },
+  };
+}
+
+/** Projects another vectorizer's output with a PCA model (a projector from `createSearchProjector`). */
+export function projecting(inner: Vectorizer, projector: Projector, model: { id: string; targetDimensions: number }): Vectorizer {
+  return {
+    label: inner.label,
+    dimensions: model.targetDimensions,
+    needsStoredVectors: inner.needsStoredVectors,
+    pcaModelId: model.id,
+    async vectors(batch) {
+      return projector.project(await inner.vectors(batch));
+    },
+  };
+}
