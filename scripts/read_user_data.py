@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Test oracle: reads the texts of every store under a user_data root with Python's own json and
 cryptography.fernet and the application's key derivation, printing JSON to stdout:
-  { "<user>/<collection>": { "texts": [str|null, ...] } | { "error": str } }
-A text is null where the entry has no string under text/page_content/content. vectors.pkl is never
-unpickled here (it may be hostile).
+  { "<user>/<collection>": { "texts": [str|null, ...], "vectors"?: [[float, ...], ...] } | { "error": str } }
+A text is null where the entry has no string under text/page_content/content. With --vectors, the
+stored vectors too, through Python's own pickle restricted to numpy's reconstruction globals (a
+hostile pickle is reported as an error, never run).
 """
 import json
 import os
+import pickle
 import re
 import sys
 
@@ -29,8 +31,30 @@ def texts_of(path, user, master_key):
     return out
 
 
+NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+}
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in NUMPY_GLOBALS:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return super().find_class(module, name)
+
+
+def vectors_of(path):
+    with open(path, "rb") as f:
+        obj = NumpyOnlyUnpickler(f).load()
+    return [[float(x) for x in v] for v in obj]
+
+
 def main():
-    root, master_key = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None)
+    args = [a for a in sys.argv[1:] if a != "--vectors"]
+    with_vectors = "--vectors" in sys.argv
+    root, master_key = args[0], (args[1] if len(args) > 1 and args[1] else None)
     result = {}
     for user in sorted(os.listdir(root)):
         if not SANITIZED.match(user):
@@ -42,7 +66,9 @@ def main():
             meta = os.path.join(root, user, store, "metadata.json")
             try:
                 result[key] = {"texts": texts_of(meta, user, master_key)}
-            except (OSError, InvalidToken, ValueError) as e:
+                if with_vectors:
+                    result[key]["vectors"] = vectors_of(os.path.join(root, user, store, "vectors.pkl"))
+            except (OSError, InvalidToken, ValueError, pickle.UnpicklingError) as e:
                 result[key] = {"error": type(e).__name__}
     json.dump(result, sys.stdout)
 

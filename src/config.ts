@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
+import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
   model: 'Xenova/all-MiniLM-L6-v2',
@@ -12,7 +13,23 @@ export const DEFAULTS = {
   maxIndexedDimensions: 2000,
   /** Texts embedded during a dry run to estimate the time of the real one. */
   dryRunSampleSize: 64,
+  pcaSample: 20000,
+  /** Seed of the PCA sample, recorded with the model so a fit can be repeated. */
+  pcaSeed: 20000,
+  /** `embedding_model` of rows loaded in keep mode. */
+  keptLabel: 'stored',
 } as const;
+
+export type EmbeddingsMode = 'reembed' | 'keep';
+
+export interface ReductionConfig {
+  mode: ReduceMode;
+  /** --dimensions: reduce to this on purpose (PCA). */
+  dimensions: number | null;
+  pcaSample: number;
+  pcaSeed: number;
+  refit: boolean;
+}
 
 export interface DatabaseConfig {
   /** A PostgreSQL URL (secret: it may hold a password), or null for the embedded PGlite database. */
@@ -40,6 +57,11 @@ export interface MigrateConfig {
   backupDir: string | null;
   reportPath: string | null;
   dryRunSampleSize: number;
+  /** reembed: texts through the model; keep: the stored vectors as they are, no model. */
+  embeddings: EmbeddingsMode;
+  /** Label recorded as `embedding_model` in keep mode. */
+  keptLabel: string;
+  reduction: ReductionConfig;
 }
 
 export interface QueryConfig {
@@ -49,7 +71,9 @@ export interface QueryConfig {
   userId: string;
   collection: string | null;
   k: number;
-  text: string;
+  /** The query text, or null when the query vector comes from embeddingFile. */
+  text: string | null;
+  embeddingFile: string | null;
 }
 
 /** What the command line gave, before defaults and environment are applied. */
@@ -68,6 +92,12 @@ export interface MigrateFlags {
   /** commander sets this to false for --no-backup. */
   backup?: boolean;
   report?: string;
+  embeddings?: string;
+  sourceModel?: string;
+  reduce?: string;
+  dimensions?: string;
+  pcaSample?: string;
+  refitPca?: boolean;
 }
 
 export interface QueryFlags {
@@ -80,6 +110,8 @@ export interface QueryFlags {
   user: string;
   collection?: string;
   k?: string;
+  /** A JSON file (or - for stdin) holding the query vector, for tables whose model cannot run here (keep mode). */
+  embeddingFile?: string;
 }
 
 /** The only environment variables the tool reads; the CLI passes them in, no module reads process.env. */
@@ -98,11 +130,17 @@ function positiveInt(raw: string | undefined, name: string, fallback: number, ma
   return value;
 }
 
+function oneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(raw)) return raw as T;
+  throw new MigrateError('E_USAGE', `${name} must be one of ${allowed.join(', ')}; got "${raw}"`);
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
 
-function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string }, env: Environment, cwd: string): DatabaseConfig {
+export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string }, env: Environment, cwd: string): DatabaseConfig {
   const url = nonEmpty(flags.databaseUrl) ?? nonEmpty(env.DATABASE_URL);
   if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
     throw new MigrateError('E_USAGE', 'the database URL must start with postgres:// or postgresql://');
@@ -165,11 +203,22 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     backupDir,
     reportPath: flags.report === undefined ? null : path.resolve(cwd, flags.report),
     dryRunSampleSize: DEFAULTS.dryRunSampleSize,
+    embeddings: oneOf(flags.embeddings, '--embeddings', ['reembed', 'keep'] as const, 'reembed'),
+    keptLabel: nonEmpty(flags.sourceModel) ?? DEFAULTS.keptLabel,
+    reduction: {
+      mode: oneOf(flags.reduce, '--reduce', ['auto', 'pca', 'halfvec', 'none'] as const, 'auto'),
+      dimensions: flags.dimensions === undefined ? null : positiveInt(flags.dimensions, '--dimensions', 0, 16000),
+      pcaSample: positiveInt(flags.pcaSample, '--pca-sample', DEFAULTS.pcaSample, 1_000_000),
+      pcaSeed: DEFAULTS.pcaSeed,
+      refit: flags.refitPca === true,
+    },
   };
 }
 
-export function buildQueryConfig(text: string, flags: QueryFlags, env: Environment, cwd: string): QueryConfig {
-  if (text.trim() === '') throw new MigrateError('E_USAGE', 'the query text must not be empty');
+export function buildQueryConfig(text: string | undefined, flags: QueryFlags, env: Environment, cwd: string): QueryConfig {
+  const embeddingFile = nonEmpty(flags.embeddingFile) ?? null;
+  if (embeddingFile === null && (text === undefined || text.trim() === '')) throw new MigrateError('E_USAGE', 'give the query text, or --embedding-file with the query vector');
+  if (embeddingFile !== null && text !== undefined) throw new MigrateError('E_USAGE', 'give either the query text or --embedding-file, not both');
   if (flags.user.trim() === '') throw new MigrateError('E_USAGE', '--user is required');
   return {
     database: databaseConfig(flags, env, cwd),
@@ -178,6 +227,7 @@ export function buildQueryConfig(text: string, flags: QueryFlags, env: Environme
     userId: flags.user,
     collection: nonEmpty(flags.collection) ?? null,
     k: positiveInt(flags.k, '-k', 5, 1000),
-    text,
+    text: text ?? null,
+    embeddingFile: embeddingFile === null || embeddingFile === '-' ? embeddingFile : path.resolve(cwd, embeddingFile),
   };
 }

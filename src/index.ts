@@ -22,7 +22,9 @@ export type { StoreLocation, DiscoveryEvent, StoredVector, MetadataEntry } from 
 export { extractEntry, TEXT_KEYS } from './transform/extract.js';
 export { rowId, sha256Hex, ROW_ID_NAMESPACE } from './transform/rowId.js';
 export { createEmbedder, type Embedder, type EmbedderOptions } from './transform/embedder.js';
-export { embedRowBatches } from './transform/rows.js';
+export { rowBatches } from './transform/rows.js';
+export { reembedding, keepingStored, projecting, type Vectorizer } from './transform/vectorize.js';
+export { planReduction, type ReductionPlan, type ReduceMode } from './transform/reduction.js';
 
 export { openSink } from './sink/index.js';
 export type { Sink, DocumentRow, TargetSpec, DatabaseInfo, SearchHit, LoadResult, StoreKey } from './sink/types.js';

@@ -7,5 +7,6 @@ process.exitCode = await runCli({
   cwd: process.cwd(),
   stdout: process.stdout,
   stderr: process.stderr,
+  stdin: process.stdin,
   now: () => new Date(),
 });

@@ -1,9 +1,11 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { buildMigrateConfig, buildQueryConfig, DEFAULTS, type Environment, type MigrateFlags, type QueryFlags } from '../config.js';
+import path from 'node:path';
+import { buildMigrateConfig, buildQueryConfig, DEFAULTS, databaseConfig, type Environment, type MigrateFlags, type QueryFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
+import { exportPca, importPca } from '../run/pcaCommands.js';
 import { runQuery } from '../run/query.js';
 import { jsonLinesRenderer, progressRenderer, summaryTable, type Output } from './render.js';
 
@@ -13,6 +15,7 @@ export interface CliIo {
   cwd: string;
   stdout: Output;
   stderr: Output;
+  stdin?: NodeJS.ReadableStream;
   now: () => Date;
 }
 
@@ -55,6 +58,12 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--backup-dir <dir>', 'where store files are copied before loading', DEFAULTS.backupRoot)
     .option('--no-backup', 'do not back up store files')
     .option('--report <file>', 'write the run report as JSON')
+    .option('--embeddings <mode>', 'reembed: texts through --model; keep: the stored vectors as they are, no model', 'reembed')
+    .option('--source-model <name>', `with --embeddings keep: recorded as embedding_model (default: ${DEFAULTS.keptLabel})`)
+    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, halfvec, none (refuse)', 'auto')
+    .option('--dimensions <n>', 'reduce to n dimensions with PCA on purpose (smaller index, faster search)')
+    .option('--pca-sample <n>', 'vectors sampled across all stores to fit PCA', String(DEFAULTS.pcaSample))
+    .option('--refit-pca', "fit a new PCA model and rewrite all of the table's rows in one transaction")
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
       const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const json = flags.json === true || io.stdout.isTTY !== true;
@@ -68,16 +77,17 @@ export async function runCli(io: CliIo): Promise<number> {
     program
       .command('query')
       .description("search one user's rows: the 'test a search' step of a migration")
-      .argument('<text>', 'the query text'),
+      .argument('[text]', 'the query text (or --embedding-file)'),
   )
     .requiredOption('--user <id>', 'user id whose rows are searched')
     .option('--collection <name>', 'only this collection')
+    .option('--embedding-file <file>', 'the query vector as a JSON array (- for stdin), for tables whose model cannot run here (keep mode)')
     .addOption(new Option('-k <n>', 'number of results').default('5'))
-    .action(async (text: string, flags: QueryFlags & { json?: boolean }) => {
+    .action(async (text: string | undefined, flags: QueryFlags & { json?: boolean }) => {
       const config = buildQueryConfig(text, flags, io.env, io.cwd);
-      const hits = await runQuery(config);
+      const { hits, pcaModelId } = await runQuery(config, io.stdin);
       if (flags.json === true || io.stdout.isTTY !== true) {
-        io.stdout.write(`${JSON.stringify({ user: config.userId, collection: config.collection, k: config.k, hits })}\n`);
+        io.stdout.write(`${JSON.stringify({ user: config.userId, collection: config.collection, k: config.k, pcaModelId, hits })}\n`);
       } else if (hits.length === 0) {
         io.stdout.write(`no rows for user ${config.userId}${config.collection === null ? '' : ` in ${config.collection}`}\n`);
       } else {
@@ -86,6 +96,25 @@ export async function runCli(io: CliIo): Promise<number> {
         }
       }
     });
+
+  const pca = program.command('pca').description("the table's PCA model (dimension reduction)");
+  const pcaOptions = (cmd: Command) =>
+    cmd
+      .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
+      .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
+      .option('--table <name>', 'documents table', DEFAULTS.table);
+  pcaOptions(pca.command('export').description("write the table's active PCA model to a file").argument('<file>')).action(
+    async (file: string, flags: { databaseUrl?: string; pgliteDir?: string; table: string }) => {
+      const record = await exportPca({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, file: path.resolve(io.cwd, file) });
+      io.stdout.write(`${JSON.stringify({ exported: record.id, table: flags.table, sourceDimensions: record.sourceDimensions, targetDimensions: record.targetDimensions, file })}\n`);
+    },
+  );
+  pcaOptions(pca.command('import').description("make a model file the table's active PCA model").argument('<file>')).action(
+    async (file: string, flags: { databaseUrl?: string; pgliteDir?: string; table: string }) => {
+      const record = await importPca({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, file: path.resolve(io.cwd, file) });
+      io.stdout.write(`${JSON.stringify({ imported: record.id, table: flags.table, sourceDimensions: record.sourceDimensions, targetDimensions: record.targetDimensions })}\n`);
+    },
+  );
 
   try {
     await program.parseAsync(io.argv, { from: 'user' });

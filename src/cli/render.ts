@@ -1,5 +1,5 @@
 import type { RunEvent } from '../run/events.js';
-import type { RunReport, StoreReport } from '../run/report.js';
+import type { ReductionReport, RunReport, StoreReport } from '../run/report.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -49,6 +49,15 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
           `${event.dryRun ? 'DRY RUN: nothing will be written. ' : ''}${event.stores} stores under ${event.root}, model ${event.model} (${event.dimensions} dims), ${event.database.driver} ${event.database.location}, table ${event.table}\n`,
         );
         break;
+      case 'validating':
+        err.write(`validating ${event.stores} stores (decoding, decrypting, counting)...\n`);
+        return;
+      case 'sampling':
+        err.write(`sampling up to ${event.sampleSize} vectors across all stores to fit PCA...\n`);
+        return;
+      case 'reduction':
+        if (event.reduction.method !== 'none') err.write(`${describeReduction(event.reduction)}\n`);
+        return;
       case 'skipped':
         err.write(`\r\x1b[2Kwarning: skipped ${event.path}: ${event.reason}\n`);
         break;
@@ -76,6 +85,14 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
     }
     draw();
   };
+}
+
+function describeReduction(r: ReductionReport): string {
+  if (r.method === 'none') return `no reduction (${r.targetDimensions} dimensions)`;
+  if (r.method === 'halfvec') return `halfvec(${r.targetDimensions}): float16 storage, indexable up to 4000 dimensions`;
+  const recall = r.recallAt10 === null ? 'n/a' : r.recallAt10.toFixed(3);
+  const how = r.reused ? `reused model ${r.pcaModelId}` : `fitted in ${(r.fitMs / 1000).toFixed(1)} s on ${r.sampleSize} vectors`;
+  return `PCA ${r.sourceDimensions} -> ${r.targetDimensions}: ${how}; variance retained ${(r.explainedVariance * 100).toFixed(1)}%, recall@10 ${recall} (${r.evaluation ?? 'n/a'})`;
 }
 
 function cell(value: string, width: number): string {
@@ -106,6 +123,9 @@ export function summaryTable(report: RunReport): string {
   lines.push(
     `${t.ok} ok, ${t.failed} failed, ${t.skipped} skipped; ${report.dryRun ? `${t.rowsPlanned} rows would be loaded` : `${t.rowsLoaded} rows loaded`} into ${report.table} (${report.database.driver}), ${t.rowsSkipped} entries skipped`,
   );
+  if (report.reduction.method !== 'none') lines.push(`reduction: ${describeReduction(report.reduction)}`);
+  for (const note of report.reduction.notes) lines.push(`  note: ${note}`);
+  for (const w of report.warnings) lines.push(`warning: ${w}`);
   if (report.estimate !== null && report.estimate.sampleSize > 0) {
     const e = report.estimate;
     lines.push(`estimate: ${e.rowsToEmbed} texts at ${e.docsPerSecond.toFixed(1)} docs/s (sample of ${e.sampleSize}) = about ${fmtDuration(e.estimatedSeconds)} of embedding`);

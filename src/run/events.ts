@@ -1,7 +1,10 @@
-import type { DatabaseSummary, RunReport, StoreReport } from './report.js';
+import type { DatabaseSummary, ReductionReport, RunReport, StoreReport } from './report.js';
 
 /** What a run tells its observer (the CLI renders these as a progress bar or as JSON lines). */
 export type RunEvent =
+  | { type: 'validating'; stores: number }
+  | { type: 'sampling'; sampleSize: number; method: 'pca' }
+  | { type: 'reduction'; reduction: ReductionReport }
   | { type: 'run-start'; runId: string; dryRun: boolean; root: string; table: string; model: string; dimensions: number; database: DatabaseSummary; stores: number; skipped: number }
   | { type: 'store-start'; userId: string; collection: string; position: number; of: number }
   | { type: 'store-progress'; userId: string; collection: string; rowsDone: number; rowsTotal: number }

@@ -1,23 +1,49 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { DEFAULTS, type MigrateConfig } from '../config.js';
+import type { MigrateConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
-import type { DatabaseInfo, Sink, TargetSpec } from '../sink/types.js';
+import type { DatabaseInfo, PcaModelRecord, Sink, SinkSession, StoreKey, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { deriveUserKey, type FernetKey } from '../source/keys.js';
 import { inspectStore, readStoreRecords } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
 import type { Embedder } from '../transform/embedder.js';
-import { embedRowBatches, extractTexts, newRowStats } from '../transform/rows.js';
+import type { Projector } from '../transform/pca/index.js';
+import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
+import { checkTableMatches, planReduction, type ReductionPlan } from '../transform/reduction.js';
+import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
+import { keepingStored, projecting, reembedding, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
-import type { DatabaseSummary, DryRunEstimate, RunReport, StoreReport } from './report.js';
-import { withSinkAndEmbedder } from './resources.js';
+import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
+import type { DatabaseSummary, DryRunEstimate, ReductionReport, RunReport, StoreReport } from './report.js';
+import { withSink, withEmbedder } from './resources.js';
+import { sampleEmbeddedTexts, sampleStoredVectors, type SampleSource } from './sample.js';
 
 export interface RunDependencies {
-  embedder: Embedder;
   sink: Sink;
+  /** The embedding model; null in keep mode, which needs none. */
+  embedder: Embedder | null;
   now?: () => Date;
+}
+
+/** A recall@10 under this after a fit is reported as a warning. */
+const RECALL_WARNING = 0.9;
+
+interface Candidate {
+  store: StoreLocation;
+  report: StoreReport;
+  key: FernetKey;
+}
+
+interface RunContext {
+  config: MigrateConfig;
+  deps: RunDependencies;
+  observe: RunObserver;
+  target: TargetSpec;
+  vectorizer: Vectorizer;
+  sample: string[];
+  totals: { vectorizeMs: number; loadMs: number };
 }
 
 function summarize(info: DatabaseInfo): DatabaseSummary {
@@ -25,20 +51,8 @@ function summarize(info: DatabaseInfo): DatabaseSummary {
   return { driver, location, serverVersion, pgvectorVersion, tableExists, tableDimensions, willBeCreated };
 }
 
-/** Refuses, before anything is written, a target the model's vectors cannot go into. */
-function checkTarget(info: DatabaseInfo, target: TargetSpec, modelId: string): void {
-  if (target.dimensions > DEFAULTS.maxIndexedDimensions) {
-    throw new MigrateError(
-      'E_DIM_MISMATCH',
-      `model ${modelId} produces ${target.dimensions}-dimension vectors, over pgvector's ${DEFAULTS.maxIndexedDimensions}-dimension index limit; choose a smaller model`,
-    );
-  }
-  if (info.tableExists && info.tableDimensions !== target.dimensions) {
-    throw new MigrateError(
-      'E_DIM_MISMATCH',
-      `table ${target.table} holds ${info.tableDimensions}-dimension vectors but model ${modelId} produces ${target.dimensions}; use another --table or the model the table was built with`,
-    );
-  }
+function label(store: StoreLocation | StoreKey): string {
+  return `${store.userId}/${store.collection}`;
 }
 
 function emptyStoreReport(store: StoreLocation, root: string): StoreReport {
@@ -61,126 +75,16 @@ function emptyStoreReport(store: StoreLocation, root: string): StoreReport {
   };
 }
 
-interface RunState {
-  config: MigrateConfig;
-  deps: RunDependencies;
-  target: TargetSpec;
-  observe: RunObserver;
-  keys: Map<string, Promise<FernetKey>>;
-  sample: string[];
-  startedAt: Date;
-  embedMs: number;
-  loadMs: number;
+function fail(report: StoreReport, err: unknown): void {
+  const e = toMigrateError(err, 'E_INTERNAL', `${report.userId}/${report.collection}`);
+  report.status = 'failed';
+  report.rowsLoaded = 0;
+  report.error = { code: e.code, message: e.message };
 }
 
-function userKey(state: RunState, userId: string): Promise<FernetKey> {
-  // PBKDF2 with 100000 iterations is costly; users often have several collections.
-  let key = state.keys.get(userId);
-  if (key === undefined) {
-    key = deriveUserKey(userId, state.config.masterKey?.reveal());
-    state.keys.set(userId, key);
-  }
-  return key;
-}
-
-async function planStore(state: RunState, store: StoreLocation, key: FernetKey, report: StoreReport): Promise<void> {
-  const stats = newRowStats();
-  for await (const pending of extractTexts(readStoreRecords(store, key, { withVectors: false }), stats)) {
-    report.rowsPlanned++;
-    if (state.sample.length < state.config.dryRunSampleSize) state.sample.push(pending.text);
-  }
-  report.rowsSkipped = stats.skipped.length;
-  report.skippedEntries = stats.skipped;
-  report.warnings.push(...stats.warnings);
-}
-
-async function loadStore(state: RunState, store: StoreLocation, key: FernetKey, report: StoreReport): Promise<void> {
-  const { config, deps, target, observe } = state;
-  const stats = newRowStats();
-  const rowsTotal = (report.entries ?? 0);
-  const ctx = { userId: store.userId, collection: store.collection };
-  const batches = embedRowBatches(readStoreRecords(store, key, { withVectors: false }), ctx, deps.embedder, config.batchSize, stats);
-  async function* withProgress() {
-    for await (const batch of batches) {
-      yield batch;
-      observe({ type: 'store-progress', ...ctx, rowsDone: stats.rows + stats.skipped.length, rowsTotal });
-    }
-  }
-  const started = performance.now();
-  try {
-    const result = await deps.sink.replaceStore(target, ctx, withProgress());
-    const expected = rowsTotal - stats.skipped.length;
-    if (result.rowsLoaded !== expected) {
-      // The sink committed already; this can only mean the source changed under us. Say so loudly.
-      throw new MigrateError('E_LOAD', `${store.userId}/${store.collection}: loaded ${result.rowsLoaded} rows but expected ${expected}; re-run this store`);
-    }
-    report.rowsLoaded = result.rowsLoaded;
-  } finally {
-    state.embedMs += stats.embedMs;
-    state.loadMs += performance.now() - started - stats.embedMs;
-    report.rowsSkipped = stats.skipped.length;
-    report.skippedEntries = stats.skipped;
-    report.warnings.push(...stats.warnings);
-  }
-}
-
-async function processStore(state: RunState, store: StoreLocation): Promise<StoreReport> {
-  const { config } = state;
-  const report = emptyStoreReport(store, config.root);
-  const started = performance.now();
-  try {
-    if (config.backupDir !== null && !config.dryRun) {
-      report.backupPath = (await backupStore(store, config.backupDir, (state.deps.now ?? (() => new Date()))())).dir;
-    }
-    const key = await userKey(state, store.userId);
-    const inspection = await inspectStore(store, key);
-    report.vectors = inspection.manifest.vectors;
-    report.entries = inspection.manifest.entries;
-    report.storedDimensions = inspection.manifest.dimensions;
-    if (inspection.error !== null) throw inspection.error;
-    if (config.dryRun) await planStore(state, store, key, report);
-    else await loadStore(state, store, key, report);
-  } catch (err) {
-    const e = toMigrateError(err, 'E_INTERNAL', `${store.userId}/${store.collection}`);
-    report.status = 'failed';
-    report.rowsLoaded = 0;
-    report.error = { code: e.code, message: e.message };
-  }
-  report.durationMs = Math.round(performance.now() - started);
-  return report;
-}
-
-async function estimate(state: RunState, rowsToEmbed: number): Promise<DryRunEstimate> {
-  const { sample } = state;
-  if (sample.length === 0) return { sampleSize: 0, docsPerSecond: 0, rowsToEmbed, estimatedSeconds: 0 };
-  state.observe({ type: 'estimate-start', sampleSize: sample.length });
-  // The first call pays for graph optimisation and allocation; it would inflate the estimate.
-  await state.deps.embedder.embed(sample.slice(0, 1));
-  const started = performance.now();
-  for (let i = 0; i < sample.length; i += state.config.batchSize) {
-    await state.deps.embedder.embed(sample.slice(i, i + state.config.batchSize));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const docsPerSecond = sample.length / Math.max(seconds, 1e-6);
-  return { sampleSize: sample.length, docsPerSecond, rowsToEmbed, estimatedSeconds: rowsToEmbed / docsPerSecond };
-}
-
-/**
- * Runs a migration with an embedder and a sink that the caller owns. Usage and connection
- * problems throw (MigrateError); a store's problems are recorded in its report and the run goes on.
- */
-export async function runMigration(config: MigrateConfig, deps: RunDependencies, observe: RunObserver = () => {}): Promise<RunReport> {
-  const now = deps.now ?? (() => new Date());
-  const startedAt = now();
-  const runId = randomUUID();
-  const target: TargetSpec = { table: config.table, dimensions: deps.embedder.dimensions };
-
-  const info = await deps.sink.inspect(target);
-  checkTarget(info, target, deps.embedder.modelId);
-
-  // Discovery is cheap (directory listings), and knowing the number of stores up front gives the progress bar its total.
+async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[]; skipped: StoreReport[] }> {
   const stores: StoreLocation[] = [];
-  const skippedReports: StoreReport[] = [];
+  const skipped: StoreReport[] = [];
   for await (const event of discoverStores(config.root, config.users === null ? {} : { users: config.users })) {
     if (event.kind === 'store') {
       stores.push(event.store);
@@ -188,14 +92,286 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
     const rel = path.relative(config.root, event.path) || event.path;
     const [userPart = rel, collectionPart = '-'] = rel.split(path.sep);
-    skippedReports.push({
-      ...emptyStoreReport({ userId: userPart, collection: collectionPart.replace(/^vector_store_/, ''), dir: event.path, vectorsPath: null, metadataPath: null }, config.root),
-      path: rel,
-      status: 'skipped',
-      warnings: [event.reason],
-      error: { code: event.code, message: event.reason },
-    });
+    const location = { userId: userPart, collection: collectionPart.replace(/^vector_store_/, ''), dir: event.path, vectorsPath: null, metadataPath: null };
+    skipped.push({ ...emptyStoreReport(location, config.root), path: rel, status: 'skipped', warnings: [event.reason], error: { code: event.code, message: event.reason } });
   }
+  return { stores, skipped };
+}
+
+/**
+ * Validates every store before anything is written: the whole pickle is decoded, the metadata
+ * decrypted and parsed, the counts compared. Only stores that pass become candidates.
+ */
+async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise<{ candidates: Candidate[]; reports: StoreReport[] }> {
+  // PBKDF2 with 100000 iterations is costly and users often have several collections.
+  const keys = new Map<string, Promise<FernetKey>>();
+  const candidates: Candidate[] = [];
+  const reports: StoreReport[] = [];
+  for (const store of stores) {
+    const report = emptyStoreReport(store, config.root);
+    reports.push(report);
+    const started = performance.now();
+    try {
+      let key = keys.get(store.userId);
+      if (key === undefined) {
+        key = deriveUserKey(store.userId, config.masterKey?.reveal());
+        keys.set(store.userId, key);
+      }
+      const resolvedKey = await key;
+      const inspection = await inspectStore(store, resolvedKey);
+      report.vectors = inspection.manifest.vectors;
+      report.entries = inspection.manifest.entries;
+      report.storedDimensions = inspection.manifest.dimensions;
+      if (inspection.error !== null) throw inspection.error;
+      candidates.push({ store, report, key: resolvedKey });
+    } catch (err) {
+      fail(report, err);
+    }
+    report.durationMs = Math.round(performance.now() - started);
+  }
+  return { candidates, reports };
+}
+
+/**
+ * Keep mode loads every store in one dimension: the table's (when it already has rows of a
+ * dimension) or else the dimension most stored vectors have. Stores of another dimension fail.
+ */
+function keptDimensions(candidates: Candidate[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean): number {
+  if (active !== null && !refit) return active.sourceDimensions;
+  if (info.tableExists && active === null && info.tableDimensions !== null) return info.tableDimensions;
+  const vectorsByDim = new Map<number, number>();
+  for (const c of candidates) {
+    const d = c.report.storedDimensions;
+    if (d !== null) vectorsByDim.set(d, (vectorsByDim.get(d) ?? 0) + (c.report.vectors ?? 0));
+  }
+  const ranked = [...vectorsByDim.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const top = ranked[0];
+  if (top === undefined) {
+    throw new MigrateError('E_USAGE', 'keep mode found no stored vectors to load (every store failed or is empty)');
+  }
+  return top[0];
+}
+
+async function fitOrReuse(
+  config: MigrateConfig,
+  deps: RunDependencies,
+  observe: RunObserver,
+  plan: Extract<ReductionPlan, { method: 'pca' }>,
+  active: PcaModelRecord | null,
+  sources: SampleSource[],
+): Promise<{ fitted: FittedReduction | null; record: PcaModelRecord | null; reduction: ReductionReport }> {
+  if (plan.model === 'reuse' && active !== null) {
+    const model = fromPcaModelRecord(active);
+    const stored = active.fit['quality'] as { recallAt10?: number | null; evaluation?: 'held-out' | 'in-sample' } | undefined;
+    return {
+      fitted: null,
+      record: active,
+      reduction: {
+        method: 'pca',
+        sourceDimensions: active.sourceDimensions,
+        targetDimensions: active.targetDimensions,
+        explainedVariance: measureQuality(model, [], 'held-out').explainedVariance,
+        recallAt10: stored?.recallAt10 ?? null,
+        fitMs: 0,
+        pcaModelId: active.id,
+        reused: true,
+        sampleSize: active.sampleSize,
+        evaluation: stored?.evaluation ?? null,
+        notes: [`reused the table's PCA model ${active.id} (fitted ${active.createdAt}); --refit-pca replaces it`],
+      },
+    };
+  }
+  const { pcaSample, pcaSeed } = config.reduction;
+  observe({ type: 'sampling', sampleSize: pcaSample, method: 'pca' });
+  const sample =
+    deps.embedder === null || config.embeddings === 'keep'
+      ? await sampleStoredVectors(sources, pcaSample, pcaSeed)
+      : await sampleEmbeddedTexts(sources, pcaSample, pcaSeed, deps.embedder, config.batchSize);
+  const fitted = await fitReduction(sample.vectors, plan.dimensions);
+  const { quality } = fitted;
+  return {
+    fitted,
+    record: null,
+    reduction: {
+      method: 'pca',
+      sourceDimensions: plan.sourceDimensions,
+      targetDimensions: plan.dimensions,
+      explainedVariance: quality.explainedVariance,
+      recallAt10: quality.recallAt10,
+      fitMs: fitted.fitMs,
+      pcaModelId: null,
+      reused: false,
+      sampleSize: fitted.model.sampleSize,
+      evaluation: quality.evaluation,
+      notes: [`sample of ${sample.vectors.length} vectors drawn uniformly from ${sample.population} across ${sample.stores} stores (seed ${pcaSeed})`, ...fitted.model.notes],
+    },
+  };
+}
+
+async function planStore(ctx: RunContext, c: Candidate): Promise<void> {
+  const stats = newRowStats();
+  for await (const pending of extractTexts(readStoreRecords(c.store, c.key, { withVectors: false }), stats)) {
+    c.report.rowsPlanned++;
+    if (ctx.sample.length < ctx.config.dryRunSampleSize) ctx.sample.push(pending.text);
+  }
+  c.report.rowsSkipped = stats.skipped.length;
+  c.report.skippedEntries = stats.skipped;
+  c.report.warnings.push(...stats.warnings);
+}
+
+type Replace = SinkSession['replaceStore'];
+
+async function loadStore(ctx: RunContext, c: Candidate, replace: Replace): Promise<void> {
+  const { config, target, observe, vectorizer } = ctx;
+  const stats = newRowStats();
+  const rowsTotal = c.report.entries ?? 0;
+  const key = { userId: c.store.userId, collection: c.store.collection };
+  const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
+  const batches = rowBatches(records, key, vectorizer, config.batchSize, stats);
+  async function* withProgress() {
+    for await (const batch of batches) {
+      yield batch;
+      observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.skipped.length, rowsTotal });
+    }
+  }
+  const started = performance.now();
+  try {
+    const result = await replace(target, key, withProgress());
+    const expected = rowsTotal - stats.skipped.length;
+    if (result.rowsLoaded !== expected) {
+      throw new MigrateError('E_LOAD', `${label(key)}: loaded ${result.rowsLoaded} rows but expected ${expected}; the source changed during the run? re-run this store`);
+    }
+    c.report.rowsLoaded = result.rowsLoaded;
+  } finally {
+    ctx.totals.vectorizeMs += stats.vectorizeMs;
+    ctx.totals.loadMs += performance.now() - started - stats.vectorizeMs;
+    c.report.rowsSkipped = stats.skipped.length;
+    c.report.skippedEntries = stats.skipped;
+    c.report.warnings.push(...stats.warnings);
+  }
+}
+
+/** Backs up (live runs) then loads or plans one store; failures stay in its report. */
+async function processStore(ctx: RunContext, c: Candidate, replace: Replace): Promise<void> {
+  const started = performance.now();
+  try {
+    if (ctx.config.dryRun) {
+      await planStore(ctx, c);
+    } else {
+      if (ctx.config.backupDir !== null) c.report.backupPath = (await backupStore(c.store, ctx.config.backupDir, (ctx.deps.now ?? (() => new Date()))())).dir;
+      await loadStore(ctx, c, replace);
+    }
+  } catch (err) {
+    fail(c.report, err);
+  }
+  c.report.durationMs += Math.round(performance.now() - started);
+}
+
+async function estimate(ctx: RunContext, rowsToEmbed: number): Promise<DryRunEstimate | null> {
+  const { sample } = ctx;
+  const embedder = ctx.deps.embedder;
+  if (embedder === null || ctx.config.embeddings === 'keep') return null;
+  if (sample.length === 0) return { sampleSize: 0, docsPerSecond: 0, rowsToEmbed, estimatedSeconds: 0 };
+  ctx.observe({ type: 'estimate-start', sampleSize: sample.length });
+  // The first call pays for graph optimisation and allocation; it would inflate the estimate.
+  await embedder.embed(sample.slice(0, 1));
+  const started = performance.now();
+  for (let i = 0; i < sample.length; i += ctx.config.batchSize) await embedder.embed(sample.slice(i, i + ctx.config.batchSize));
+  const seconds = (performance.now() - started) / 1000;
+  const docsPerSecond = sample.length / Math.max(seconds, 1e-6);
+  return { sampleSize: sample.length, docsPerSecond, rowsToEmbed, estimatedSeconds: rowsToEmbed / docsPerSecond };
+}
+
+/**
+ * A refit rewrites every row of the table into the new space, so the run must cover every store
+ * the table holds: rows it could not re-project would be left in the old space.
+ */
+async function checkRefitCovers(sink: Sink, target: TargetSpec, candidates: Candidate[]): Promise<void> {
+  const covered = new Set(candidates.map((c) => label(c.store)));
+  const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(label(k)));
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 10).map(label).join(', ');
+    throw new MigrateError(
+      'E_USAGE',
+      `--refit-pca rewrites every row of ${target.table}, but this run cannot re-project ${missing.length} of its stores (${shown}${missing.length > 10 ? ', …' : ''}): they are not among the valid stores of this run (filtered out, failing, or gone from the source)`,
+    );
+  }
+}
+
+/**
+ * Runs a migration with a sink (and, to re-embed, an embedder) that the caller owns. Usage and
+ * connection problems throw (MigrateError) before anything is written; a store's problems are
+ * recorded in its report and the run goes on. A PCA refit is the exception: it rewrites the whole
+ * table in one transaction, so one failing store rolls every store back.
+ */
+export async function runMigration(config: MigrateConfig, deps: RunDependencies, observe: RunObserver = () => {}): Promise<RunReport> {
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const runId = randomUUID();
+  const { sink } = deps;
+  if (config.embeddings === 'reembed' && deps.embedder === null) throw new MigrateError('E_CONFIG', 're-embedding needs a model; pass --model or use --embeddings keep');
+
+  const { stores, skipped } = await discover(config);
+  observe({ type: 'validating', stores: stores.length });
+  const { candidates: validated, reports } = await validate(config, stores);
+
+  const active = await sink.getPcaModel({ table: config.table });
+  const probe = await sink.inspect({ table: config.table, dimensions: 1 });
+  const sourceDimensions =
+    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, active, probe, config.reduction.refit) : deps.embedder.dimensions;
+  const plan = planReduction({
+    sourceDimensions,
+    mode: config.reduction.mode,
+    dimensions: config.reduction.dimensions,
+    pgvectorVersion: probe.pgvectorVersion,
+    activePca: active,
+    refit: config.reduction.refit,
+  });
+  // PCA projections keep L2 distances, not angles: such tables are indexed and searched by L2.
+  const target: TargetSpec = { table: config.table, dimensions: plan.dimensions, vectorType: plan.vectorType, distance: plan.method === 'pca' ? 'l2' : 'cosine' };
+  checkTableMatches(plan, config.table, { exists: probe.tableExists, dimensions: probe.tableDimensions, vectorType: probe.tableVectorType });
+
+  // Keep mode: a store of another dimension cannot join this run's space.
+  const candidates = validated.filter((c) => {
+    if (config.embeddings !== 'keep' || c.report.storedDimensions === null || c.report.storedDimensions === sourceDimensions) return true;
+    fail(c.report, new MigrateError('E_DIM_MISMATCH', `${label(c.store)} holds ${c.report.storedDimensions}-dimension vectors; this run loads ${sourceDimensions}-dimension vectors (run it separately, into another --table)`));
+    return false;
+  });
+  const refit = config.reduction.refit && plan.method === 'pca';
+  if (refit) await checkRefitCovers(sink, target, candidates);
+
+  let base: Vectorizer = deps.embedder === null || config.embeddings === 'keep' ? keepingStored(config.keptLabel, sourceDimensions) : reembedding(deps.embedder);
+  let reduction: ReductionReport = {
+    method: plan.method,
+    sourceDimensions,
+    targetDimensions: plan.dimensions,
+    explainedVariance: 1,
+    recallAt10: null,
+    fitMs: 0,
+    pcaModelId: null,
+    reused: false,
+    sampleSize: null,
+    evaluation: null,
+    notes: [],
+  };
+  let projector: Projector | null = null;
+  let pending: ReturnType<typeof toNewPcaModel> | null = null;
+  const runWarnings: string[] = [];
+  if (plan.method === 'pca') {
+    const sources = candidates.map((c) => ({ store: c.store, key: c.key }));
+    const result = await fitOrReuse(config, deps, observe, plan, active, sources);
+    reduction = result.reduction;
+    const fitted = result.fitted;
+    const model = fitted !== null ? fitted.model : fromPcaModelRecord(result.record as PcaModelRecord);
+    projector = createSearchProjector(model);
+    if (fitted !== null) {
+      pending = toNewPcaModel(config.table, fitted, { runId, seed: config.reduction.pcaSeed, requestedSample: config.reduction.pcaSample, strategy: 'uniform reservoir sample across all users and stores', embeddings: config.embeddings, source: base.label });
+      if (reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING) {
+        runWarnings.push(`PCA to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): search quality drops; consider --reduce halfvec or more dimensions`);
+      }
+    }
+  }
+  observe({ type: 'reduction', reduction });
 
   observe({
     type: 'run-start',
@@ -203,27 +379,42 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     dryRun: config.dryRun,
     root: config.root,
     table: config.table,
-    model: deps.embedder.modelId,
+    model: base.label,
     dimensions: target.dimensions,
-    database: summarize(info),
+    database: summarize(probe),
     stores: stores.length,
-    skipped: skippedReports.length,
+    skipped: skipped.length,
   });
-  for (const s of skippedReports) observe({ type: 'skipped', path: s.path, reason: s.warnings[0] ?? '' });
+  for (const s of skipped) observe({ type: 'skipped', path: s.path, reason: s.warnings[0] ?? '' });
+  for (const r of reports.filter((r) => r.status === 'failed')) observe({ type: 'store-done', store: r });
 
-  if (!config.dryRun) await deps.sink.ensureSchema(target);
-
-  const state: RunState = { config, deps, target, observe, keys: new Map(), sample: [], startedAt, embedMs: 0, loadMs: 0 };
-  const storeReports: StoreReport[] = [];
-  for (const [i, store] of stores.entries()) {
-    observe({ type: 'store-start', userId: store.userId, collection: store.collection, position: i + 1, of: stores.length });
-    const report = await processStore(state, store);
-    storeReports.push(report);
-    observe({ type: 'store-done', store: report });
+  const ctx: RunContext = { config, deps, observe, target, vectorizer: base, sample: [], totals: { vectorizeMs: 0, loadMs: 0 } };
+  try {
+    if (!config.dryRun) await sink.ensureSchema(target);
+    const each = async (replace: Replace, onFailure: (c: Candidate) => void) => {
+      for (const [i, c] of candidates.entries()) {
+        observe({ type: 'store-start', userId: c.store.userId, collection: c.store.collection, position: i + 1, of: candidates.length });
+        await processStore(ctx, c, replace);
+        observe({ type: 'store-done', store: c.report });
+        if (c.report.status === 'failed') onFailure(c);
+      }
+    };
+    if (config.dryRun || projector === null) {
+      await each((t, k, b) => sink.replaceStore(t, k, b), () => {});
+    } else if (pending !== null && refit) {
+      await refitInOneTransaction(ctx, candidates, projector, pending, (r) => (reduction = { ...reduction, pcaModelId: r.id }), each);
+    } else {
+      const record = pending !== null ? await sink.savePcaModel(pending) : (active as PcaModelRecord);
+      reduction = { ...reduction, pcaModelId: record.id };
+      ctx.vectorizer = projecting(base, projector, record);
+      await each((t, k, b) => sink.replaceStore(t, k, b), () => {});
+    }
+  } finally {
+    await projector?.dispose();
   }
 
-  const all = [...storeReports, ...skippedReports].sort((a, b) => a.path.localeCompare(b.path));
-  const rowsPlanned = storeReports.reduce((n, s) => n + s.rowsPlanned, 0);
+  const all = [...reports, ...skipped].sort((a, b) => a.path.localeCompare(b.path));
+  const rowsPlanned = reports.reduce((n, s) => n + s.rowsPlanned, 0);
   const report: RunReport = {
     runId,
     dryRun: config.dryRun,
@@ -231,30 +422,73 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     finishedAt: '',
     root: config.root,
     table: config.table,
-    model: deps.embedder.modelId,
+    model: base.label,
+    embeddings: config.embeddings,
     dimensions: target.dimensions,
-    database: summarize(info),
+    reduction,
+    database: summarize(probe),
     stores: all,
     totals: {
       stores: all.length,
       ok: all.filter((s) => s.status === 'ok').length,
       failed: all.filter((s) => s.status === 'failed').length,
       skipped: all.filter((s) => s.status === 'skipped').length,
-      rowsLoaded: storeReports.reduce((n, s) => n + s.rowsLoaded, 0),
+      rowsLoaded: reports.reduce((n, s) => n + s.rowsLoaded, 0),
       rowsPlanned,
-      rowsSkipped: storeReports.reduce((n, s) => n + s.rowsSkipped, 0),
-      embedded: config.dryRun ? 0 : storeReports.reduce((n, s) => n + s.rowsLoaded, 0),
-      embedMs: Math.round(state.embedMs),
-      loadMs: Math.round(state.loadMs),
+      rowsSkipped: reports.reduce((n, s) => n + s.rowsSkipped, 0),
+      vectorizeMs: Math.round(ctx.totals.vectorizeMs),
+      loadMs: Math.round(ctx.totals.loadMs),
     },
-    estimate: config.dryRun ? await estimate(state, rowsPlanned) : null,
+    estimate: config.dryRun ? await estimate(ctx, rowsPlanned) : null,
+    warnings: runWarnings,
   };
   report.finishedAt = now().toISOString();
   observe({ type: 'run-done', report });
   return report;
 }
 
-/** Opens the database and the embedding model from the configuration, runs, and closes both. */
-export function migrate(config: MigrateConfig, observe?: RunObserver): Promise<RunReport> {
-  return withSinkAndEmbedder(config.database, config.model, { readOnly: config.dryRun }, (sink, embedder) => runMigration(config, { embedder, sink }, observe));
+/**
+ * --refit-pca: the new model and every store's re-projected rows commit together or not at all,
+ * so search never sees two PCA spaces in one table.
+ */
+async function refitInOneTransaction(
+  ctx: RunContext,
+  candidates: Candidate[],
+  projector: Projector,
+  pending: ReturnType<typeof toNewPcaModel>,
+  onSaved: (record: PcaModelRecord) => void,
+  each: (replace: Replace, onFailure: (c: Candidate) => void) => Promise<void>,
+): Promise<void> {
+  const base = ctx.vectorizer;
+  let firstFailure: Candidate | null = null;
+  try {
+    await ctx.deps.sink.transaction(ctx.target, async (session) => {
+      const record = await session.savePcaModel(pending);
+      ctx.vectorizer = projecting(base, projector, record);
+      await each(
+        (t, k, b) => session.replaceStore(t, k, b),
+        (c) => {
+          throw new MigrateError('E_LOAD', `refit aborted: ${label(c.store)} failed (${c.report.error?.code})`);
+        },
+      );
+      onSaved(record);
+    });
+  } catch (err) {
+    firstFailure = candidates.find((c) => c.report.status === 'failed') ?? null;
+    const why = firstFailure === null ? toMigrateError(err, 'E_LOAD', 'refit').message : `${label(firstFailure.store)} failed`;
+    for (const c of candidates) {
+      if (c === firstFailure) continue;
+      fail(c.report, new MigrateError('E_LOAD', `rolled back: --refit-pca rewrites the whole table in one transaction and ${why}; nothing was changed`));
+    }
+  }
 }
+
+/** Opens the database (and, to re-embed, the model) from the configuration, runs, and closes them. */
+export function migrate(config: MigrateConfig, observe?: RunObserver): Promise<RunReport> {
+  return withSink(config.database, { readOnly: config.dryRun }, (sink) =>
+    config.embeddings === 'keep'
+      ? runMigration(config, { sink, embedder: null }, observe)
+      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder }, observe)),
+  );
+}
+

@@ -1,23 +1,68 @@
+import { readFile } from 'node:fs/promises';
 import type { QueryConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
-import type { SearchHit } from '../sink/types.js';
-import { withSinkAndEmbedder } from './resources.js';
+import type { SearchHit, Sink, TargetSpec } from '../sink/types.js';
+import { projectForSearch } from '../transform/pcaFit.js';
+import { fromPcaModelRecord } from './pcaModels.js';
+import { withEmbedder, withSink } from './resources.js';
 
-/** Embeds the query with the model and returns one user's top-k rows. Reads only. */
-export function runQuery(config: QueryConfig): Promise<SearchHit[]> {
-  return withSinkAndEmbedder(config.database, config.model, { readOnly: true }, async (sink, embedder) => {
-    const target = { table: config.table, dimensions: embedder.dimensions };
-    const info = await sink.inspect(target);
-    if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; run migrate first`);
-    if (info.tableDimensions !== embedder.dimensions) {
-      throw new MigrateError(
-        'E_DIM_MISMATCH',
-        `table ${config.table} holds ${info.tableDimensions}-dimension vectors but model ${embedder.modelId} produces ${embedder.dimensions}; query with the model used to migrate`,
-      );
-    }
-    const [embedding] = await embedder.embed([config.text]);
-    if (embedding === undefined) throw new MigrateError('E_EMBED', 'the model returned no vector for the query');
-    const collection = config.collection === null ? {} : { collection: config.collection };
-    return sink.search(target, { userId: config.userId, ...collection, embedding, k: config.k });
+export interface QueryResult {
+  hits: SearchHit[];
+  /** The PCA model the query vector was projected with, if the table's rows were projected. */
+  pcaModelId: string | null;
+}
+
+async function readVectorFile(file: string, stdin: () => Promise<string>): Promise<Float32Array> {
+  const raw = file === '-' ? await stdin() : await readFile(file, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new MigrateError('E_USAGE', `--embedding-file ${file} is not JSON; it must hold an array of numbers`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw new MigrateError('E_USAGE', `--embedding-file ${file} must hold a non-empty JSON array of finite numbers`);
+  }
+  return Float32Array.from(parsed as number[]);
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let out = '';
+  for await (const chunk of stream) out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+  return out;
+}
+
+/**
+ * Searches one user's rows. The query vector is the model's embedding of the text (or a vector
+ * given as JSON), projected with the table's PCA model when its rows were projected, so load time
+ * and query time land in the same space. Reads only.
+ */
+export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = process.stdin): Promise<QueryResult> {
+  return withSink(config.database, { readOnly: true }, async (sink) => {
+    const record = await sink.getPcaModel({ table: config.table });
+    const info = await sink.inspect({ table: config.table, dimensions: 1 });
+    if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; run migrate first`);
+    // Tables of PCA projections are searched by L2 (see transform/pcaFit.ts).
+    const target: TargetSpec = { table: config.table, dimensions: info.tableDimensions, vectorType: info.tableVectorType ?? 'vector', distance: record === null ? 'cosine' : 'l2' };
+    const expected = record?.sourceDimensions ?? info.tableDimensions;
+    const raw =
+      config.embeddingFile !== null
+        ? await readVectorFile(config.embeddingFile, () => readAll(stdin))
+        : await withEmbedder(config.model, async (embedder) => {
+            if (embedder.dimensions !== expected) {
+              throw new MigrateError('E_DIM_MISMATCH', `model ${embedder.modelId} produces ${embedder.dimensions}-dimension vectors but table ${config.table} expects ${expected}; query with the model used to migrate`);
+            }
+            const [v] = await embedder.embed([config.text ?? '']);
+            if (v === undefined) throw new MigrateError('E_EMBED', 'the model returned no vector for the query');
+            return v;
+          });
+    if (raw.length !== expected) throw new MigrateError('E_DIM_MISMATCH', `the query vector has ${raw.length} dimensions; table ${config.table} expects ${expected}`);
+    const embedding = record === null ? raw : projectForSearch(fromPcaModelRecord(record), raw);
+    return { hits: await search(sink, target, config, embedding), pcaModelId: record?.id ?? null };
   });
+}
+
+function search(sink: Sink, target: TargetSpec, config: QueryConfig, embedding: Float32Array): Promise<SearchHit[]> {
+  const collection = config.collection === null ? {} : { collection: config.collection };
+  return sink.search(target, { userId: config.userId, ...collection, embedding, k: config.k });
 }

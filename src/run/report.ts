@@ -48,6 +48,25 @@ export interface DatabaseSummary {
   willBeCreated: boolean;
 }
 
+/** How vectors were fitted into pgvector's index limit, and what it cost in quality. */
+export interface ReductionReport {
+  method: 'none' | 'halfvec' | 'pca';
+  sourceDimensions: number;
+  targetDimensions: number;
+  /** Share of the sample's variance the kept components explain (1 without PCA). */
+  explainedVariance: number;
+  /** Neighbour recall@10 of the reduced space against the full space (null without PCA or with too few vectors). */
+  recallAt10: number | null;
+  fitMs: number;
+  /** The PCA model used (null without PCA; in a dry run the model is fitted but not saved). */
+  pcaModelId: string | null;
+  /** True when the table's existing model was reused rather than fitted in this run. */
+  reused: boolean;
+  sampleSize: number | null;
+  evaluation: 'held-out' | 'in-sample' | null;
+  notes: string[];
+}
+
 export interface RunReport {
   runId: string;
   dryRun: boolean;
@@ -55,12 +74,18 @@ export interface RunReport {
   finishedAt: string;
   root: string;
   table: string;
+  /** The model that re-embedded the texts, or the label of kept vectors (keep mode). */
   model: string;
+  embeddings: 'reembed' | 'keep';
+  /** Dimension of the table's vectors. */
   dimensions: number;
+  reduction: ReductionReport;
   database: DatabaseSummary;
   stores: StoreReport[];
-  totals: { stores: number; ok: number; failed: number; skipped: number; rowsLoaded: number; rowsPlanned: number; rowsSkipped: number; embedded: number; embedMs: number; loadMs: number };
+  totals: { stores: number; ok: number; failed: number; skipped: number; rowsLoaded: number; rowsPlanned: number; rowsSkipped: number; vectorizeMs: number; loadMs: number };
   estimate: DryRunEstimate | null;
+  /** Run-level warnings (e.g. a reduction whose recall is under 0.9). */
+  warnings: string[];
 }
 
 /** 0: every store succeeded; 1: at least one failed. (2, for usage and connection errors, comes from the CLI.) */

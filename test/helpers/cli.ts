@@ -109,3 +109,26 @@ export async function dropTable(url: string, table: string): Promise<void> {
 export function targetArgs(target: Target): string[] {
   return target.driver === 'pg' ? ['--database-url', target.url] : ['--pglite-dir', target.dir];
 }
+
+export interface EmbeddingRow {
+  source_index: number;
+  embedding: number[];
+  pca_model_id: string | null;
+  type: string;
+}
+
+/** A user's stored vectors as the database returns them (text form parsed), in source order. */
+export async function readEmbeddings(target: Target, table: string, userId: string): Promise<EmbeddingRow[]> {
+  const rows = await withDb(target, (q) =>
+    q<{ source_index: number; e: string; pca_model_id: string | null; type: string }>(
+      `SELECT source_index, embedding::text AS e, pca_model_id::text AS pca_model_id, pg_typeof(embedding)::text AS type FROM "${table}" WHERE user_id = $1 ORDER BY collection_name, source_index`,
+      [userId],
+    ),
+  );
+  return rows.map((r) => ({ source_index: r.source_index, embedding: JSON.parse(r.e) as number[], pca_model_id: r.pca_model_id, type: r.type }));
+}
+
+export function pythonVectors(root: string, masterKey: string | null): Record<string, { texts: (string | null)[]; vectors: number[][] } | { error: string }> {
+  const out = execFileSync('python3', [path.join(REPO, 'scripts/read_user_data.py'), root, masterKey ?? '', '--vectors'], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+  return JSON.parse(out) as Record<string, { texts: (string | null)[]; vectors: number[][] } | { error: string }>;
+}

@@ -1,0 +1,46 @@
+import type { NewPcaModel, PcaModelRecord } from '../sink/types.js';
+import type { PcaModel } from '../transform/pca/index.js';
+import type { FittedReduction } from '../transform/pcaFit.js';
+
+/** What the database keeps of a fit: the model, its held-out vectors, and how it was made. */
+export function toNewPcaModel(table: string, fitted: FittedReduction, how: Record<string, unknown>): NewPcaModel {
+  const { model, evaluation, quality, fitMs } = fitted;
+  const d = model.sourceDimensions;
+  const evaluationData = new Float32Array(evaluation.length * d);
+  evaluation.forEach((v, i) => evaluationData.set(v, i * d));
+  return {
+    table,
+    sourceDimensions: d,
+    targetDimensions: model.targetDimensions,
+    mean: model.mean,
+    components: model.components,
+    explainedVariance: model.explainedVariance,
+    totalVariance: model.totalVariance,
+    sampleSize: model.sampleSize,
+    method: model.method,
+    fit: { ...how, fitMs, notes: model.notes, quality },
+    evaluation: evaluationData,
+    evaluationRows: evaluation.length,
+  };
+}
+
+export function fromPcaModelRecord(record: PcaModelRecord): PcaModel {
+  const notes = Array.isArray(record.fit['notes']) ? (record.fit['notes'] as unknown[]).filter((n): n is string => typeof n === 'string') : [];
+  return {
+    sourceDimensions: record.sourceDimensions,
+    targetDimensions: record.targetDimensions,
+    mean: record.mean,
+    components: record.components,
+    explainedVariance: record.explainedVariance,
+    totalVariance: record.totalVariance,
+    sampleSize: record.sampleSize,
+    method: record.method,
+    notes,
+  };
+}
+
+/** The evaluation vectors a record keeps, as separate rows. */
+export function evaluationRows(record: Pick<PcaModelRecord, 'evaluation' | 'evaluationRows' | 'sourceDimensions'>): Float32Array[] {
+  const d = record.sourceDimensions;
+  return Array.from({ length: record.evaluationRows }, (_, i) => record.evaluation.slice(i * d, (i + 1) * d));
+}
