@@ -25,6 +25,10 @@ export { createEmbedder, type Embedder, type EmbedderOptions } from './transform
 export { rowBatches } from './transform/rows.js';
 export { reembedding, keepingStored, projecting, type Vectorizer } from './transform/vectorize.js';
 export { planReduction, type ReductionPlan, type ReduceMode } from './transform/reduction.js';
+export { projectForSearch, createSearchProjector, fitReduction, measureQuality } from './transform/pcaFit.js';
+export { fitPca, parsePcaModel, serializePcaModel, type PcaModel } from './transform/pca/index.js';
+export { exportPca, importPca } from './run/pcaCommands.js';
+export { fromPcaModelRecord, evaluationRows } from './run/pcaModels.js';
 
 export { openSink } from './sink/index.js';
 export type { Sink, DocumentRow, TargetSpec, DatabaseInfo, SearchHit, LoadResult, StoreKey } from './sink/types.js';
