@@ -139,6 +139,7 @@ describe.each(['pglite', 'pg'] as const)('migrate on the shared python-stores (%
       const s = report.stores.find((x) => x.userId === c.user && x.collection === c.collection);
       expect(s, key).toBeDefined();
       if (s === undefined) continue;
+      expect(s.path).toBe(`${c.user}/vector_store_${c.collection}`);
       const code = FAILURES[key];
       if (code !== undefined) {
         expect(s.status, key).toBe('failed');

@@ -55,11 +55,12 @@ function label(store: StoreLocation | StoreKey): string {
   return `${store.userId}/${store.collection}`;
 }
 
-function emptyStoreReport(store: StoreLocation, root: string): StoreReport {
+function emptyStoreReport(store: StoreLocation): StoreReport {
   return {
     userId: store.userId,
     collection: store.collection,
-    path: path.relative(root, store.dir),
+    // Not relative to store.dir: that is symlink-resolved, while the root may be reached through a link.
+    path: path.join(store.userId, `vector_store_${store.collection}`),
     status: 'ok',
     vectors: null,
     entries: null,
@@ -93,7 +94,7 @@ async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[
     const rel = path.relative(config.root, event.path) || event.path;
     const [userPart = rel, collectionPart = '-'] = rel.split(path.sep);
     const location = { userId: userPart, collection: collectionPart.replace(/^vector_store_/, ''), dir: event.path, vectorsPath: null, metadataPath: null };
-    skipped.push({ ...emptyStoreReport(location, config.root), path: rel, status: 'skipped', warnings: [event.reason], error: { code: event.code, message: event.reason } });
+    skipped.push({ ...emptyStoreReport(location), path: rel, status: 'skipped', warnings: [event.reason], error: { code: event.code, message: event.reason } });
   }
   return { stores, skipped };
 }
@@ -108,7 +109,7 @@ async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise
   const candidates: Candidate[] = [];
   const reports: StoreReport[] = [];
   for (const store of stores) {
-    const report = emptyStoreReport(store, config.root);
+    const report = emptyStoreReport(store);
     reports.push(report);
     const started = performance.now();
     try {
