@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'E_SCHEMA' // the target table exists but lacks required columns, or its schema cannot be created
   | 'E_BACKUP' // the backup copy could not be written or verified
   | 'E_LOAD' // the database rejected the store's rows
+  | 'E_LOCKED' // another run holds the store (or its table) and the caller asked not to wait
+  | 'E_ROLLBACK' // a store cannot be rolled back (nothing saved, already restored, purged, or written since)
   | 'E_INTERNAL';
 
 export class MigrateError extends Error {

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { MigrateError } from '../src/errors.js';
 import { COPY_COLUMNS, encodeCopyPayload, encodeHeader, encodeRows, encodeTrailer } from '../src/sink/copyBinary.js';
 import { float16BitsToNumber, float32ToFloat16Bits, isFiniteFloat16 } from '../src/sink/float16.js';
-import { indexName, pcaModelsTable, quoteIdent, resolveTable, resolveVectorType, validateDimensions, vectorTypeSql } from '../src/sink/identifiers.js';
+import { indexName, ledgerOf, ledgerTables, pcaModelsTable, previousTable, quoteIdent, resolveTable, resolveVectorType, validateDimensions, vectorTypeSql } from '../src/sink/identifiers.js';
+import { listMigrations } from '../src/sink/migrations.js';
+import { decodeVectorSend } from '../src/sink/vectorSend.js';
 import { bytesToFloat32, checkNewModel, float32ToBytes, float64ArrayLiteral, float64Text, float8SendToFloat64 } from '../src/sink/pcaModels.js';
 import { schemaStatements, type TableShape } from '../src/sink/schema.js';
 import type { NewPcaModel, VectorType, Distance } from '../src/sink/types.js';
@@ -167,11 +169,70 @@ describe('identifiers', () => {
     expect(a).not.toBe(b);
     expect(indexName(resolveTable('s.docs'), 'x_idx')).toBe('"docs_x_idx"');
   });
+
+  it('names the previous-rows table next to its table, within 63 bytes, deterministically', () => {
+    expect(previousTable(resolveTable('docs')).quoted).toBe('"docs_previous"');
+    expect(previousTable(resolveTable('app.docs')).quoted).toBe('"app"."docs_previous"');
+    const fits = 'f'.repeat(54);
+    expect(previousTable(resolveTable(fits)).name).toBe(`${fits}_previous`);
+    const long = previousTable(resolveTable('t'.repeat(63)));
+    expect(long.name).toHaveLength(63);
+    expect(long.name).toMatch(/^t+_[0-9a-f]{8}_previous$/);
+    expect(previousTable(resolveTable('t'.repeat(63))).name).toBe(long.name);
+    // Two long names sharing their first 45 characters still differ.
+    expect(previousTable(resolveTable(`${'t'.repeat(60)}abc`)).name).not.toBe(previousTable(resolveTable(`${'t'.repeat(60)}abd`)).name);
+    // The index of a shortened previous-rows table is itself within the limit.
+    expect(indexName(long, 'store_idx').length - 2).toBeLessThanOrEqual(63);
+  });
+
+  it('places the ledger in the documents table schema and reserves its names', () => {
+    expect(ledgerOf(resolveTable('app.docs')).runs.quoted).toBe('"app"."migration_runs"');
+    expect(ledgerOf(resolveTable('docs')).stores.quoted).toBe('"migration_stores"');
+    expect(ledgerTables(null).sql).toMatchObject({ migrations: '"pgvector_migrate_migrations"', replacements: '"migration_replacements"', stores_latest_index: '"migration_stores_latest_idx"' });
+    for (const name of ['migration_runs', 'app.migration_stores', 'migration_replacements', 'pgvector_migrate_migrations']) {
+      expect(() => ledgerOf(resolveTable(name))).toThrowError(expect.objectContaining({ code: 'E_USAGE' }) as Error);
+    }
+  });
+});
+
+describe('migrations', () => {
+  it('numbers the migration files 1, 2, … and fills every placeholder of each', () => {
+    const migrations = listMigrations();
+    expect(migrations.map((m) => [m.version, m.name, m.file])).toEqual([
+      [1, 'ledger', 'migrations/001_ledger.sql'],
+      [2, 'replacements', 'migrations/002_replacements.sql'],
+    ]);
+    const ledger = ledgerTables('app');
+    for (const m of migrations) {
+      const sql = sqlFile(m.file, ledger.sql);
+      expect(sql).not.toContain('{{');
+      // Idempotent: every CREATE is IF NOT EXISTS.
+      expect(sql.match(/CREATE (UNIQUE )?(TABLE|INDEX)(?! IF NOT EXISTS)/g)).toBeNull();
+      expect(sql).toContain('"app".');
+    }
+  });
+});
+
+describe('vector send form', () => {
+  it('decodes vector_send and halfvec_send exactly, from any byte offset', () => {
+    const values = new Float32Array([-0, 1.401298464324817e-45, 0.1, -3.4028234663852886e38]);
+    const vector = Buffer.alloc(5 + 4 * values.length);
+    vector.writeInt16BE(values.length, 1);
+    values.forEach((v, i) => vector.writeFloatBE(v, 5 + 4 * i));
+    const back = decodeVectorSend(vector.subarray(1), 'vector');
+    expect(Buffer.from(back.buffer).toString('hex')).toBe(Buffer.from(values.buffer).toString('hex'));
+
+    const half = Buffer.from([0, 3, 0, 0, 0x3c, 0x00, 0x80, 0x00, 0x2e, 0x66]);
+    expect(Array.from(decodeVectorSend(half, 'halfvec'))).toEqual([1, -0, float16BitsToNumber(0x2e66)]);
+    expect(Object.is(decodeVectorSend(half, 'halfvec')[1], -0)).toBe(true);
+    expect(() => decodeVectorSend(half, 'vector')).toThrowError(expect.objectContaining({ code: 'E_INTERNAL' }) as Error);
+    expect(() => decodeVectorSend('[1,2]', 'vector')).toThrowError(expect.objectContaining({ code: 'E_INTERNAL' }) as Error);
+  });
 });
 
 describe('SQL files', () => {
   it('loads every file and fills placeholders', () => {
-    for (const dir of ['schema', 'queries']) {
+    for (const dir of ['schema', 'queries', 'migrations']) {
       for (const file of readdirSync(new URL(`../sql/${dir}/`, import.meta.url))) {
         expect(loadSql(`${dir}/${file}`).length).toBeGreaterThan(0);
       }
@@ -188,11 +249,11 @@ describe('SQL files', () => {
   });
 
   it('plans the DDL: HNSW index per type limit, models table and pca_model_id only when missing', () => {
-    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false };
+    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false, columns: [] };
     const legacy: TableShape = { ...absent, exists: true, dimensions: 8, vectorType: 'vector', embeddingType: 'vector(8)', hasPcaModelColumn: false };
     const current: TableShape = { ...legacy, hasPcaModelColumn: true };
-    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine') =>
-      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist).join('\n');
+    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine', previousExists = true) =>
+      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist, previousExists).join('\n');
 
     expect(plan(2000, 'vector', absent, false)).toContain('USING hnsw (embedding vector_cosine_ops)');
     expect(plan(2001, 'vector', absent, false)).not.toContain('hnsw');
@@ -210,6 +271,12 @@ describe('SQL files', () => {
     expect(plan(8, 'vector', legacy, true)).toContain('ADD COLUMN IF NOT EXISTS pca_model_id');
     expect(plan(8, 'vector', legacy, true)).not.toContain('CREATE TABLE IF NOT EXISTS "app"."vector_pca_models"');
     expect(plan(8, 'vector', current, true)).not.toMatch(/ALTER TABLE|vector_pca_models/);
+    // The previous-rows table only when missing, with the documents table's type and dimension.
+    expect(plan(8, 'vector', current, true)).not.toContain('docs_previous');
+    const previous = plan(3000, 'halfvec', current, true, 'cosine', false);
+    expect(previous).toContain('CREATE TABLE IF NOT EXISTS "app"."docs_previous"');
+    expect(previous).toContain('embedding       halfvec(3000) NOT NULL');
+    expect(previous).toContain('CREATE INDEX IF NOT EXISTS "docs_previous_store_idx" ON "app"."docs_previous"');
   });
 
   it('fails loudly on an unfilled placeholder or a missing file', () => {

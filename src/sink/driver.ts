@@ -27,6 +27,13 @@ export interface DriverTransaction extends SqlRunner {
    * staging table's `embedding` column (it decides how the floats are encoded).
    */
   copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number>;
+  /**
+   * Where to read while `copyBinary` is pulling batches: the COPY may occupy this transaction's
+   * connection (pg streams one COPY per store), so pg answers from another pooled connection
+   * (committed data); PGlite copies batch by batch and reads through the transaction itself (its
+   * only connection, held by this transaction).
+   */
+  readerDuringCopy(): SqlRunner;
 }
 
 export interface Driver extends SqlRunner {

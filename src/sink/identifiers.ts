@@ -69,11 +69,20 @@ export function validateDimensions(dimensions: number): SqlFragment {
  * the server could give both indexes one name, and `IF NOT EXISTS` would then skip the second.
  */
 export function indexName(table: ResolvedTable, suffix: string): SqlFragment {
-  const full = `${table.name}_${suffix}`;
-  if (full.length <= MAX_IDENTIFIER_BYTES) return quoteIdent(full);
-  const hash = createHash('sha256').update(table.name).digest('hex').slice(0, 8);
+  return quoteIdent(suffixedName(table.name, suffix));
+}
+
+/**
+ * `name_suffix`, or when that exceeds 63 bytes `<prefix of name>_<8 hex of sha256(name)>_suffix`:
+ * deterministic (every run derives the same name) and distinct for distinct names (two tables
+ * sharing a 46-character prefix still differ by the hash). Names are ASCII, so bytes = characters.
+ */
+export function suffixedName(name: string, suffix: string): string {
+  const full = `${name}_${suffix}`;
+  if (full.length <= MAX_IDENTIFIER_BYTES) return full;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
   const keep = MAX_IDENTIFIER_BYTES - suffix.length - hash.length - 2;
-  return quoteIdent(`${table.name.slice(0, keep)}_${hash}_${suffix}`);
+  return `${name.slice(0, keep)}_${hash}_${suffix}`;
 }
 
 /** Column types of `embedding` the sink creates and loads. */
@@ -126,5 +135,74 @@ export function pcaModelsTable(table: ResolvedTable): ResolvedTable {
   if (table.name === PCA_MODELS_TABLE) {
     throw new MigrateError('E_USAGE', `the table name ${table.display} is reserved for the PCA models of the documents tables; choose another --table`);
   }
-  return resolveTable(table.schema === null ? PCA_MODELS_TABLE : `${table.schema}.${PCA_MODELS_TABLE}`);
+  return inSchemaOf(table.schema, PCA_MODELS_TABLE);
+}
+
+/** `schema.name`, or `name` resolved through the search_path when `schema` is null. */
+function inSchemaOf(schema: string | null, name: string): ResolvedTable {
+  return resolveTable(schema === null ? name : `${schema}.${name}`);
+}
+
+/**
+ * The table keeping the rows a run replaced (for rollback), next to `table` in its schema:
+ * `<table>_previous`, shortened with a hash when longer than 63 bytes (suffixedName). A documents
+ * table can still be called `docs_previous`; one that IS a previous-rows table (it has a
+ * replaced_by_run column) is refused as a target by schema.ts.
+ */
+export function previousTable(table: ResolvedTable): ResolvedTable {
+  return inSchemaOf(table.schema, suffixedName(table.name, 'previous'));
+}
+
+/** Table names of the run ledger and of the migrations' version table, one set per schema. */
+export const LEDGER_TABLE_NAMES = {
+  migrations: 'pgvector_migrate_migrations',
+  runs: 'migration_runs',
+  stores: 'migration_stores',
+  replacements: 'migration_replacements',
+} as const;
+
+export interface LedgerTables {
+  /** Version table of sql/migrations/ (which migrations this schema has had). */
+  migrations: ResolvedTable;
+  runs: ResolvedTable;
+  stores: ResolvedTable;
+  replacements: ResolvedTable;
+  /** Placeholder values of the migration files and the ledger queries. */
+  sql: Readonly<Record<string, SqlFragment>>;
+}
+
+/**
+ * The ledger of a schema (null: the first schema of the search_path, where an unqualified
+ * documents table and its vector_pca_models live too).
+ */
+export function ledgerTables(schema: string | null): LedgerTables {
+  const [migrations, runs, stores, replacements] = [
+    LEDGER_TABLE_NAMES.migrations,
+    LEDGER_TABLE_NAMES.runs,
+    LEDGER_TABLE_NAMES.stores,
+    LEDGER_TABLE_NAMES.replacements,
+  ].map((name) => inSchemaOf(schema, name)) as [ResolvedTable, ResolvedTable, ResolvedTable, ResolvedTable];
+  return {
+    migrations,
+    runs,
+    stores,
+    replacements,
+    sql: {
+      migrations: migrations.quoted,
+      runs: runs.quoted,
+      stores: stores.quoted,
+      replacements: replacements.quoted,
+      stores_latest_index: indexName(stores, 'latest_idx'),
+      stores_run_index: indexName(stores, 'run_idx'),
+      replacements_store_index: indexName(replacements, 'store_idx'),
+    },
+  };
+}
+
+/** The ledger that belongs to a documents table: the one of its schema. */
+export function ledgerOf(table: ResolvedTable): LedgerTables {
+  if ((Object.values(LEDGER_TABLE_NAMES) as string[]).includes(table.name)) {
+    throw new MigrateError('E_USAGE', `the table name ${table.display} is reserved for the run ledger of this tool; choose another --table`);
+  }
+  return ledgerTables(table.schema);
 }

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MigrateError } from '../errors.js';
 import { encodeHeader, encodeRows, encodeTrailer, type EncodeOptions } from './copyBinary.js';
-import type { Driver, DriverTransaction, QueryResult, Row } from './driver.js';
+import type { Driver, DriverTransaction, QueryResult, Row, SqlRunner } from './driver.js';
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
 import { describeUrl, redactUrl, urlSecrets } from './redact.js';
@@ -65,8 +65,10 @@ class PgDriver implements Driver {
     this.#pool = new pg.Pool({
       connectionString: options.databaseUrl,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      // One store loads at a time; a second connection serves inspect/search meanwhile.
-      max: 2,
+      // One store loads at a time; a second connection serves the load's embedding lookups
+      // (readerDuringCopy: the load's own connection is busy with its COPY), a third
+      // inspect/search or a second load meanwhile.
+      max: 3,
       // Dry runs: the server itself refuses writes from these sessions.
       ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     });
@@ -96,7 +98,7 @@ class PgDriver implements Driver {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const result = await fn(new PgTransaction(client));
+      const result = await fn(new PgTransaction(client, this));
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -118,9 +120,15 @@ class PgDriver implements Driver {
 
 class PgTransaction implements DriverTransaction {
   readonly #client: pg.PoolClient;
+  readonly #pool: SqlRunner;
 
-  constructor(client: pg.PoolClient) {
+  constructor(client: pg.PoolClient, pool: SqlRunner) {
     this.#client = client;
+    this.#pool = pool;
+  }
+
+  readerDuringCopy(): SqlRunner {
+    return this.#pool;
   }
 
   async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {

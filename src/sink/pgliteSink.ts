@@ -7,7 +7,7 @@ import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { encodeCopyPayload, type EncodeOptions } from './copyBinary.js';
-import type { Driver, DriverTransaction, QueryResult, Row } from './driver.js';
+import type { Driver, DriverTransaction, QueryResult, Row, SqlRunner } from './driver.js';
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
 import { SqlSink } from './sqlSink.js';
@@ -91,6 +91,10 @@ class PgliteTransaction implements DriverTransaction {
 
   constructor(tx: Transaction) {
     this.#tx = tx;
+  }
+
+  readerDuringCopy(): SqlRunner {
+    return this;
   }
 
   query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {

@@ -1,7 +1,7 @@
 /** Reads the target table's shape from the catalogs and decides whether rows can go into it. */
 import { MigrateError } from '../errors.js';
 import type { SqlRunner } from './driver.js';
-import { indexName, opsSql, pcaModelsTable, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
+import { indexName, opsSql, pcaModelsTable, previousTable, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
 import type { VectorType, Distance } from './types.js';
 
@@ -26,6 +26,12 @@ export const REQUIRED_COLUMNS = [
  */
 export const PCA_MODEL_COLUMN = 'pca_model_id';
 
+/**
+ * Columns only `<table>_previous` has (schema/005_documents_previous.sql), besides the documents
+ * table's. A target table that has replaced_by_run is somebody's previous-rows table.
+ */
+export const PREVIOUS_COLUMNS = ['replaced_by_run', 'replaced_at'] as const;
+
 /** pgvector's HNSW index refuses columns with more dimensions than this, per type. */
 export const MAX_HNSW_DIMENSIONS: Readonly<Record<VectorType, number>> = { vector: 2000, halfvec: 4000 };
 
@@ -40,6 +46,8 @@ export interface TableShape {
   missingColumns: string[];
   /** False for a table created before the pca_model_id column existed (or no table). */
   hasPcaModelColumn: boolean;
+  /** Every column name, in order (empty if no table). */
+  columns: readonly string[];
 }
 
 interface ColumnRow extends Record<string, unknown> {
@@ -52,7 +60,7 @@ interface ColumnRow extends Record<string, unknown> {
 export async function readTableShape(db: SqlRunner, table: ResolvedTable): Promise<TableShape> {
   const { rows } = await db.query<ColumnRow>(sqlFile('queries/table_columns.sql'), [table.regclassText]);
   if (rows.length === 0) {
-    return { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [...REQUIRED_COLUMNS], hasPcaModelColumn: false };
+    return { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [...REQUIRED_COLUMNS], hasPcaModelColumn: false, columns: [] };
   }
   const names = new Set(rows.map((r) => r.name));
   const embedding = rows.find((r) => r.name === 'embedding');
@@ -64,7 +72,14 @@ export async function readTableShape(db: SqlRunner, table: ResolvedTable): Promi
     embeddingType: embedding?.formatted_type ?? null,
     missingColumns: REQUIRED_COLUMNS.filter((c) => !names.has(c)),
     hasPcaModelColumn: names.has(PCA_MODEL_COLUMN),
+    columns: rows.map((r) => r.name),
   };
+}
+
+/** Whether a table exists ($1 resolved like the DDL resolves it). Reads only: dry runs use it. */
+export async function relationExists(db: SqlRunner, table: ResolvedTable): Promise<boolean> {
+  const { rows } = await db.query<{ present: boolean }>(sqlFile('queries/relation_exists.sql'), [table.regclassText]);
+  return rows[0]?.present === true;
 }
 
 function asVectorType(typeName: string): VectorType | null {
@@ -78,6 +93,12 @@ function asVectorType(typeName: string): VectorType | null {
  */
 export function assertCompatible(shape: TableShape, table: ResolvedTable, dimensions: number, vectorType: VectorType): void {
   if (!shape.exists) return;
+  if (shape.columns.includes(PREVIOUS_COLUMNS[0])) {
+    throw new MigrateError(
+      'E_SCHEMA',
+      `table ${table.display} keeps the rows runs replaced in another table (it has a ${PREVIOUS_COLUMNS[0]} column); it cannot be loaded itself: use another --table`,
+    );
+  }
   if (shape.missingColumns.length > 0) {
     throw new MigrateError(
       'E_SCHEMA',
@@ -104,6 +125,32 @@ export function assertCompatible(shape: TableShape, table: ResolvedTable, dimens
   }
 }
 
+/**
+ * Throws unless `<table>_previous`, when it exists, can take the documents table's rows: every
+ * column of the documents table plus PREVIOUS_COLUMNS, and the same embedding type and dimension
+ * (`vectorType`/`dimensions`: the documents table's). E_SCHEMA for a table of that name that is
+ * something else (say a documents table called `docs_previous` next to `docs`): the sink never
+ * writes into it.
+ */
+export function assertPreviousCompatible(previous: TableShape, table: ResolvedTable, dimensions: number, vectorType: VectorType): void {
+  if (!previous.exists) return;
+  const name = previousTable(table).display;
+  const expected = [...REQUIRED_COLUMNS, PCA_MODEL_COLUMN, ...PREVIOUS_COLUMNS];
+  const missing = expected.filter((c) => !previous.columns.includes(c));
+  if (missing.length > 0) {
+    throw new MigrateError(
+      'E_SCHEMA',
+      `table ${name} exists but is not the previous-rows table of ${table.display} (it lacks ${missing.join(', ')}); rename it, or load into another --table`,
+    );
+  }
+  if (previous.vectorType !== vectorType || previous.dimensions !== dimensions) {
+    throw new MigrateError(
+      'E_DIM_MISMATCH',
+      `table ${name} keeps embeddings as ${previous.embeddingType ?? 'unknown'} but ${table.display} holds ${vectorType}(${dimensions}); the replaced rows could not be kept`,
+    );
+  }
+}
+
 /** Rows are written with pca_model_id: a table still without it must go through ensureSchema. */
 export function assertLoadable(shape: TableShape, table: ResolvedTable): void {
   if (shape.exists && !shape.hasPcaModelColumn) {
@@ -112,14 +159,24 @@ export function assertLoadable(shape: TableShape, table: ResolvedTable): void {
 }
 
 /**
- * The DDL files, in order, with their placeholders filled. `shape` and `modelsExist` describe the
- * database as it is now (read under the schema locks): the models table's DDL runs only when that
- * table is missing, and the ALTER that adds pca_model_id only when the column is. Both files are
- * idempotent anyway; skipping them avoids their table locks (CREATE INDEX IF NOT EXISTS locks the
- * models table before finding the index, and would wait behind a long refit of another table).
+ * The DDL files, in order, with their placeholders filled. `shape`, `modelsExist` and
+ * `previousExists` describe the database as it is now (read under the schema locks): the models
+ * table's and the previous-rows table's DDL run only when that table is missing, and the ALTER
+ * that adds pca_model_id only when the column is. The files are idempotent anyway; skipping them
+ * avoids their table locks (CREATE INDEX IF NOT EXISTS locks the table before finding the index,
+ * and would wait behind a long refit of another table, or a load saving replaced rows).
  */
-export function schemaStatements(table: ResolvedTable, dimensions: number, vectorType: VectorType, distance: Distance, shape: TableShape, modelsExist: boolean): string[] {
+export function schemaStatements(
+  table: ResolvedTable,
+  dimensions: number,
+  vectorType: VectorType,
+  distance: Distance,
+  shape: TableShape,
+  modelsExist: boolean,
+  previousExists: boolean,
+): string[] {
   const models = pcaModelsTable(table);
+  const previous = previousTable(table);
   const values = {
     table: table.quoted,
     vector_type: vectorTypeSql(vectorType),
@@ -129,11 +186,15 @@ export function schemaStatements(table: ResolvedTable, dimensions: number, vecto
     ops: opsSql(vectorType, distance),
     pca_models: models.quoted,
     pca_models_active_index: indexName(models, 'one_active_idx'),
+    previous: previous.quoted,
+    previous_store_index: indexName(previous, 'store_idx'),
   };
   const statements = [sqlFile('schema/001_documents.sql', values)];
   // Above the HNSW limit the index cannot be built; the table is still valid and searchable by scan.
   if (dimensions <= MAX_HNSW_DIMENSIONS[vectorType]) statements.push(sqlFile('schema/002_embedding_hnsw.sql', values));
   if (!modelsExist) statements.push(sqlFile('schema/003_pca_models.sql', values));
   if (!shape.hasPcaModelColumn) statements.push(sqlFile('schema/004_documents_pca_model.sql', values));
+  // After 004: the previous-rows table mirrors the documents table with pca_model_id.
+  if (!previousExists) statements.push(sqlFile('schema/005_documents_previous.sql', values));
   return statements;
 }

@@ -5,7 +5,7 @@
  * are both two levels below the repository root, where `sql/` sits (and is shipped: see
  * package.json "files").
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { MigrateError } from '../errors.js';
 import type { SqlFragment } from './identifiers.js';
 
@@ -24,6 +24,17 @@ export function loadSql(relativePath: string): string {
     cache.set(relativePath, text);
   }
   return text;
+}
+
+/** Names of the `.sql` files directly in `sql/<directory>/`, sorted. */
+export function listSqlFiles(directory: string): string[] {
+  try {
+    return readdirSync(new URL(`${directory}/`, SQL_ROOT))
+      .filter((name) => name.endsWith('.sql'))
+      .sort();
+  } catch (error) {
+    throw new MigrateError('E_INTERNAL', `SQL directory sql/${directory} is missing from the installation`, { cause: error });
+  }
 }
 
 const PLACEHOLDER = /\{\{([a-z_]+)\}\}/g;

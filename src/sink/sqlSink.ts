@@ -8,6 +8,8 @@ import { MigrateError, type ErrorCode } from '../errors.js';
 import type { Driver, DriverTransaction, SqlRunner } from './driver.js';
 import { toSinkError } from './failures.js';
 import {
+  ledgerOf,
+  ledgerTables,
   pcaModelsTable,
   quoteIdent,
   resolveTable,
@@ -16,25 +18,52 @@ import {
   vectorTypeSql,
   distanceOperatorSql,
   resolveDistance,
+  type LedgerTables,
   type ResolvedTable,
 } from './identifiers.js';
+import {
+  checkRunEnd,
+  checkRunId,
+  outcomeFromRow,
+  outcomeParams,
+  runFromRow,
+  runParams,
+  type NewRun,
+  type OutcomeRow,
+  type RunEnd,
+  type RunRow,
+} from './ledger.js';
+import { storeLocks, tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
+import { applyMigrations, ledgerReady, ledgerVersion } from './migrations.js';
 import { checkNewModel, insertParams, isUuid, recordFromRow, type PcaModelRow } from './pcaModels.js';
-import { assertCompatible, assertLoadable, readTableShape, schemaStatements } from './schema.js';
+import { planReplacement, purgeReplacedRows, recordReplacement, replacedStores, rollbackStoreRows, type ReplacementPlan } from './replacements.js';
+import { assertCompatible, assertLoadable, assertPreviousCompatible, readTableShape, relationExists, schemaStatements, type TableShape } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
+import { checkTable, checkTarget, type Target } from './target.js';
 import type {
   DatabaseInfo,
   DocumentRow,
+  EmbeddingFingerprint,
+  LoadOptions,
   LoadResult,
+  LockOptions,
   NewPcaModel,
   PcaModelRecord,
+  RollbackResult,
+  RowSource,
+  RunRecord,
   SearchHit,
   Sink,
   SinkSession,
+  StoredRowOwner,
+  StoredRowSummary,
   StoreKey,
+  StoreOutcome,
   TableRef,
   TargetSpec,
   VectorType,
 } from './types.js';
+import { decodeVectorSend } from './vectorSend.js';
 
 /** Session-local (temp) table name; dropped after each store, and ON COMMIT DROP as a backstop. */
 const STAGING = quoteIdent('pgvector_migrate_staging');
@@ -55,14 +84,18 @@ interface SearchRow extends Record<string, unknown> {
   metadata: unknown;
 }
 
-/** A TargetSpec, validated once. */
-interface Target {
-  table: ResolvedTable;
-  /** The PCA models table of the documents table's schema. */
-  models: ResolvedTable;
-  dimensions: number;
-  vectorType: VectorType;
+interface SummaryRow extends Record<string, unknown> {
+  id: string;
+  user_id: string;
+  collection_name: string;
+  source_index: number;
+  content_sha256: string;
+  text_sha256: string;
+  embedding_model: string;
+  pca_model_id: string | null;
 }
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export class SqlSink implements Sink {
   readonly #db: Driver;
@@ -82,7 +115,11 @@ export class SqlSink implements Sink {
       const shape = await readTableShape(this.#db, t.table);
       // A table that cannot take any rows is reported now, in a dry run, not at the first store.
       // (A table only lacking pca_model_id is fine: ensureSchema adds it.)
-      if (shape.exists && shape.missingColumns.length > 0) assertCompatible(shape, t.table, t.dimensions, t.vectorType);
+      if (shape.exists && (shape.missingColumns.length > 0 || shape.columns.includes('replaced_by_run'))) assertCompatible(shape, t.table, t.dimensions, t.vectorType);
+      // Likewise a table under the previous-rows table's name that is something else, checked
+      // against the documents table's own type (a dimension mismatch is reported, not thrown).
+      const previous = await readTableShape(this.#db, t.previous);
+      assertPreviousCompatible(previous, t.table, shape.dimensions ?? t.dimensions, shape.vectorType ?? t.vectorType);
       return {
         driver: this.#db.name,
         location: this.#db.location,
@@ -95,6 +132,9 @@ export class SqlSink implements Sink {
         tableVectorType: shape.vectorType,
         activePcaModelId: await this.#activeModelId(t.table, t.models),
         willBeCreated: this.#db.willBeCreated,
+        ledgerVersion: await ledgerVersion(this.#db, t.ledger),
+        previousTable: t.previous.display,
+        previousTableExists: previous.exists,
       };
     });
   }
@@ -110,28 +150,35 @@ export class SqlSink implements Sink {
         // at once must not both try to create it (CREATE TABLE IF NOT EXISTS can still race).
         await tx.query(sqlFile('queries/lock.sql'), [`pgvector-migrate schema ${t.models.regclassText}`]);
         const shape = await readTableShape(tx, t.table);
+        const previous = await readTableShape(tx, t.previous);
         // Checked before any DDL runs, so a mismatching table is refused with nothing written.
         assertCompatible(shape, t.table, t.dimensions, t.vectorType);
+        assertPreviousCompatible(previous, t.table, t.dimensions, t.vectorType);
         const modelsExist = await relationExists(tx, t.models);
-        for (const statement of schemaStatements(t.table, t.dimensions, t.vectorType, resolveDistance(target.distance), shape, modelsExist)) await tx.exec(statement);
+        for (const statement of schemaStatements(t.table, t.dimensions, t.vectorType, resolveDistance(target.distance), shape, modelsExist, previous.exists)) {
+          await tx.exec(statement);
+        }
+        // The schema-wide objects (the run ledger), under their own lock, in this transaction.
+        await applyMigrations(tx, t.ledger);
       });
     });
   }
 
-  async replaceStore(target: TargetSpec, key: StoreKey, batches: AsyncIterable<DocumentRow[]>): Promise<LoadResult> {
+  async replaceStore(target: TargetSpec, key: StoreKey, batches: RowSource, options: LoadOptions = {}): Promise<LoadResult> {
     const t = checkTarget(target);
     this.#assertWritable('load rows');
-    return this.#guard('E_LOAD', storeContext(t, key), () => this.#db.transaction((tx) => this.#loadStore(tx, t, key, batches)));
+    if (options.runId !== undefined) checkRunId(options.runId);
+    return this.#guard('E_LOAD', storeContext(t, key), () => this.#db.transaction((tx) => this.#loadStore(tx, t, key, batches, options)));
   }
 
-  async transaction<T>(target: TargetSpec, fn: (session: SinkSession) => Promise<T>): Promise<T> {
+  async transaction<T>(target: TargetSpec, fn: (session: SinkSession) => Promise<T>, options: LockOptions = {}): Promise<T> {
     const t = checkTarget(target);
     this.#assertWritable('rewrite a table');
     return this.#guard('E_LOAD', `transaction on ${t.table.display}`, () =>
       this.#db.transaction(async (tx) => {
         // Exclusive: loads of this table by other sessions (shared mode) wait until this commits,
         // so nothing interleaves with a rewrite of the whole table.
-        await tx.query(sqlFile('queries/lock.sql'), [tableLockKey(t.table)]);
+        await takeLocks(tx, [tableRewriteLock(t.table, await tableIdentity(tx, t.table))], options);
         const shape = await readTableShape(tx, t.table);
         if (!shape.exists) throw missingTable(t.table);
         assertCompatible(shape, t.table, t.dimensions, t.vectorType);
@@ -139,7 +186,11 @@ export class SqlSink implements Sink {
 
         const state = new SessionState();
         const session: SinkSession = {
-          replaceStore: (storeTarget, key, batches) => state.run(() => this.#loadStore(tx, checkTarget(storeTarget), key, batches)),
+          replaceStore: (storeTarget, key, batches, loadOptions = {}) =>
+            state.run(() => {
+              if (loadOptions.runId !== undefined) checkRunId(loadOptions.runId);
+              return this.#loadStore(tx, checkTarget(storeTarget), key, batches, loadOptions);
+            }),
           savePcaModel: (model) => state.run(() => this.#insertModel(tx, model)),
         };
         // Called through a promise so that a synchronous throw from `fn` also ends the session.
@@ -219,32 +270,224 @@ export class SqlSink implements Sink {
     });
   }
 
+  // ---- Run ledger ----
+
+  async startRun(run: NewRun, ledgerRef?: TableRef): Promise<RunRecord> {
+    const ledger = ledgerFor(ledgerRef);
+    const params = runParams(run);
+    this.#assertWritable('record a run');
+    return this.#guard('E_LOAD', `recording run ${run.id} in ${ledger.runs.display}`, async () => {
+      await this.#assertLedger(ledger);
+      const { rows } = await this.#db.query<RunRow>(sqlFile('queries/run_insert.sql', ledger.sql), params);
+      return runFromRow(firstRow(rows, 'run_insert.sql'));
+    });
+  }
+
+  async recordStore(outcome: StoreOutcome): Promise<StoreOutcome> {
+    const { table, ledger } = checkTable(outcome.table);
+    const params = outcomeParams(outcome, table.name);
+    this.#assertWritable('record a store outcome');
+    return this.#guard('E_LOAD', `recording the outcome of ${outcome.userId}/${outcome.collection} in ${ledger.stores.display}`, async () => {
+      await this.#assertLedger(ledger);
+      await this.#assertRunKnown(ledger, outcome.runId);
+      const { rows } = await this.#db.query<{ recorded_at: unknown }>(sqlFile('queries/store_outcome_insert.sql', ledger.sql), params);
+      const recordedAt = firstRow(rows, 'store_outcome_insert.sql').recorded_at;
+      return { ...outcome, recordedAt: recordedAt instanceof Date ? recordedAt.toISOString() : String(recordedAt) };
+    });
+  }
+
+  async finishRun(id: string, status: RunEnd, ledgerRef?: TableRef): Promise<RunRecord> {
+    const ledger = ledgerFor(ledgerRef);
+    checkRunId(id);
+    const end = checkRunEnd(status);
+    this.#assertWritable('record a run');
+    return this.#guard('E_LOAD', `finishing run ${id} in ${ledger.runs.display}`, async () => {
+      await this.#assertLedger(ledger);
+      const { rows } = await this.#db.query<RunRow>(sqlFile('queries/run_finish.sql', ledger.sql), [id, end]);
+      const row = rows[0];
+      if (row === undefined) throw unknownRun(ledger, id);
+      return runFromRow(row);
+    });
+  }
+
+  async getRun(id: string, ledgerRef?: TableRef): Promise<RunRecord | null> {
+    const ledger = ledgerFor(ledgerRef);
+    checkRunId(id);
+    return this.#guard('E_LOAD', `reading run ${id} from ${ledger.runs.display}`, async () => {
+      if (!(await relationExists(this.#db, ledger.runs))) return null;
+      const { rows } = await this.#db.query<RunRow>(sqlFile('queries/run_get.sql', ledger.sql), [id]);
+      const row = rows[0];
+      return row === undefined ? null : runFromRow(row);
+    });
+  }
+
+  async latestOutcomes(filter: { table: string; userId?: string; collection?: string }): Promise<StoreOutcome[]> {
+    const { table, ledger } = checkTable(filter.table);
+    return this.#guard('E_LOAD', `reading the ledger ${ledger.stores.display}`, async () => {
+      if (!(await this.#ledgerReadable(ledger))) return [];
+      const { rows } = await this.#db.query<OutcomeRow>(sqlFile('queries/store_outcomes_latest.sql', ledger.sql), [
+        table.name,
+        filter.userId ?? null,
+        filter.collection ?? null,
+      ]);
+      return rows.map((r) => outcomeFromRow(r, filter.table));
+    });
+  }
+
+  async lastSuccessfulLoad(target: TableRef | string, key: StoreKey): Promise<StoreOutcome | null> {
+    const name = typeof target === 'string' ? target : target.table;
+    const { table, ledger } = checkTable(name);
+    return this.#guard('E_LOAD', `reading the ledger ${ledger.stores.display}`, async () => {
+      if (!(await this.#ledgerReadable(ledger))) return null;
+      const { rows } = await this.#db.query<OutcomeRow>(sqlFile('queries/store_outcome_last_ok.sql', ledger.sql), [table.name, key.userId, key.collection]);
+      const row = rows[0];
+      return row === undefined ? null : outcomeFromRow(row, name);
+    });
+  }
+
+  // ---- Replaced rows and rollback ----
+
+  async rollbackStore(target: TableRef, key: StoreKey, runId: string, options: LockOptions = {}): Promise<RollbackResult> {
+    const t = checkTable(target);
+    checkRunId(runId);
+    this.#assertWritable('roll back a store');
+    return this.#guard('E_ROLLBACK', `rolling back run ${runId} for ${key.userId}/${key.collection} of ${t.table.display}`, () =>
+      this.#db.transaction(async (tx) => {
+        // The same locks as a load of the store: no load, rollback or refit of it meanwhile.
+        await takeLocks(tx, storeLocks(t.table, await tableIdentity(tx, t.table), key), options);
+        return rollbackStoreRows(tx, t, key, runId);
+      }),
+    );
+  }
+
+  async storesReplacedBy(target: TableRef, runId: string): Promise<StoreKey[]> {
+    const t = checkTable(target);
+    checkRunId(runId);
+    return this.#guard('E_LOAD', `reading the stores run ${runId} replaced in ${t.table.display}`, () => replacedStores(this.#db, t, runId));
+  }
+
+  async purgePrevious(target: TableRef, olderThanDays: number): Promise<number> {
+    const t = checkTable(target);
+    if (typeof olderThanDays !== 'number' || !Number.isFinite(olderThanDays) || olderThanDays < 0) {
+      throw new MigrateError('E_USAGE', `the age of the rows to purge must be a number of days >= 0, not ${String(olderThanDays)}`);
+    }
+    this.#assertWritable('purge replaced rows');
+    return this.#guard('E_LOAD', `purging ${t.previous.display}`, () => this.#db.transaction((tx) => purgeReplacedRows(tx, t, olderThanDays)));
+  }
+
+  // ---- Reads for reuse and verification ----
+
+  async lookupEmbeddings(target: TableRef, key: StoreKey, shas: readonly string[], fingerprint: EmbeddingFingerprint): Promise<Map<string, Float32Array>> {
+    const { table } = checkTable(target);
+    return this.#lookup(this.#db, table, target, key, shas, fingerprint);
+  }
+
+  async readStoreSummaries(target: TableRef, key: StoreKey): Promise<StoredRowSummary[]> {
+    const { table } = checkTable(target);
+    return this.#guard('E_LOAD', `reading the rows of ${key.userId}/${key.collection} from ${table.display}`, async () => {
+      const shape = await readTableShape(this.#db, table);
+      if (!shape.exists) return [];
+      assertReadable(shape, table);
+      const { rows } = await this.#db.query<SummaryRow>(sqlFile('queries/store_summaries.sql', { table: table.quoted }), [key.userId, key.collection]);
+      return rows.map((r) => ({
+        id: r.id,
+        userId: r.user_id,
+        collection: r.collection_name,
+        sourceIndex: Number(r.source_index),
+        contentSha256: r.content_sha256,
+        textSha256: r.text_sha256,
+        embeddingModel: r.embedding_model,
+        pcaModelId: r.pca_model_id,
+      }));
+    });
+  }
+
+  async readRowsByIds(target: TableRef, ids: readonly string[]): Promise<StoredRowOwner[]> {
+    const { table } = checkTable(target);
+    for (const id of ids) {
+      if (typeof id !== 'string' || !isUuid(id)) throw new MigrateError('E_USAGE', `row id ${JSON.stringify(id)} is not a UUID`);
+    }
+    if (ids.length === 0) return [];
+    return this.#guard('E_LOAD', `reading rows of ${table.display} by id`, async () => {
+      if (!(await relationExists(this.#db, table))) return [];
+      const { rows } = await this.#db.query<{ id: string; user_id: string; collection_name: string }>(sqlFile('queries/rows_by_ids.sql', { table: table.quoted }), [
+        [...new Set(ids.map((id) => id.toLowerCase()))],
+      ]);
+      return rows.map((r) => ({ id: r.id, userId: r.user_id, collection: r.collection_name }));
+    });
+  }
+
   close(): Promise<void> {
     return this.#db.close();
   }
 
   /**
-   * Replaces one store's rows inside `tx`: the body of Sink.replaceStore and of a session's
-   * replaceStore. Staging + COPY, delete, insert, count check; the staging table is dropped at the
-   * end so that the same transaction can load another store.
+   * Sink.lookupEmbeddings over `db`: the sink's own connection(s), or the reader a load's
+   * transaction provides while it streams (EmbeddingLookup).
    */
-  #loadStore(tx: DriverTransaction, t: Target, key: StoreKey, batches: AsyncIterable<DocumentRow[]>): Promise<LoadResult> {
+  async #lookup(
+    db: SqlRunner,
+    table: ResolvedTable,
+    target: TableRef,
+    key: StoreKey,
+    shas: readonly string[],
+    fingerprint: EmbeddingFingerprint,
+  ): Promise<Map<string, Float32Array>> {
+    for (const sha of shas) {
+      if (typeof sha !== 'string' || !SHA256_HEX.test(sha)) throw new MigrateError('E_USAGE', `content hash ${JSON.stringify(sha)} is not 64 lower-case hex digits`);
+    }
+    if (typeof fingerprint.embeddingModel !== 'string') throw new MigrateError('E_USAGE', 'the embedding fingerprint lacks the embedding model');
+    if (fingerprint.pcaModelId !== null && !isUuid(fingerprint.pcaModelId)) throw new MigrateError('E_USAGE', `PCA model id ${JSON.stringify(fingerprint.pcaModelId)} is not a UUID`);
+    const found = new Map<string, Float32Array>();
+    if (shas.length === 0) return found;
+    return this.#guard('E_LOAD', `reading the stored embeddings of ${key.userId}/${key.collection} from ${table.display}`, async () => {
+      const shape = await readTableShape(db, table);
+      // No table, or one from before pca_model_id (its rows cannot match a fingerprint exactly):
+      // nothing to reuse.
+      if (!shape.exists || !shape.hasPcaModelColumn) return found;
+      const vectorType = readableVectorType(shape, table, target);
+      const { rows } = await db.query<{ content_sha256: string; embedding: unknown }>(
+        sqlFile('queries/lookup_embeddings.sql', { table: table.quoted, vector_type: vectorTypeSql(vectorType) }),
+        [key.userId, key.collection, [...new Set(shas)], fingerprint.embeddingModel, fingerprint.pcaModelId],
+      );
+      for (const row of rows) found.set(row.content_sha256, decodeVectorSend(row.embedding, vectorType));
+      return found;
+    });
+  }
+
+  /**
+   * Replaces one store's rows inside `tx`: the body of Sink.replaceStore and of a session's
+   * replaceStore. Locks, checks, staging + COPY, (with a run id: the old rows saved to
+   * `_previous`), delete, insert, count checks; the staging table is dropped at the end so that
+   * the same transaction can load another store.
+   */
+  #loadStore(tx: DriverTransaction, t: Target, key: StoreKey, source: RowSource, options: LoadOptions): Promise<LoadResult> {
     const store = `${key.userId}/${key.collection}`;
     return this.#guard('E_LOAD', storeContext(t, key), async () => {
-      await tx.query(sqlFile('queries/lock_shared.sql'), [tableLockKey(t.table)]);
-      await tx.query(sqlFile('queries/lock.sql'), [`pgvector-migrate store ${t.table.regclassText} ${key.userId} ${key.collection}`]);
+      await takeLocks(tx, storeLocks(t.table, await tableIdentity(tx, t.table), key), options);
       const shape = await readTableShape(tx, t.table);
       if (!shape.exists) throw missingTable(t.table);
       assertCompatible(shape, t.table, t.dimensions, t.vectorType);
       assertLoadable(shape, t.table);
+      // Checked before any row is sent (and embedded): a run that could not keep what it
+      // replaces fails now, not after the whole store went through the model.
+      const runId = options.runId;
+      const plan: ReplacementPlan | null = runId === undefined ? null : await planReplacement(tx, t, key, runId);
 
+      const spec: TargetSpec = { table: t.table.display, dimensions: t.dimensions, vectorType: t.vectorType };
+      const reader = tx.readerDuringCopy();
+      const batches = typeof source === 'function' ? source((shas, fingerprint) => this.#lookup(reader, t.table, spec, key, shas, fingerprint)) : source;
       await tx.exec(sqlFile('queries/create_staging.sql', { staging: STAGING, table: t.table.quoted }));
       const counted = { rows: 0 };
       const copied = await tx.copyBinary(STAGING, checkedBatches(batches, key, t.dimensions, counted), { vectorType: t.vectorType });
       if (copied !== counted.rows) {
         throw new MigrateError('E_LOAD', `${store}: the server staged ${copied} rows but ${counted.rows} were sent`);
       }
+      const saved = runId === undefined || plan === null ? null : await recordReplacement(tx, t, key, runId, plan);
       const deleted = await tx.query(sqlFile('queries/delete_store.sql', { table: t.table.quoted }), [key.userId, key.collection]);
+      if (saved !== null && saved !== deleted.rowCount) {
+        throw new MigrateError('E_LOAD', `${store}: kept ${saved} replaced rows but deleted ${deleted.rowCount}; rolled back`);
+      }
       const inserted = await tx.query(sqlFile('queries/insert_staged.sql', { table: t.table.quoted, staging: STAGING }));
       if (inserted.rowCount !== counted.rows) {
         throw new MigrateError('E_LOAD', `${store}: inserted ${inserted.rowCount} rows but ${counted.rows} were sent; rolled back`);
@@ -300,6 +543,23 @@ export class SqlSink implements Sink {
     return info;
   }
 
+  /** E_SCHEMA unless the ledger of that schema exists and is at this version's migration. */
+  async #assertLedger(ledger: LedgerTables): Promise<void> {
+    if (!(await ledgerReady(this.#db, ledger))) {
+      throw new MigrateError('E_SCHEMA', `the run ledger ${ledger.runs.display} does not exist (or is older than this version); create the schema first (ensureSchema)`);
+    }
+  }
+
+  async #assertRunKnown(ledger: LedgerTables, id: string): Promise<void> {
+    const { rows } = await this.#db.query<{ present: boolean }>(sqlFile('queries/run_exists.sql', ledger.sql), [id]);
+    if (rows[0]?.present !== true) throw unknownRun(ledger, id);
+  }
+
+  /** Whether the ledger's outcome reads can run (both tables they join exist). Creates nothing. */
+  async #ledgerReadable(ledger: LedgerTables): Promise<boolean> {
+    return (await relationExists(this.#db, ledger.stores)) && (await relationExists(this.#db, ledger.replacements));
+  }
+
   #assertWritable(action: string): void {
     if (this.#db.readOnly) throw new MigrateError('E_USAGE', `the database at ${this.#db.location} was opened read-only (dry run); cannot ${action}`);
   }
@@ -352,15 +612,37 @@ class SessionState {
   }
 }
 
-function checkTarget(target: TargetSpec): Target {
-  validateDimensions(target.dimensions);
-  const table = resolveTable(target.table);
-  return { table, models: pcaModelsTable(table), dimensions: target.dimensions, vectorType: resolveVectorType(target.vectorType) };
+/** The ledger a run's calls name: that table's schema, or the search_path's first. */
+function ledgerFor(ref: TableRef | undefined): LedgerTables {
+  return ref === undefined ? ledgerTables(null) : ledgerOf(resolveTable(ref.table));
 }
 
-/** Advisory-lock key of a whole table: shared by each store's load, exclusive for a rewrite. */
-function tableLockKey(table: ResolvedTable): string {
-  return `pgvector-migrate table ${table.regclassText}`;
+function unknownRun(ledger: LedgerTables, id: string): MigrateError {
+  return new MigrateError('E_USAGE', `run ${id} is not in the ledger ${ledger.runs.display}; start it there first (startRun with the same table)`);
+}
+
+function firstRow<R>(rows: R[], file: string): R {
+  const row = rows[0];
+  if (row === undefined) throw new MigrateError('E_INTERNAL', `${file} returned no row`);
+  return row;
+}
+
+/** Reads need every column they select: E_SCHEMA naming what is missing. */
+function assertReadable(shape: TableShape, table: ResolvedTable): void {
+  if (shape.missingColumns.length > 0) assertCompatible(shape, table, shape.dimensions ?? 1, shape.vectorType ?? 'vector');
+  assertLoadable(shape, table);
+}
+
+/**
+ * The embedding column's type (or the target's, when it names one), checked against the target's
+ * dimension when the caller gave one (a TargetSpec): reused vectors must fit the rows about to be
+ * loaded. E_SCHEMA for a column that is neither vector(n) nor halfvec(n).
+ */
+function readableVectorType(shape: TableShape, table: ResolvedTable, target: TableRef): VectorType {
+  const dimensions = 'dimensions' in target ? target.dimensions : (shape.dimensions ?? 1);
+  const vectorType = 'dimensions' in target && target.vectorType !== undefined ? resolveVectorType(target.vectorType) : (shape.vectorType ?? 'vector');
+  assertCompatible(shape, table, dimensions, vectorType);
+  return vectorType;
 }
 
 function storeContext(t: Target, key: StoreKey): string {
@@ -369,11 +651,6 @@ function storeContext(t: Target, key: StoreKey): string {
 
 function missingTable(table: ResolvedTable): MigrateError {
   return new MigrateError('E_SCHEMA', `table ${table.display} does not exist; create it first (ensureSchema)`);
-}
-
-async function relationExists(db: SqlRunner, table: ResolvedTable): Promise<boolean> {
-  const { rows } = await db.query<{ present: boolean }>(sqlFile('queries/relation_exists.sql'), [table.regclassText]);
-  return rows[0]?.present === true;
 }
 
 /**

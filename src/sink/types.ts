@@ -64,6 +64,14 @@ export interface DatabaseInfo {
   activePcaModelId: string | null;
   /** True when the database did not exist yet (PGlite directory missing). */
   willBeCreated: boolean;
+  /**
+   * Highest ledger migration (sql/migrations/) applied to the table's schema; null when the
+   * ledger does not exist there yet (ensureSchema creates it).
+   */
+  ledgerVersion?: number | null;
+  /** Name of the table keeping the rows runs replaced (`<table>_previous`, maybe shortened), as SQL would name it. */
+  previousTable?: string;
+  previousTableExists?: boolean;
 }
 
 export interface SearchHit {
@@ -91,14 +99,22 @@ export interface Sink {
   readonly driver: 'pg' | 'pglite';
   /** Reachability, pgvector and table compatibility. Writes nothing. */
   inspect(target: TargetSpec): Promise<DatabaseInfo>;
-  /** Creates the extension, table and indexes if missing. E_DIM_MISMATCH if the table has another dimension. */
+  /**
+   * Creates the extension, table and indexes if missing, the table's `<table>_previous`, and
+   * applies the ledger migrations (sql/migrations/) to the table's schema, all in one
+   * transaction. E_DIM_MISMATCH if the table has another dimension. Never on a read-only sink.
+   */
   ensureSchema(target: TargetSpec): Promise<void>;
   /**
    * Replaces all rows of one (user, collection) in a single transaction: the batches are COPYed
    * into a staging table, the old rows deleted, the staged rows inserted and counted, then commit.
    * If `batches` throws, or any check fails, the transaction rolls back and the error propagates.
+   * With `options.runId` (a run started with startRun in the table's schema), the rows it deletes
+   * are first copied into `<table>_previous` and the replacement is recorded, in the same
+   * transaction, so rollbackStore can undo it; a run replacing the same store twice keeps the rows
+   * from before its first replacement. Locks: see LoadOptions (E_LOCKED with 'no-wait').
    */
-  replaceStore(target: TargetSpec, key: StoreKey, batches: AsyncIterable<DocumentRow[]>): Promise<LoadResult>;
+  replaceStore(target: TargetSpec, key: StoreKey, batches: RowSource, options?: LoadOptions): Promise<LoadResult>;
   /**
    * Runs `fn` in ONE database transaction: every `session.replaceStore` and `session.savePcaModel`
    * commits together when `fn` resolves, or none does when anything throws (the previous active
@@ -106,8 +122,9 @@ export interface Sink {
    * failed even if `fn` caught the error. While it runs, loads of other stores of `target`'s table
    * wait (they take the table's lock in shared mode, this takes it exclusively). Session
    * operations must be awaited one at a time. E_SCHEMA if the table does not exist yet.
+   * `options.lock`: 'no-wait' fails with E_LOCKED instead of waiting for the table's lock.
    */
-  transaction<T>(target: TargetSpec, fn: (session: SinkSession) => Promise<T>): Promise<T>;
+  transaction<T>(target: TargetSpec, fn: (session: SinkSession) => Promise<T>, options?: LockOptions): Promise<T>;
   /**
    * The table's active PCA model; null if it has none or the models table does not exist yet.
    * Reads only (works on a read-only sink, creates nothing).
@@ -124,6 +141,84 @@ export interface Sink {
   listStoreKeys(target: TableRef): Promise<StoreKey[]>;
   /** Top-k rows of one user (optionally one collection) by cosine distance. */
   search(target: TargetSpec, query: { userId: string; collection?: string; embedding: Float32Array; k: number }): Promise<SearchHit[]>;
+
+  // ---- Run ledger (tables migration_runs, migration_stores in the documents table's schema) ----
+  //
+  // Writes need the ledger (ensureSchema creates it; E_SCHEMA otherwise) and a writable sink
+  // (E_USAGE). Reads work on a read-only sink and answer "nothing" (null, []) when the ledger
+  // does not exist yet; they never create it. `ledger` picks the schema: the ledger of that
+  // table's schema; absent, the first schema of the search_path (where an unqualified table's
+  // ledger is). A run loading `s.docs` must pass `{ table: 's.docs' }` so that its run and its
+  // stores' outcomes land in the same ledger.
+
+  /** Records a run as 'running', started now. The caller generates the id (a UUID). */
+  startRun(run: Omit<RunRecord, 'finishedAt' | 'status' | 'startedAt'>, ledger?: TableRef): Promise<RunRecord>;
+  /**
+   * Records one store's outcome (any number per store and run; the latest counts). The run must
+   * have been started in the ledger of `outcome.table`'s schema (E_USAGE otherwise).
+   */
+  recordStore(outcome: StoreOutcome): Promise<StoreOutcome>;
+  /** Ends a run: sets its status and finished_at. E_USAGE if the run is unknown. */
+  finishRun(id: string, status: 'succeeded' | 'failed', ledger?: TableRef): Promise<RunRecord>;
+  getRun(id: string, ledger?: TableRef): Promise<RunRecord | null>;
+  /**
+   * The latest recorded outcome of each store of `filter.table` (optionally one user and/or one
+   * collection), one per store, ordered by user then collection. "Latest" follows the order of
+   * recording (a sequence), never timestamps, so two outcomes recorded within the same clock tick
+   * are still told apart. `rolledBackAt` says when that run's load of the store was rolled back.
+   */
+  latestOutcomes(filter: { table: string; userId?: string; collection?: string }): Promise<StoreOutcome[]>;
+  /**
+   * The latest 'ok' outcome of a store whose load was not rolled back since (after a rollback,
+   * the rows in the table are from the load before), or null.
+   */
+  lastSuccessfulLoad(table: TableRef | string, key: StoreKey): Promise<StoreOutcome | null>;
+
+  // ---- Replaced rows and rollback (`<table>_previous`, migration_replacements) ----
+
+  /**
+   * Undoes `runId`'s replacement of one store in ONE transaction: deletes the store's current
+   * rows, puts back the rows the run replaced exactly as they were (every column: id, embedding,
+   * metadata, created_at, …), deletes them from `<table>_previous` and marks the replacement
+   * restored. A store that had no rows before the run ends up empty. E_ROLLBACK (nothing
+   * changed) when there is nothing to restore: the run did not replace the store with a run id,
+   * or it was rolled back already, or its saved rows were purged, or a later run replaced the
+   * store and was not rolled back (roll that one back first), or rows were written to the store
+   * after the run (by a load without run id, or by the application), or the saved rows were
+   * tampered with. Takes the same locks as a load (LockOptions).
+   */
+  rollbackStore(target: TableRef, key: StoreKey, runId: string, options?: LockOptions): Promise<RollbackResult>;
+  /**
+   * The stores of the table that `runId` replaced and that can still be rolled back (not rolled
+   * back yet, not purged), by user then collection; stores that had no rows before included.
+   * Rolling each back and calling this again yields the rest: a rollback interrupted midway can
+   * simply be repeated. Empty when the ledger does not exist. Reads only.
+   */
+  storesReplacedBy(target: TableRef, runId: string): Promise<StoreKey[]>;
+  /**
+   * Deletes the rows kept in `<table>_previous` that were replaced more than `olderThanDays` days
+   * ago (DELETE; nothing is dropped) and marks those replacements as no longer rollback-able, in
+   * one transaction. Returns the number of rows deleted.
+   */
+  purgePrevious(target: TableRef, olderThanDays: number): Promise<number>;
+
+  // ---- Reads for reuse and verification (work read-only) ----
+
+  /**
+   * The stored embedding of the store's rows whose content_sha256 is among `shas` and that were
+   * produced exactly as `fingerprint` says (same embedding_model, same pca_model_id, null = no
+   * PCA), keyed by hash. Values are bit-exact float32 (halfvec columns: their float16 values).
+   * Meant to be called once per batch. Empty when the table does not exist.
+   */
+  lookupEmbeddings(target: TableRef, key: StoreKey, shas: readonly string[], fingerprint: EmbeddingFingerprint): Promise<Map<string, Float32Array>>;
+  /** Every row of one store (no embeddings), ordered by source_index; empty when the table does not exist. */
+  readStoreSummaries(target: TableRef, key: StoreKey): Promise<StoredRowSummary[]>;
+  /**
+   * The store (user, collection) each of `ids` is in, ordered by id; ids absent from the table
+   * give nothing. Lets verification find a store's rows filed under another user.
+   */
+  readRowsByIds(target: TableRef, ids: readonly string[]): Promise<StoredRowOwner[]>;
+
   close(): Promise<void>;
 }
 
@@ -162,7 +257,110 @@ export type NewPcaModel = Omit<PcaModelRecord, 'id' | 'createdAt'>;
 /** Operations that share one transaction (a PCA refit rewrites a whole table in one go). */
 export interface SinkSession {
   /** Same checks and semantics as Sink.replaceStore, inside the session's transaction. */
-  replaceStore(target: TargetSpec, key: StoreKey, batches: AsyncIterable<DocumentRow[]>): Promise<LoadResult>;
+  replaceStore(target: TargetSpec, key: StoreKey, batches: RowSource, options?: LoadOptions): Promise<LoadResult>;
   /** Stores a model and makes it the table's active model (the previous one stays, inactive). */
   savePcaModel(model: NewPcaModel): Promise<PcaModelRecord>;
+}
+
+/** A run as the ledger (`migration_runs`) records it. Dry runs are never recorded. */
+export interface RunRecord {
+  id: string;
+  startedAt: string;
+  finishedAt: string | null;
+  toolVersion: string;
+  /** The run's options without secrets (no master key, no database password). */
+  options: Record<string, unknown>;
+  status: 'running' | 'succeeded' | 'failed';
+}
+
+/** One store's outcome in one run (`migration_stores`). */
+export interface StoreOutcome {
+  runId: string;
+  table: string;
+  userId: string;
+  collection: string;
+  /**
+   * 'unchanged': skipped because its source files did not change since its last successful load.
+   * 'rolled-back': a rollback run restored the rows an earlier run replaced.
+   */
+  status: 'ok' | 'failed' | 'unchanged' | 'rolled-back';
+  entries: number | null;
+  rowsLoaded: number;
+  rowsSkipped: number;
+  /** Rows whose stored embedding was reused (same text hash, same embedding model and PCA model). */
+  rowsReused: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+  /** SHA-256 over the store's source files (see source/store.ts), null when they could not be read. */
+  sourceSha256: string | null;
+  /** What produced the vectors (model id or kept label, plus PCA model), to tell a model change from a re-run. */
+  embeddingModel: string;
+  backupPath: string | null;
+  durationMs: number;
+  /** Set by the database when recorded. */
+  recordedAt?: string;
+  /**
+   * Set on reads: when this run's load of the store was rolled back (rollbackStore), null if it
+   * was not (or the run did not replace the store).
+   */
+  rolledBackAt?: string | null;
+}
+
+export interface LoadOptions {
+  /** The run replacing the rows: the rows it replaces are kept in `<table>_previous` under this id. */
+  runId?: string;
+  /** 'wait' (default) blocks on another run holding the same store; 'no-wait' fails with E_LOCKED. */
+  lock?: 'wait' | 'no-wait';
+  /** Called once before blocking on another run's lock, so the CLI can say what it waits for. */
+  onWait?: () => void;
+}
+
+/** How stored embeddings were produced: reused only when both match exactly. */
+export interface EmbeddingFingerprint {
+  embeddingModel: string;
+  /** The PCA model that projected them; null: not reduced. */
+  pcaModelId: string | null;
+}
+
+/**
+ * Sink.lookupEmbeddings bound to one store, handed by replaceStore to a RowSource function. It
+ * reads over a connection that can answer while the store's own transaction is busy streaming
+ * its COPY (pg: another pooled connection; PGlite: the transaction itself, between batches),
+ * so the batches can look up reusable embeddings as they are produced. (Calling
+ * Sink.lookupEmbeddings from inside a load would deadlock on PGlite, whose single connection
+ * is held by the load's transaction.) It sees the store's rows as they were before the load.
+ */
+export type EmbeddingLookup = (shas: readonly string[], fingerprint: EmbeddingFingerprint) => Promise<Map<string, Float32Array>>;
+
+/** The rows of a load: batches, or a function producing them that may use the store's lookup. */
+export type RowSource = AsyncIterable<DocumentRow[]> | ((lookup: EmbeddingLookup) => AsyncIterable<DocumentRow[]>);
+
+/** Where a row is (readRowsByIds). */
+export interface StoredRowOwner {
+  id: string;
+  userId: string;
+  collection: string;
+}
+
+/** The locking part of LoadOptions, for operations that take locks but replace nothing. */
+export type LockOptions = Pick<LoadOptions, 'lock' | 'onWait'>;
+
+export interface RollbackResult {
+  /** Rows put back from `<table>_previous`. */
+  restored: number;
+  /** Rows of the run (the store's current rows) deleted. */
+  removed: number;
+}
+
+/** What verification needs of a stored row (no embedding). */
+export interface StoredRowSummary {
+  id: string;
+  userId: string;
+  collection: string;
+  sourceIndex: number;
+  contentSha256: string;
+  /** SHA-256 of the text as stored now (so a text altered behind the tool's back shows). */
+  textSha256: string;
+  embeddingModel: string;
+  pcaModelId: string | null;
 }

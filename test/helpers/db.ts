@@ -13,6 +13,7 @@ import pg from 'pg';
 import { v5 as uuidv5 } from 'uuid';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { MigrateError } from '../../src/errors.js';
+import { previousTable, resolveTable } from '../../src/sink/identifiers.js';
 import { openSink } from '../../src/sink/index.js';
 import { pgliteSinkFrom } from '../../src/sink/pgliteSink.js';
 import type { DocumentRow, Sink } from '../../src/sink/types.js';
@@ -30,6 +31,11 @@ export interface Harness {
   query<R extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   /** Drops tables created by tests (and schemas given as `schema.`). */
   dropTables(names: string[]): Promise<void>;
+  /**
+   * A read-only sink on the same database (pg: a read-only session of its own, closed with the
+   * harness; PGlite: the same instance, refusing writes in the sink).
+   */
+  readOnlySink(): Promise<Sink>;
   close(): Promise<void>;
 }
 
@@ -42,12 +48,18 @@ async function openPgHarness(): Promise<Harness> {
   await client.connect();
   const sink = await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent' });
   const query = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> => (await client.query<R>(sql, params)).rows;
+  let readOnly: Sink | undefined;
   return {
     driver: 'pg',
     sink,
     query,
     dropTables: (names) => dropAll(query, names),
+    async readOnlySink() {
+      readOnly ??= await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent', readOnly: true });
+      return readOnly;
+    },
     async close() {
+      await readOnly?.close();
       await sink.close();
       await client.end();
     },
@@ -61,11 +73,14 @@ async function openPgliteHarness(): Promise<Harness> {
   await db.waitReady;
   const sink = pgliteSinkFrom(db, { location: dir });
   const query = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> => (await db.query<R>(sql, params)).rows;
+  // Never closed on its own: closing it would close the shared instance.
+  const readOnly = pgliteSinkFrom(db, { location: dir, readOnly: true });
   return {
     driver: 'pglite',
     sink,
     query,
     dropTables: (names) => dropAll(query, names),
+    readOnlySink: () => Promise.resolve(readOnly),
     async close() {
       await sink.close();
       await rm(dir, { recursive: true, force: true });
@@ -75,8 +90,10 @@ async function openPgliteHarness(): Promise<Harness> {
 
 async function dropAll(query: Harness['query'], names: string[]): Promise<void> {
   for (const name of names) {
-    // Test-made names only ([a-z0-9_.]), so interpolation is safe here.
+    // Test-made names only ([a-z0-9_.]), so interpolation is safe here. ensureSchema also made
+    // the table's previous-rows table (the ledger of an unqualified table stays: it is shared).
     await query(`DROP TABLE IF EXISTS ${name.split('.').map((p) => `"${p}"`).join('.')}`);
+    await query(`DROP TABLE IF EXISTS ${previousTable(resolveTable(name)).quoted}`);
     if (name.includes('.')) await query(`DROP SCHEMA IF EXISTS "${name.split('.')[0]}" CASCADE`);
   }
 }

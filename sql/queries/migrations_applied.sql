@@ -1,0 +1,3 @@
+-- The migrations already applied to this schema, in order.
+-- Placeholder: {{migrations}}.
+SELECT version, name FROM {{migrations}} ORDER BY version;
