@@ -18,6 +18,8 @@ export const DEFAULTS = {
   pcaSeed: 20000,
   /** `embedding_model` of rows loaded in keep mode. */
   keptLabel: 'stored',
+  /** Days the rows a run replaced are kept in <table>_previous for rollback. */
+  keepPreviousDays: 7,
 } as const;
 
 export type EmbeddingsMode = 'reembed' | 'keep';
@@ -62,6 +64,15 @@ export interface MigrateConfig {
   /** Label recorded as `embedding_model` in keep mode. */
   keptLabel: string;
   reduction: ReductionConfig;
+  /** Only these collections (null: all). */
+  collections: string[] | null;
+  /** Re-run only the stores whose latest outcome in the ledger is a failure. */
+  retryFailed: boolean;
+  /** Load stores even when their source files are unchanged since their last successful load. */
+  force: boolean;
+  /** Fail a store at once with E_LOCKED when another run holds it, instead of waiting. */
+  noWait: boolean;
+  keepPreviousDays: number;
 }
 
 export interface QueryConfig {
@@ -98,6 +109,12 @@ export interface MigrateFlags {
   dimensions?: string;
   pcaSample?: string;
   refitPca?: boolean;
+  collections?: string;
+  retryFailed?: boolean;
+  force?: boolean;
+  /** commander sets this to false for --no-wait. */
+  wait?: boolean;
+  keepPrevious?: string;
 }
 
 export interface QueryFlags {
@@ -134,6 +151,16 @@ function oneOf<T extends string>(raw: string | undefined, name: string, allowed:
   if (raw === undefined) return fallback;
   if ((allowed as readonly string[]).includes(raw)) return raw as T;
   throw new MigrateError('E_USAGE', `${name} must be one of ${allowed.join(', ')}; got "${raw}"`);
+}
+
+function list(raw: string | undefined, name: string): string[] | null {
+  if (raw === undefined) return null;
+  const items = raw
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (items.length === 0) throw new MigrateError('E_USAGE', `${name} needs at least one name`);
+  return items;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -175,11 +202,8 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
   if (root.trim() === '') throw new MigrateError('E_USAGE', 'the root directory (user_data) is required');
   const absRoot = path.resolve(cwd, root);
   const masterKey = nonEmpty(flags.masterKey) ?? nonEmpty(env.ENCRYPTION_MASTER_KEY);
-  const users = flags.users
-    ?.split(',')
-    .map((u) => u.trim())
-    .filter((u) => u !== '');
-  if (users !== undefined && users.length === 0) throw new MigrateError('E_USAGE', '--users needs at least one user id');
+  const users = list(flags.users, '--users');
+  const collections = list(flags.collections, '--collections');
 
   let backupDir: string | null = null;
   if (flags.backup !== false) {
@@ -198,7 +222,7 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     masterKey: masterKey === undefined ? null : new Secret(masterKey),
     model: modelConfig(flags, env, cwd),
     batchSize: positiveInt(flags.batchSize, '--batch-size', DEFAULTS.batchSize, 4096),
-    users: users ?? null,
+    users,
     table: flags.table ?? DEFAULTS.table,
     backupDir,
     reportPath: flags.report === undefined ? null : path.resolve(cwd, flags.report),
@@ -212,6 +236,11 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
       pcaSeed: DEFAULTS.pcaSeed,
       refit: flags.refitPca === true,
     },
+    collections,
+    retryFailed: flags.retryFailed === true,
+    force: flags.force === true,
+    noWait: flags.wait === false,
+    keepPreviousDays: flags.keepPrevious === undefined ? DEFAULTS.keepPreviousDays : positiveInt(flags.keepPrevious, '--keep-previous', 0, 36500),
   };
 }
 

@@ -7,6 +7,9 @@ import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
 import { exportPca, importPca } from '../run/pcaCommands.js';
 import { runQuery } from '../run/query.js';
+import { runRollback } from '../run/rollback.js';
+import { rootFromLedger, runStatus } from '../run/status.js';
+import { runVerify } from '../run/verify.js';
 import { jsonLinesRenderer, progressRenderer, summaryTable, type Output } from './render.js';
 
 export interface CliIo {
@@ -64,6 +67,11 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--dimensions <n>', 'reduce to n dimensions with PCA on purpose (smaller index, faster search)')
     .option('--pca-sample <n>', 'vectors sampled across all stores to fit PCA', String(DEFAULTS.pcaSample))
     .option('--refit-pca', "fit a new PCA model and rewrite all of the table's rows in one transaction")
+    .option('--collections <names>', 'only these collections, comma-separated')
+    .option('--retry-failed', 'only the stores whose latest outcome in the ledger is a failure')
+    .option('--force', 'reload stores whose source files are unchanged since their last successful load')
+    .option('--no-wait', 'fail a store with E_LOCKED when another run is writing it, instead of waiting')
+    .option('--keep-previous <days>', 'days the rows a run replaced are kept for rollback', String(DEFAULTS.keepPreviousDays))
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
       const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const json = flags.json === true || io.stdout.isTTY !== true;
@@ -95,6 +103,61 @@ export async function runCli(io: CliIo): Promise<number> {
           io.stdout.write(`${i + 1}. ${h.distance.toFixed(4)}  ${h.collection}#${h.sourceIndex}  ${h.text.replace(/\s+/g, ' ').slice(0, 100)}\n`);
         }
       }
+    });
+
+  const dbOptions = (cmd: Command) =>
+    cmd
+      .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
+      .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
+      .option('--table <name>', 'documents table', DEFAULTS.table)
+      .option('--json', 'print JSON');
+  const jsonOut = (flags: { json?: boolean }) => flags.json === true || io.stdout.isTTY !== true;
+
+  dbOptions(program.command('status').description('the latest outcome of every store, failed ones first with their reason'))
+    .option('--user <id>', 'only this user')
+    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean }) => {
+      const outcomes = await runStatus({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, userId: flags.user ?? null });
+      if (jsonOut(flags)) {
+        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes })}\n`);
+      } else if (outcomes.length === 0) {
+        io.stdout.write(`no run recorded for table ${flags.table}${flags.user === undefined ? '' : ` and user ${flags.user}`}\n`);
+      } else {
+        for (const o of outcomes) {
+          const why = o.errorCode === null ? '' : `  ${o.errorCode}: ${o.errorMessage ?? ''}`;
+          io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rowsLoaded).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
+        }
+      }
+      exitCode = outcomes.some((o) => o.status === 'failed') ? 1 : 0;
+    });
+
+  commonOptions(program.command('verify').description('prove the table against the source: counts, text hashes, owners, and a search per store').argument('[root]', 'the user_data directory (default: the one the latest run read)'))
+    .option('--master-key <key>', 'master key for encrypted metadata (default: $ENCRYPTION_MASTER_KEY)')
+    .option('--embeddings <mode>', 'how the table was loaded: reembed (search with --model) or keep', 'reembed')
+    .option('--user <id>', 'only this user')
+    .option('--collections <names>', 'only these collections, comma-separated')
+    .action(async (root: string | undefined, flags: MigrateFlags & { json?: boolean; user?: string }) => {
+      const database = databaseConfig(flags, io.env, io.cwd);
+      const resolvedRoot = root ?? (await rootFromLedger(database, flags.table ?? DEFAULTS.table));
+      if (resolvedRoot === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory');
+      const config = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }) }, io.env, io.cwd, io.now());
+      const result = await runVerify(config);
+      if (jsonOut(flags)) {
+        io.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        for (const s of result.stores) io.stdout.write(`${s.ok ? 'ok      ' : 'MISMATCH'} ${s.store.padEnd(40)} ${s.rows}/${s.expectedRows} rows\n`);
+        for (const m of result.mismatches) io.stdout.write(`  ${m.store}: ${m.kind}: ${m.detail}\n`);
+        io.stdout.write(`${result.mismatches.length === 0 ? 'verified' : `${result.mismatches.length} mismatches`}: ${result.stores.length} stores\n`);
+      }
+      exitCode = result.mismatches.length === 0 ? 0 : 1;
+    });
+
+  dbOptions(program.command('rollback').description('restore the rows a run replaced, one transaction per store'))
+    .requiredOption('--run <id>', 'the run to undo (see status)')
+    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; run: string; json?: boolean }) => {
+      const result = await runRollback({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, runId: flags.run });
+      if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
+      else for (const s of result.stores) io.stdout.write(`${s.status.padEnd(9)} ${`${s.userId}/${s.collection}`.padEnd(40)} restored ${s.restored}, removed ${s.removed}${s.reason === null ? '' : `  ${s.reason}`}\n`);
+      exitCode = result.stores.every((s) => s.status === 'restored') ? 0 : 1;
     });
 
   const pca = program.command('pca').description("the table's PCA model (dimension reduction)");

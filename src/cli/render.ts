@@ -58,6 +58,9 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
       case 'reduction':
         if (event.reduction.method !== 'none') err.write(`${describeReduction(event.reduction)}\n`);
         return;
+      case 'waiting':
+        err.write(`\r\x1b[2K${event.userId}/${event.collection}: ${event.reason}\n`);
+        return;
       case 'skipped':
         err.write(`\r\x1b[2Kwarning: skipped ${event.path}: ${event.reason}\n`);
         break;

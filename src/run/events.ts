@@ -8,6 +8,7 @@ export type RunEvent =
   | { type: 'run-start'; runId: string; dryRun: boolean; root: string; table: string; model: string; dimensions: number; database: DatabaseSummary; stores: number; skipped: number }
   | { type: 'store-start'; userId: string; collection: string; position: number; of: number }
   | { type: 'store-progress'; userId: string; collection: string; rowsDone: number; rowsTotal: number }
+  | { type: 'waiting'; userId: string; collection: string; reason: string }
   | { type: 'store-done'; store: StoreReport }
   | { type: 'skipped'; path: string; reason: string }
   | { type: 'estimate-start'; sampleSize: number }

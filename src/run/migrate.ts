@@ -2,19 +2,21 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { MigrateConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
-import type { DatabaseInfo, PcaModelRecord, Sink, SinkSession, StoreKey, TargetSpec } from '../sink/types.js';
+import type { DatabaseInfo, EmbeddingLookup, LoadOptions, PcaModelRecord, Sink, SinkSession, StoreKey, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { deriveUserKey, type FernetKey } from '../source/keys.js';
-import { inspectStore, readStoreRecords } from '../source/store.js';
+import { inspectStore, readStoreRecords, storeSourceSha256 } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
 import type { Embedder } from '../transform/embedder.js';
 import type { Projector } from '../transform/pca/index.js';
 import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
 import { checkTableMatches, planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
-import { keepingStored, projecting, reembedding, type Vectorizer } from '../transform/vectorize.js';
+import { keepingStored, projecting, reembedding, reusingStored, type Vectorizer } from '../transform/vectorize.js';
+import { TOOL_VERSION } from '../version.js';
 import type { RunObserver } from './events.js';
+import { isUnchanged, ledgerOptions, selectFailed, storeLabel, toOutcome, vectorFingerprint } from './ledger.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
 import type { DatabaseSummary, DryRunEstimate, ReductionReport, RunReport, StoreReport } from './report.js';
 import { withSink, withEmbedder } from './resources.js';
@@ -37,11 +39,14 @@ interface Candidate {
 }
 
 interface RunContext {
+  runId: string;
   config: MigrateConfig;
   deps: RunDependencies;
   observe: RunObserver;
   target: TargetSpec;
   vectorizer: Vectorizer;
+  /** Latest ledger outcome per store, for the unchanged check. */
+  latest: Map<string, StoreOutcome>;
   sample: string[];
   totals: { vectorizeMs: number; loadMs: number };
 }
@@ -68,6 +73,8 @@ function emptyStoreReport(store: StoreLocation): StoreReport {
     rowsLoaded: 0,
     rowsPlanned: 0,
     rowsSkipped: 0,
+    rowsReused: 0,
+    sourceSha256: null,
     skippedEntries: [],
     warnings: [],
     error: null,
@@ -119,6 +126,7 @@ async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise
         keys.set(store.userId, key);
       }
       const resolvedKey = await key;
+      report.sourceSha256 = await storeSourceSha256(store);
       const inspection = await inspectStore(store, resolvedKey);
       report.vectors = inspection.manifest.vectors;
       report.entries = inspection.manifest.entries;
@@ -222,27 +230,39 @@ async function planStore(ctx: RunContext, c: Candidate): Promise<void> {
 
 type Replace = SinkSession['replaceStore'];
 
-async function loadStore(ctx: RunContext, c: Candidate, replace: Replace): Promise<void> {
-  const { config, target, observe, vectorizer } = ctx;
+async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse: boolean): Promise<void> {
+  const { config, target, observe } = ctx;
   const stats = newRowStats();
   const rowsTotal = c.report.entries ?? 0;
   const key = { userId: c.store.userId, collection: c.store.collection };
-  const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
-  const batches = rowBatches(records, key, vectorizer, config.batchSize, stats);
-  async function* withProgress() {
-    for await (const batch of batches) {
-      yield batch;
-      observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.skipped.length, rowsTotal });
-    }
-  }
+  const counter = { reused: 0 };
+  const fingerprint = { embeddingModel: ctx.vectorizer.label, pcaModelId: ctx.vectorizer.pcaModelId };
+  // The sink hands over a lookup bound to a connection that may read while this store's transaction streams.
+  const produce = (lookup: EmbeddingLookup) => {
+    const vectorizer = reuse ? reusingStored(ctx.vectorizer, (shas) => lookup(shas, fingerprint), counter) : ctx.vectorizer;
+    const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
+    const batches = rowBatches(records, key, vectorizer, config.batchSize, stats);
+    return (async function* () {
+      for await (const batch of batches) {
+        yield batch;
+        observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.skipped.length, rowsTotal });
+      }
+    })();
+  };
+  const options: LoadOptions = {
+    runId: ctx.runId,
+    lock: config.noWait ? 'no-wait' : 'wait',
+    onWait: () => observe({ type: 'waiting', ...key, reason: 'another run is writing this store; waiting for it to finish' }),
+  };
   const started = performance.now();
   try {
-    const result = await replace(target, key, withProgress());
+    const result = await replace(target, key, produce, options);
     const expected = rowsTotal - stats.skipped.length;
     if (result.rowsLoaded !== expected) {
       throw new MigrateError('E_LOAD', `${label(key)}: loaded ${result.rowsLoaded} rows but expected ${expected}; the source changed during the run? re-run this store`);
     }
     c.report.rowsLoaded = result.rowsLoaded;
+    c.report.rowsReused = counter.reused;
   } finally {
     ctx.totals.vectorizeMs += stats.vectorizeMs;
     ctx.totals.loadMs += performance.now() - started - stats.vectorizeMs;
@@ -253,14 +273,18 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace): Promi
 }
 
 /** Backs up (live runs) then loads or plans one store; failures stay in its report. */
-async function processStore(ctx: RunContext, c: Candidate, replace: Replace): Promise<void> {
+async function processStore(ctx: RunContext, c: Candidate, replace: Replace, reuse: boolean): Promise<void> {
   const started = performance.now();
   try {
-    if (ctx.config.dryRun) {
+    const fingerprint = vectorFingerprint(ctx.vectorizer, ctx.target.vectorType ?? 'vector');
+    if (!ctx.config.force && isUnchanged(ctx.latest.get(storeLabel(c.store)), c.report.sourceSha256, fingerprint)) {
+      c.report.status = 'unchanged';
+      c.report.warnings.push('source files and model unchanged since its last successful load; not reloaded (use --force to reload)');
+    } else if (ctx.config.dryRun) {
       await planStore(ctx, c);
     } else {
       if (ctx.config.backupDir !== null) c.report.backupPath = (await backupStore(c.store, ctx.config.backupDir, (ctx.deps.now ?? (() => new Date()))())).dir;
-      await loadStore(ctx, c, replace);
+      await loadStore(ctx, c, replace, reuse);
     }
   } catch (err) {
     fail(c.report, err);
@@ -312,7 +336,19 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const { sink } = deps;
   if (config.embeddings === 'reembed' && deps.embedder === null) throw new MigrateError('E_CONFIG', 're-embedding needs a model; pass --model or use --embeddings keep');
 
-  const { stores, skipped } = await discover(config);
+  const discovered = await discover(config);
+  const { skipped } = discovered;
+  let stores = config.collections === null ? discovered.stores : discovered.stores.filter((s) => config.collections?.includes(s.collection));
+  const latestOutcomes = await sink.latestOutcomes({ table: config.table });
+  if (config.retryFailed) {
+    const { selected, missing } = selectFailed(stores, latestOutcomes);
+    stores = selected;
+    for (const o of missing) {
+      const why = `failed in run ${o.runId} (${o.errorCode}) but is not among this run's stores (gone from the root, or filtered out)`;
+      const location = { userId: o.userId, collection: o.collection, dir: '', vectorsPath: null, metadataPath: null };
+      skipped.push({ ...emptyStoreReport(location), status: 'skipped', warnings: [why], error: { code: 'E_USAGE', message: why } });
+    }
+  }
   observe({ type: 'validating', stores: stores.length });
   const { candidates: validated, reports } = await validate(config, stores);
 
@@ -389,29 +425,51 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   for (const s of skipped) observe({ type: 'skipped', path: s.path, reason: s.warnings[0] ?? '' });
   for (const r of reports.filter((r) => r.status === 'failed')) observe({ type: 'store-done', store: r });
 
-  const ctx: RunContext = { config, deps, observe, target, vectorizer: base, sample: [], totals: { vectorizeMs: 0, loadMs: 0 } };
+  const latest = new Map(latestOutcomes.map((o) => [storeLabel(o), o]));
+  const ctx: RunContext = { runId, config, deps, observe, target, vectorizer: base, latest, sample: [], totals: { vectorizeMs: 0, loadMs: 0 } };
+  // Recomputing is what reuse saves; kept vectors cost nothing to load and may differ for the same text.
+  const reuse = config.embeddings === 'reembed' && !refit;
+  const recorded: StoreOutcome[] = [];
+  const record = async (report: StoreReport) => {
+    if (config.dryRun) return;
+    const outcome = toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType));
+    recorded.push(outcome);
+    await sink.recordStore(outcome);
+  };
   try {
-    if (!config.dryRun) await sink.ensureSchema(target);
+    if (!config.dryRun) {
+      await sink.ensureSchema(target);
+      await sink.startRun({ id: runId, toolVersion: TOOL_VERSION, options: ledgerOptions(config, probe.location) }, target);
+      await sink.purgePrevious(target, config.keepPreviousDays);
+      for (const r of reports.filter((r) => r.status === 'failed')) await record(r);
+    }
     const each = async (replace: Replace, onFailure: (c: Candidate) => void) => {
       for (const [i, c] of candidates.entries()) {
         observe({ type: 'store-start', userId: c.store.userId, collection: c.store.collection, position: i + 1, of: candidates.length });
-        await processStore(ctx, c, replace);
+        await processStore(ctx, c, replace, reuse);
         observe({ type: 'store-done', store: c.report });
         if (c.report.status === 'failed') onFailure(c);
+        // Inside a refit the outcome is known only when the transaction ends.
+        if (!refit) await record(c.report);
       }
     };
+    const direct: Replace = (t, k, b, o) => sink.replaceStore(t, k, b, o);
     if (config.dryRun || projector === null) {
-      await each((t, k, b) => sink.replaceStore(t, k, b), () => {});
+      await each(direct, () => {});
     } else if (pending !== null && refit) {
       await refitInOneTransaction(ctx, candidates, projector, pending, (r) => (reduction = { ...reduction, pcaModelId: r.id }), each);
+      for (const c of candidates) await record(c.report);
     } else {
-      const record = pending !== null ? await sink.savePcaModel(pending) : (active as PcaModelRecord);
-      reduction = { ...reduction, pcaModelId: record.id };
-      ctx.vectorizer = projecting(base, projector, record);
-      await each((t, k, b) => sink.replaceStore(t, k, b), () => {});
+      const saved = pending !== null ? await sink.savePcaModel(pending) : (active as PcaModelRecord);
+      reduction = { ...reduction, pcaModelId: saved.id };
+      ctx.vectorizer = projecting(base, projector, saved);
+      await each(direct, () => {});
     }
   } finally {
     await projector?.dispose();
+    if (!config.dryRun && recorded.length + candidates.length > 0) {
+      await sink.finishRun(runId, reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => {});
+    }
   }
 
   const all = [...reports, ...skipped].sort((a, b) => a.path.localeCompare(b.path));
@@ -434,6 +492,8 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
       ok: all.filter((s) => s.status === 'ok').length,
       failed: all.filter((s) => s.status === 'failed').length,
       skipped: all.filter((s) => s.status === 'skipped').length,
+      unchanged: all.filter((s) => s.status === 'unchanged').length,
+      rowsReused: reports.reduce((n, s) => n + s.rowsReused, 0),
       rowsLoaded: reports.reduce((n, s) => n + s.rowsLoaded, 0),
       rowsPlanned,
       rowsSkipped: reports.reduce((n, s) => n + s.rowsSkipped, 0),
@@ -467,7 +527,7 @@ async function refitInOneTransaction(
       const record = await session.savePcaModel(pending);
       ctx.vectorizer = projecting(base, projector, record);
       await each(
-        (t, k, b) => session.replaceStore(t, k, b),
+        (t, k, b, o) => session.replaceStore(t, k, b, o),
         (c) => {
           throw new MigrateError('E_LOAD', `refit aborted: ${label(c.store)} failed (${c.report.error?.code})`);
         },

@@ -1,6 +1,7 @@
 import type { ErrorCode } from '../errors.js';
 
-export type StoreStatus = 'ok' | 'failed' | 'skipped';
+/** 'unchanged': not loaded because its files and model match its last successful load (use --force). */
+export type StoreStatus = 'ok' | 'failed' | 'skipped' | 'unchanged';
 
 export interface SkippedEntry {
   index: number;
@@ -24,6 +25,10 @@ export interface StoreReport {
   /** Rows a dry run would write. */
   rowsPlanned: number;
   rowsSkipped: number;
+  /** Rows whose stored embedding was reused (unchanged text, same model): not recomputed. */
+  rowsReused: number;
+  /** SHA-256 over the store's source files; null when they could not be read. */
+  sourceSha256: string | null;
   skippedEntries: SkippedEntry[];
   warnings: string[];
   error: { code: ErrorCode; message: string } | null;
@@ -82,7 +87,7 @@ export interface RunReport {
   reduction: ReductionReport;
   database: DatabaseSummary;
   stores: StoreReport[];
-  totals: { stores: number; ok: number; failed: number; skipped: number; rowsLoaded: number; rowsPlanned: number; rowsSkipped: number; vectorizeMs: number; loadMs: number };
+  totals: { stores: number; ok: number; failed: number; skipped: number; unchanged: number; rowsReused: number; rowsLoaded: number; rowsPlanned: number; rowsSkipped: number; vectorizeMs: number; loadMs: number };
   estimate: DryRunEstimate | null;
   /** Run-level warnings (e.g. a reduction whose recall is under 0.9). */
   warnings: string[];

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { MigrateError, toMigrateError } from '../errors.js';
+import { sha256OfFile } from './backup.js';
 import type { FernetKey } from './keys.js';
 import { readMetadataEntries } from './metadata.js';
 import { inspectPickledVectors, readPickledVectors, type PickleInfo } from './pickle/index.js';
@@ -22,6 +24,20 @@ export interface SourceRecord {
   index: number;
   entry: MetadataEntry;
   vector?: StoredVector;
+}
+
+/**
+ * One SHA-256 over a store's source files (each file's name and hash), so a re-run can tell a
+ * store whose files did not change since its last successful load.
+ */
+export async function storeSourceSha256(store: StoreLocation): Promise<string> {
+  const outer = createHash('sha256');
+  for (const file of [store.vectorsPath, store.metadataPath]) {
+    if (file === null) continue;
+    const { sha256 } = await sha256OfFile(file);
+    outer.update(`${file === store.vectorsPath ? 'vectors.pkl' : 'metadata.json'}\u0000${sha256}\n`);
+  }
+  return outer.digest('hex');
 }
 
 function label(store: StoreLocation): string {

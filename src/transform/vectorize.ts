@@ -8,6 +8,8 @@ export interface PendingEntry {
   index: number;
   text: string;
   vector?: StoredVector;
+  /** Hex SHA-256 of the text, the key under which a stored embedding can be reused. */
+  contentSha256?: string;
 }
 
 /**
@@ -51,6 +53,36 @@ export function keepingStored(label: string, dimensions: number): Vectorizer {
           throw new MigrateError('E_DIM_MISMATCH', `entry ${e.index} has a ${e.vector.length}-dimension vector; this run loads ${dimensions}-dimension vectors`);
         }
         return e.vector instanceof Float32Array ? e.vector : Float32Array.from(e.vector);
+      });
+    },
+  };
+}
+
+/**
+ * Reuses embeddings already in the table for unchanged texts (same text hash, same model, same
+ * PCA model: `lookup` checks that) and computes only the rest. Re-runs after a partial failure or
+ * of a user with a few new notes then cost what changed, not the whole store.
+ */
+export function reusingStored(inner: Vectorizer, lookup: (shas: string[]) => Promise<Map<string, Float32Array>>, counter: { reused: number }): Vectorizer {
+  return {
+    ...inner,
+    async vectors(batch) {
+      const shas = batch.flatMap((e) => (e.contentSha256 === undefined ? [] : [e.contentSha256]));
+      const found = shas.length === 0 ? new Map<string, Float32Array>() : await lookup(shas);
+      const usable = (e: PendingEntry): Float32Array | undefined => {
+        const stored = e.contentSha256 === undefined ? undefined : found.get(e.contentSha256);
+        return stored !== undefined && stored.length === inner.dimensions ? stored : undefined;
+      };
+      const missing = batch.filter((e) => usable(e) === undefined);
+      const computed = missing.length === 0 ? [] : await inner.vectors(missing);
+      let next = 0;
+      return batch.map((e) => {
+        const stored = usable(e);
+        if (stored !== undefined) {
+          counter.reused++;
+          return stored;
+        }
+        return computed[next++] as Float32Array;
       });
     },
   };
