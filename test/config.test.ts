@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -76,5 +77,21 @@ describe('redactUrl', () => {
     expect(redactUrl('postgres://user@db/app')).toBe('postgres://user@db/app');
     expect(redactUrl('postgres://user@db/app?password=qwerty123')).not.toContain('qwerty123');
     expect(redactUrl('not a url //user:pw@x')).not.toContain('pw');
+  });
+});
+
+describe('support flags', () => {
+  it('parse --collections, --retry-failed, --force, --no-wait and --keep-previous', () => {
+    const c = buildMigrateConfig('r', { collections: 'notes, work', retryFailed: true, force: true, wait: false, keepPrevious: '30' }, {}, '/w', now);
+    expect(c).toMatchObject({ collections: ['notes', 'work'], retryFailed: true, force: true, noWait: true, keepPreviousDays: 30 });
+    const d = buildMigrateConfig('r', {}, {}, '/w', now);
+    expect(d).toMatchObject({ collections: null, retryFailed: false, force: false, noWait: false, keepPreviousDays: 7 });
+    expect(() => buildMigrateConfig('r', { keepPrevious: 'x' }, {}, '/w', now)).toThrow(/--keep-previous/);
+  });
+
+  it('the ledger records the version package.json declares', async () => {
+    const { TOOL_VERSION } = await import('../src/version.js');
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(TOOL_VERSION).toBe(pkg.version);
   });
 });
