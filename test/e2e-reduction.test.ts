@@ -202,7 +202,13 @@ describe.each(['pglite', 'pg'] as const)('dimension reduction (%s)', (driver) =>
     const want = [...stored('alice_example_com/notes'), ...stored('alice_example_com/personal_assistant')];
     // pgvector prints the shortest text that reads back as the same float32.
     expect(rows.map((x) => x.embedding.map(Math.fround))).toEqual(want.map((v) => Array.from(Float32Array.from(v))));
-    expect((await readRows(target, t('keep'))).every((x) => x.embedding_model === 'stored')).toBe(true);
+    const before = await readRows(target, t('keep'));
+    expect(before.every((x) => x.embedding_model === 'stored')).toBe(true);
+    // A model of another dimension is refused before anything is written to the table.
+    const other = await runCli(['migrate', ROOT, ...targetArgs(target), '--table', t('keep'), '--model', TINY_MODEL, '--no-backup'], { env });
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/E_DIM_MISMATCH: table \S+ holds vector\(384\) but this run produces vector\(32\)/);
+    expect(await readRows(target, t('keep'))).toEqual(before);
   });
 
   it('re-embedding with --dimensions reduces on purpose, and a text query is projected the same way', async () => {
