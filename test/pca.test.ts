@@ -14,21 +14,13 @@ import {
   type PcaModel,
 } from '../src/transform/pca/index.js';
 import { encodeModel } from '../src/transform/pca/onnxGraph.js';
+import { seededRandom } from '../src/transform/random.js';
 
 const ENGINES: readonly PcaEngine[] = ['js', 'onnxruntime'];
 
 // Deterministic synthetic data ------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function gaussian(next: () => number): () => number {
   return () => {

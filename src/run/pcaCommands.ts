@@ -3,7 +3,7 @@ import type { DatabaseConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
 import type { PcaModelRecord } from '../sink/types.js';
 import { parsePcaModel, serializePcaModel } from '../transform/pca/index.js';
-import { fromPcaModelRecord } from './pcaModels.js';
+import { fromPcaModelRecord, modelToRecord } from './pcaModels.js';
 import { withSink } from './resources.js';
 
 export interface PcaFileConfig {
@@ -43,20 +43,7 @@ export async function importPca(config: PcaFileConfig): Promise<PcaModelRecord> 
       throw new MigrateError('E_DIM_MISMATCH', `table ${config.table} holds ${info.tableVectorType ?? 'vector'}(${info.tableDimensions}); the model projects to vector(${model.targetDimensions})`);
     }
     await sink.ensureSchema(target);
-    return sink.savePcaModel({
-      table: config.table,
-      sourceDimensions: model.sourceDimensions,
-      targetDimensions: model.targetDimensions,
-      mean: model.mean,
-      components: model.components,
-      explainedVariance: model.explainedVariance,
-      totalVariance: model.totalVariance,
-      sampleSize: model.sampleSize,
-      method: model.method,
-      // The file carries no evaluation vectors: the imported model's recall cannot be recomputed here.
-      fit: { importedFrom: config.file, notes: model.notes },
-      evaluation: new Float32Array(0),
-      evaluationRows: 0,
-    });
+    // The file carries no evaluation vectors: the imported model's recall cannot be recomputed here.
+    return sink.savePcaModel(modelToRecord(config.table, model, { importedFrom: config.file }, []));
   });
 }

@@ -2,9 +2,8 @@ import type { NewPcaModel, PcaModelRecord } from '../sink/types.js';
 import type { PcaModel } from '../transform/pca/index.js';
 import type { FittedReduction } from '../transform/pcaFit.js';
 
-/** What the database keeps of a fit: the model, its held-out vectors, and how it was made. */
-export function toNewPcaModel(table: string, fitted: FittedReduction, how: Record<string, unknown>): NewPcaModel {
-  const { model, evaluation, quality, fitMs } = fitted;
+/** A model as the database keeps it, with how it was made and the vectors its quality was measured on. */
+export function modelToRecord(table: string, model: PcaModel, fit: Record<string, unknown>, evaluation: readonly Float32Array[]): NewPcaModel {
   const d = model.sourceDimensions;
   const evaluationData = new Float32Array(evaluation.length * d);
   evaluation.forEach((v, i) => evaluationData.set(v, i * d));
@@ -18,10 +17,15 @@ export function toNewPcaModel(table: string, fitted: FittedReduction, how: Recor
     totalVariance: model.totalVariance,
     sampleSize: model.sampleSize,
     method: model.method,
-    fit: { ...how, fitMs, notes: model.notes, quality },
+    fit: { ...fit, notes: model.notes },
     evaluation: evaluationData,
     evaluationRows: evaluation.length,
   };
+}
+
+/** What the database keeps of a fit: the model, its held-out vectors, and how it was made. */
+export function toNewPcaModel(table: string, fitted: FittedReduction, how: Record<string, unknown>): NewPcaModel {
+  return modelToRecord(table, fitted.model, { ...how, fitMs: fitted.fitMs, quality: fitted.quality }, fitted.evaluation);
 }
 
 export function fromPcaModelRecord(record: PcaModelRecord): PcaModel {
