@@ -3,8 +3,10 @@
 // (config.json, tokenizer files, onnx/model.onnx). The weights come from a seeded PRNG, so the
 // vectors these models produce are reproducible but carry no meaning.
 //
-//   node scripts/make-test-models.mjs                     -> fixtures/models/tiny-bert (committed)
+//   node scripts/make-test-models.mjs                     -> every tiny model into fixtures/models/<name>
+//                                                            (tiny-bert and tiny-bert-48, both committed)
 //   node scripts/make-test-models.mjs --tiny <outDir>     -> the same tiny-bert into <outDir>
+//   node scripts/make-test-models.mjs --tiny-48 <outDir>  -> the same tiny-bert-48 into <outDir>
 //   node scripts/make-test-models.mjs --minilm [outDir]   -> all-MiniLM-L6-v2-shaped model with random
 //                                                            weights (~90 MB) into <outDir>, default
 //                                                            bench-models/minilm-random (gitignored)
@@ -24,7 +26,7 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_TINY_DIR = path.join(REPO_ROOT, 'fixtures', 'models', 'tiny-bert');
+const FIXTURE_MODELS_DIR = path.join(REPO_ROOT, 'fixtures', 'models');
 const DEFAULT_MINILM_DIR = path.join(REPO_ROOT, 'bench-models', 'minilm-random');
 // shared/ sits beside the checkout (as in CI's fresh clone).
 const DEFAULT_MINILM_TOKENIZER_DIR = path.resolve(REPO_ROOT, '..', 'shared', 'testdata', 'minilm-tokenizer');
@@ -378,16 +380,22 @@ function tokenizerJson(vocabList) {
   };
 }
 
-const TINY_ARCH = {
-  vocabSize: 0, // set from the vocabulary
-  hidden: 32,
-  layers: 2,
-  heads: 4,
-  intermediate: 64,
+/** Shared by every tiny model; `vocabSize` is set from the vocabulary. */
+const TINY_BASE_ARCH = {
+  vocabSize: 0,
   maxPositions: 512,
   typeVocabSize: 2,
   layerNormEps: 1e-12,
 };
+
+/**
+ * The committed tiny models: one spec each, all with the same tokenizer. `flag` is the CLI option
+ * that writes the model elsewhere. Changing a spec (or its seed) changes that fixture's bytes.
+ */
+export const TINY_MODELS = [
+  { name: 'tiny-bert', flag: '--tiny', seed: 0x7e57b3a7, arch: { hidden: 32, layers: 2, heads: 4, intermediate: 64 } },
+  { name: 'tiny-bert-48', flag: '--tiny-48', seed: 0x7e57b348, arch: { hidden: 48, layers: 2, heads: 4, intermediate: 96 } },
+];
 
 const MINILM_ARCH = {
   vocabSize: 30522,
@@ -431,12 +439,19 @@ function writeFile(file, content) {
 // ---------------------------------------------------------------------------------------------
 // Writers
 
-const TINY_SEED = 0x7e57b3a7;
 const MINILM_SEED = 0x3a1a1384;
 
-export function writeTinyBert(outDir) {
+function tinySpec(name) {
+  const spec = TINY_MODELS.find((m) => m.name === name);
+  if (!spec) throw new Error(`unknown tiny model: ${name}`);
+  return spec;
+}
+
+/** Writes the tiny model `name` (see TINY_MODELS) into outDir, self-contained (tokenizer included). */
+export function writeTinyModel(name, outDir) {
+  const spec = tinySpec(name);
   const vocabList = buildTinyVocab();
-  const arch = { ...TINY_ARCH, vocabSize: vocabList.length };
+  const arch = { ...TINY_BASE_ARCH, ...spec.arch, vocabSize: vocabList.length };
   const padId = vocabList.indexOf('[PAD]');
   if (padId !== 0) throw new Error('[PAD] must have id 0');
 
@@ -464,9 +479,13 @@ export function writeTinyBert(outDir) {
     path.join(outDir, 'special_tokens_map.json'),
     json({ cls_token: '[CLS]', mask_token: '[MASK]', pad_token: '[PAD]', sep_token: '[SEP]', unk_token: '[UNK]' }),
   );
-  const doc = `tiny-bert test model: random weights (mulberry32 seed ${TINY_SEED}), vectors carry no meaning`;
-  writeFile(path.join(outDir, 'onnx', 'model.onnx'), buildBertModel(arch, TINY_SEED, doc));
-  return { dir: outDir, vocabSize: arch.vocabSize };
+  const doc = `${spec.name} test model: random weights (mulberry32 seed ${spec.seed}), vectors carry no meaning`;
+  writeFile(path.join(outDir, 'onnx', 'model.onnx'), buildBertModel(arch, spec.seed, doc));
+  return { dir: outDir, vocabSize: arch.vocabSize, hidden: arch.hidden };
+}
+
+export function writeTinyBert(outDir) {
+  return writeTinyModel('tiny-bert', outDir);
 }
 
 export function writeMiniLmRandom(outDir, tokenizerDir) {
@@ -488,7 +507,8 @@ export function writeMiniLmRandom(outDir, tokenizerDir) {
 }
 
 function main(argv) {
-  let tinyDir = null;
+  /** tiny model name -> output directory, in TINY_MODELS order. */
+  const tinyDirs = new Map();
   let minilmDir = null;
   let tokenizerDir = DEFAULT_MINILM_TOKENIZER_DIR;
   const args = [...argv];
@@ -500,19 +520,25 @@ function main(argv) {
   };
   while (args.length > 0) {
     const arg = args.shift();
-    if (arg === '--tiny') tinyDir = path.resolve(takeValue(arg, false));
+    const tiny = TINY_MODELS.find((m) => m.flag === arg);
+    if (tiny) tinyDirs.set(tiny.name, path.resolve(takeValue(arg, false)));
     else if (arg === '--minilm') minilmDir = path.resolve(takeValue(arg, true) ?? DEFAULT_MINILM_DIR);
     else if (arg === '--tokenizer-dir') tokenizerDir = path.resolve(takeValue(arg, false));
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node scripts/make-test-models.mjs [--tiny <outDir>] [--minilm [outDir]] [--tokenizer-dir <dir>]');
+      const tinyUsage = TINY_MODELS.map((m) => `[${m.flag} <outDir>]`).join(' ');
+      console.log(`usage: node scripts/make-test-models.mjs ${tinyUsage} [--minilm [outDir]] [--tokenizer-dir <dir>]`);
       return;
     } else throw new Error(`unknown argument: ${arg}`);
   }
-  if (tinyDir === null && minilmDir === null) tinyDir = DEFAULT_TINY_DIR;
+  if (tinyDirs.size === 0 && minilmDir === null) {
+    for (const m of TINY_MODELS) tinyDirs.set(m.name, path.join(FIXTURE_MODELS_DIR, m.name));
+  }
 
-  if (tinyDir !== null) {
-    const { dir, vocabSize } = writeTinyBert(tinyDir);
-    console.log(`tiny-bert (vocab ${vocabSize}) -> ${dir}`);
+  for (const m of TINY_MODELS) {
+    const outDir = tinyDirs.get(m.name);
+    if (outDir === undefined) continue;
+    const { dir, vocabSize, hidden } = writeTinyModel(m.name, outDir);
+    console.log(`${m.name} (hidden ${hidden}, vocab ${vocabSize}) -> ${dir}`);
   }
   if (minilmDir !== null) {
     const { dir } = writeMiniLmRandom(minilmDir, tokenizerDir);

@@ -15,6 +15,7 @@ const fetchSpy = vi.hoisted(() =>
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TINY = path.join(REPO, 'fixtures', 'models', 'tiny-bert');
 const TINY_RELATIVE = path.relative(process.cwd(), TINY);
+const TINY_48 = path.join(REPO, 'fixtures', 'models', 'tiny-bert-48');
 const TOLERANCE = 1e-5;
 
 function norm(v: Float32Array): number {
@@ -118,6 +119,27 @@ describe('createEmbedder with the tiny-bert fixture', () => {
     } finally {
       await other.dispose();
     }
+  });
+
+  it('loads tiny-bert-48: 48 dimensions, unit length, deterministic, and unlike tiny-bert on the same text', async () => {
+    const other = await createEmbedder({ model: TINY_48, allowRemoteModels: false });
+    try {
+      expect(other.modelId).toBe(TINY_48);
+      expect(other.dimensions).toBe(48);
+      const first = await other.embed(TEXTS);
+      const second = await other.embed(TEXTS);
+      const small = await embedder.embed(TEXTS);
+      first.forEach((v, i) => {
+        expect(v.length).toBe(48);
+        expect(Math.abs(norm(v) - 1)).toBeLessThan(TOLERANCE);
+        expect(maxAbsDiff(v, second[i] as Float32Array)).toBe(0);
+        // Not tiny-bert's vector padded or cut: its first 32 components differ too.
+        expect(maxAbsDiff(v.slice(0, 32), small[i] as Float32Array)).toBeGreaterThan(1e-3);
+      });
+    } finally {
+      await other.dispose();
+    }
+    expect(fetchSpy).not.toHaveBeenCalled();
   });
 
   it('gives a text the same vector alone as inside a padded batch', async () => {

@@ -13,7 +13,16 @@ const { onnx } = onnxProto;
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCRIPT = path.join(REPO, 'scripts', 'make-test-models.mjs');
-const TINY = path.join(REPO, 'fixtures', 'models', 'tiny-bert');
+const MODELS = path.join(REPO, 'fixtures', 'models');
+const TINY = path.join(MODELS, 'tiny-bert');
+const TINY_48 = path.join(MODELS, 'tiny-bert-48');
+
+/** The committed tiny models: directory, the script flag that regenerates it elsewhere, and its shape. */
+const FIXTURES = [
+  { name: 'tiny-bert', dir: TINY, flag: '--tiny', hidden: 32, intermediate: 64 },
+  { name: 'tiny-bert-48', dir: TINY_48, flag: '--tiny-48', hidden: 48, intermediate: 96 },
+] as const;
+const TOKENIZER_FILES = ['special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'];
 const MINILM_TOKENIZER = path.join(SHARED_TESTDATA, 'minilm-tokenizer');
 
 const ALLOWED_OPS = new Set([
@@ -67,8 +76,8 @@ function ids(rows: number[][]): ort.Tensor {
 }
 
 describe('scripts/make-test-models.mjs', () => {
-  it('regenerates the committed tiny-bert fixture byte for byte, every time', () => {
-    const committed = hashTree(TINY);
+  it.each(FIXTURES)('regenerates the committed $name fixture byte for byte, every time', ({ name, dir, flag }) => {
+    const committed = hashTree(dir);
     expect(Object.keys(committed)).toEqual([
       'config.json',
       'onnx/model.onnx',
@@ -76,42 +85,62 @@ describe('scripts/make-test-models.mjs', () => {
       'tokenizer.json',
       'tokenizer_config.json',
     ]);
-    const first = tempDir('tiny-bert-a-');
-    const second = tempDir('tiny-bert-b-');
-    runScript(['--tiny', first]);
-    runScript(['--tiny', second]);
+    const first = tempDir(`${name}-a-`);
+    const second = tempDir(`${name}-b-`);
+    runScript([flag, first]);
+    runScript([flag, second]);
     expect(hashTree(first)).toEqual(committed);
     expect(hashTree(second)).toEqual(committed);
   });
 
-  it('keeps the committed model small', () => {
-    const total = Object.keys(hashTree(TINY)).reduce((sum, rel) => sum + fs.statSync(path.join(TINY, rel)).size, 0);
+  it('writes every tiny model in one run, each only where asked', () => {
+    const out = tempDir('tiny-all-');
+    runScript(FIXTURES.flatMap(({ name, flag }) => [flag, path.join(out, name)]));
+    expect(fs.readdirSync(out).sort()).toEqual(FIXTURES.map((f) => f.name).sort());
+    for (const { name, dir } of FIXTURES) expect(hashTree(path.join(out, name)), name).toEqual(hashTree(dir));
+  });
+
+  it.each(FIXTURES)('keeps the committed $name model small', ({ dir }) => {
+    const total = Object.keys(hashTree(dir)).reduce((sum, rel) => sum + fs.statSync(path.join(dir, rel)).size, 0);
     expect(total).toBeLessThan(1024 * 1024);
+  });
+
+  it('gives tiny-bert-48 the same tokenizer files as tiny-bert but its own weights', () => {
+    for (const name of TOKENIZER_FILES) {
+      expect(fs.readFileSync(path.join(TINY_48, name)).equals(fs.readFileSync(path.join(TINY, name))), name).toBe(true);
+    }
+    // Another seed: even the slice both models share (the first word embedding row) differs.
+    const firstRow = (dir: string): Float32Array => {
+      const graph = loadModel(path.join(dir, 'onnx', 'model.onnx')).graph as InstanceType<typeof onnx.GraphProto>;
+      const t = graph.initializer.find((i) => i.name === 'embeddings.word_embeddings.weight');
+      return new Float32Array(new Uint8Array(t?.rawData ?? new Uint8Array(0)).buffer).slice(0, 32);
+    };
+    expect(Array.from(firstRow(TINY_48))).not.toEqual(Array.from(firstRow(TINY)));
   });
 });
 
-describe('the tiny-bert fixture', () => {
-  const config = readJson(path.join(TINY, 'config.json'));
-  const tokenizer = readJson(path.join(TINY, 'tokenizer.json'));
+describe.each(FIXTURES)('the $name fixture', ({ dir, hidden, intermediate }) => {
+  const config = readJson(path.join(dir, 'config.json'));
+  const tokenizer = readJson(path.join(dir, 'tokenizer.json'));
   const vocab = (tokenizer['model'] as { vocab: Record<string, number> }).vocab;
 
   it('is a bert config of the promised size', () => {
     expect(config).toMatchObject({
       model_type: 'bert',
-      hidden_size: 32,
+      hidden_size: hidden,
       num_hidden_layers: 2,
       num_attention_heads: 4,
-      intermediate_size: 64,
+      intermediate_size: intermediate,
       max_position_embeddings: 512,
       type_vocab_size: 2,
       vocab_size: Object.keys(vocab).length,
     });
-    expect(readJson(path.join(TINY, 'tokenizer_config.json'))).toMatchObject({
+    expect(readJson(path.join(dir, 'tokenizer_config.json'))).toMatchObject({
       model_max_length: 512,
       tokenizer_class: 'BertTokenizer',
       do_lower_case: true,
     });
-    expect(readJson(path.join(TINY, 'special_tokens_map.json'))).toEqual({
+    expect(readJson(path.join(dir, 'special_tokens_map.json'))).toEqual({
       cls_token: '[CLS]',
       mask_token: '[MASK]',
       pad_token: '[PAD]',
@@ -136,7 +165,7 @@ describe('the tiny-bert fixture', () => {
   });
 
   it('is an opset-17 BERT graph built only from the expected operators, with raw float32 initializers', () => {
-    const model = loadModel(path.join(TINY, 'onnx', 'model.onnx'));
+    const model = loadModel(path.join(dir, 'onnx', 'model.onnx'));
     expect(model.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
     const graph = model.graph as InstanceType<typeof onnx.GraphProto>;
     expect(graph.input.map((i) => [i.name, i.type?.tensorType?.elemType])).toEqual([
@@ -152,10 +181,10 @@ describe('the tiny-bert fixture', () => {
     expect(count('Softmax')).toBe(2);
     expect(count('Erf')).toBe(2);
     const dims = initializerDims(graph);
-    expect(dims['embeddings.word_embeddings.weight']).toEqual([Object.keys(vocab).length, 32]);
-    expect(dims['embeddings.position_embeddings.weight']).toEqual([512, 32]);
-    expect(dims['embeddings.token_type_embeddings.weight']).toEqual([2, 32]);
-    expect(dims['encoder.layer.1.intermediate.dense.weight']).toEqual([32, 64]);
+    expect(dims['embeddings.word_embeddings.weight']).toEqual([Object.keys(vocab).length, hidden]);
+    expect(dims['embeddings.position_embeddings.weight']).toEqual([512, hidden]);
+    expect(dims['embeddings.token_type_embeddings.weight']).toEqual([2, hidden]);
+    expect(dims['encoder.layer.1.intermediate.dense.weight']).toEqual([hidden, intermediate]);
     for (const t of graph.initializer) {
       const elements = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
       const width = t.dataType === onnx.TensorProto.DataType.FLOAT ? 4 : 8;
@@ -170,7 +199,7 @@ describe('the tiny-bert fixture', () => {
   });
 
   it('runs in onnxruntime as an encoder: the mask hides padding, and positions and token types matter', async () => {
-    const session = await ort.InferenceSession.create(path.join(TINY, 'onnx', 'model.onnx'));
+    const session = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'));
     try {
       const run = async (inputIds: number[][], mask: number[][], types?: number[][]): Promise<Float32Array> => {
         const out = await session.run({
@@ -178,9 +207,9 @@ describe('the tiny-bert fixture', () => {
           attention_mask: ids(mask),
           token_type_ids: ids(types ?? inputIds.map((row) => row.map(() => 0))),
         });
-        const hidden = out['last_hidden_state'] as ort.Tensor;
-        expect(hidden.dims).toEqual([inputIds.length, inputIds[0]?.length, 32]);
-        return hidden.data as Float32Array;
+        const state = out['last_hidden_state'] as ort.Tensor;
+        expect(state.dims).toEqual([inputIds.length, inputIds[0]?.length, hidden]);
+        return state.data as Float32Array;
       };
       const [cls, sep] = [vocab['[CLS]'] as number, vocab['[SEP]'] as number];
       const [fox, dog] = [vocab['fox'] as number, vocab['dog'] as number];
@@ -191,12 +220,12 @@ describe('the tiny-bert fixture', () => {
         for (let i = 0; i < n; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
         return m;
       };
-      expect(maxDiff(plain, padded, 4 * 32)).toBeLessThan(1e-5);
+      expect(maxDiff(plain, padded, 4 * hidden)).toBeLessThan(1e-5);
       const swapped = await run([[cls, dog, fox, sep]], [[1, 1, 1, 1]]);
       // Same bag of tokens, other order: the [CLS] row differs only through position embeddings.
-      expect(maxDiff(plain, swapped, 32)).toBeGreaterThan(1e-3);
+      expect(maxDiff(plain, swapped, hidden)).toBeGreaterThan(1e-3);
       const typed = await run([[cls, fox, dog, sep]], [[1, 1, 1, 1]], [[0, 0, 1, 1]]);
-      expect(maxDiff(plain, typed, 32)).toBeGreaterThan(1e-3);
+      expect(maxDiff(plain, typed, hidden)).toBeGreaterThan(1e-3);
       const long = await run([Array.from({ length: 512 }, (_, i) => (i % 600) + 5)], [Array.from({ length: 512 }, () => 1)]);
       expect(long.every((x) => Number.isFinite(x))).toBe(true);
     } finally {
