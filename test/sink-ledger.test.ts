@@ -165,6 +165,8 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
         'pca_model_id',
         'replaced_by_run',
         'replaced_at',
+        // Added by schema/007 after 005 created the table, as on a table of an earlier version.
+        'embedding_fingerprint',
       ]);
       expect(cols.find((c) => c.name === 'embedding')?.type).toBe('vector(8)');
     });
@@ -575,6 +577,16 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       expect((await ctx.h.sink.lookupEmbeddings(target, ALICE, [], plain)).size).toBe(0);
       await expectMigrateError(ctx.h.sink.lookupEmbeddings(target, ALICE, ['abc'], plain), 'E_USAGE', 'abc');
       await expectMigrateError(ctx.h.sink.lookupEmbeddings({ table: target.table, dimensions: 8 }, ALICE, shas, plain), 'E_DIM_MISMATCH');
+    });
+
+    it('with a full fingerprint, reuses only rows of that very fingerprint (a model file replaced under the same id reuses nothing)', async () => {
+      const target = await freshTarget();
+      const rows: DocumentRow[] = rowsOf(ALICE, 3, 'v1').map((r) => ({ ...r, embeddingFingerprint: '{"modelSha256":"aaa"}' }));
+      await ctx.h.sink.replaceStore(target, ALICE, inBatches(rows, 2));
+      const shas = rows.map((r) => r.contentSha256);
+      const same = { embeddingModel: 'test-model', pcaModelId: null, embeddingFingerprint: '{"modelSha256":"aaa"}' };
+      expect((await ctx.h.sink.lookupEmbeddings(target, ALICE, shas, same)).size).toBe(3);
+      expect((await ctx.h.sink.lookupEmbeddings(target, ALICE, shas, { ...same, embeddingFingerprint: '{"modelSha256":"bbb"}' })).size).toBe(0);
     });
 
     it('returns the float16 values of a halfvec column as float32', async () => {

@@ -61,7 +61,23 @@ describe('binary COPY encoder', () => {
     expect(int32()).toBe(-3);
     // pca_model_id: NULL when the row was not projected
     expect(int32()).toBe(-1);
+    // embedding_fingerprint: NULL when absent
+    expect(int32()).toBe(-1);
     expect(o).toBe(buf.length);
+  });
+
+  it('writes the embedding fingerprint as text (absent and null both NULL)', () => {
+    const fingerprint = '{"model":"é","dims":2}';
+    const row = makeRow('u', 'c', 0, 2, { embeddingFingerprint: fingerprint });
+    const withFingerprint = encodeRows([row]);
+    const without = encodeRows([makeRow('u', 'c', 0, 2)]);
+    const length = Buffer.byteLength(fingerprint, 'utf8');
+    expect(withFingerprint.length).toBe(without.length + length);
+    expect(withFingerprint.readInt32BE(withFingerprint.length - length - 4)).toBe(length);
+    expect(withFingerprint.subarray(withFingerprint.length - length).toString('utf8')).toBe(fingerprint);
+    expect(without.readInt32BE(without.length - 4)).toBe(-1);
+    expect(encodeRows([makeRow('u', 'c', 0, 2, { embeddingFingerprint: null })])).toEqual(without);
+    expect(COPY_COLUMNS.at(-1)).toBe('embedding_fingerprint');
   });
 
   it('writes halfvec elements as big-endian binary16 and the PCA model id as a uuid', () => {
@@ -76,8 +92,10 @@ describe('binary COPY encoder', () => {
     expect(buf.readInt16BE(vectorAt + 6)).toBe(0);
     // 1.5 = 0x3e00, -2 = 0xc000, 65504 = 0x7bff, 1 + 2^-11 is a tie that rounds to even: 1 = 0x3c00
     expect(buf.subarray(vectorAt + 8, vectorAt + 16).toString('hex')).toBe('3e00c0007bff3c00');
-    expect(buf.readInt32BE(buf.length - 20)).toBe(16);
-    expect(buf.subarray(buf.length - 16).toString('hex')).toBe('ffeeddccbbaa99887766554433221100');
+    // pca_model_id, then embedding_fingerprint (absent: NULL, length -1) last.
+    expect(buf.readInt32BE(buf.length - 24)).toBe(16);
+    expect(buf.subarray(buf.length - 20, buf.length - 4).toString('hex')).toBe('ffeeddccbbaa99887766554433221100');
+    expect(buf.readInt32BE(buf.length - 4)).toBe(-1);
     // The same row as a vector: 4 bytes per element, so 8 more bytes in all.
     expect(encodeRows([row]).length).toBe(buf.length + 8);
   });
@@ -248,12 +266,12 @@ describe('SQL files', () => {
     expect(ddl).not.toContain('{{');
   });
 
-  it('plans the DDL: HNSW index per type limit, models table and pca_model_id only when missing', () => {
-    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false, columns: [] };
+  it('plans the DDL: HNSW index per type limit, models table, pca_model_id and embedding_fingerprint only when missing', () => {
+    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false, hasFingerprintColumn: false, columns: [] };
     const legacy: TableShape = { ...absent, exists: true, dimensions: 8, vectorType: 'vector', embeddingType: 'vector(8)', hasPcaModelColumn: false };
-    const current: TableShape = { ...legacy, hasPcaModelColumn: true };
-    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine', previousExists = true) =>
-      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist, previousExists).join('\n');
+    const current: TableShape = { ...legacy, hasPcaModelColumn: true, hasFingerprintColumn: true };
+    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine', previousExists = true, previousHasFingerprint = previousExists) =>
+      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist, { exists: previousExists, hasFingerprintColumn: previousHasFingerprint }).join('\n');
 
     expect(plan(2000, 'vector', absent, false)).toContain('USING hnsw (embedding vector_cosine_ops)');
     expect(plan(2001, 'vector', absent, false)).not.toContain('hnsw');
@@ -277,6 +295,15 @@ describe('SQL files', () => {
     expect(previous).toContain('CREATE TABLE IF NOT EXISTS "app"."docs_previous"');
     expect(previous).toContain('embedding       halfvec(3000) NOT NULL');
     expect(previous).toContain('CREATE INDEX IF NOT EXISTS "docs_previous_store_idx" ON "app"."docs_previous"');
+    // embedding_fingerprint: on each table where it is missing, after 005 created the previous-rows table.
+    expect(previous).toContain('ALTER TABLE "app"."docs_previous" ADD COLUMN IF NOT EXISTS embedding_fingerprint text');
+    expect(previous.indexOf('ALTER TABLE "app"."docs_previous"')).toBeGreaterThan(previous.indexOf('CREATE TABLE IF NOT EXISTS "app"."docs_previous"'));
+    expect(previous).not.toContain('ALTER TABLE "app"."docs" ADD COLUMN IF NOT EXISTS embedding_fingerprint');
+    expect(fresh).toContain('ALTER TABLE "app"."docs" ADD COLUMN IF NOT EXISTS embedding_fingerprint text');
+    expect(plan(8, 'vector', { ...current, hasFingerprintColumn: false }, true)).toContain('ALTER TABLE "app"."docs" ADD COLUMN IF NOT EXISTS embedding_fingerprint text');
+    expect(plan(8, 'vector', { ...current, hasFingerprintColumn: false }, true)).not.toContain('docs_previous');
+    expect(plan(8, 'vector', current, true, 'cosine', true, false)).toMatch(/^ALTER TABLE "app"\."docs_previous" ADD COLUMN IF NOT EXISTS embedding_fingerprint text;$/m);
+    expect(plan(8, 'vector', current, true, 'cosine', true, false)).not.toContain('ALTER TABLE "app"."docs" ');
   });
 
   it('fails loudly on an unfilled placeholder or a missing file', () => {

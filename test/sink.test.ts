@@ -90,6 +90,7 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
       embedding_model: 'text',
       source_index: 'integer',
       pca_model_id: 'uuid',
+      embedding_fingerprint: 'text',
     });
     // pca_model_id references the models table of the same schema, once (the second run added nothing).
     const fks = await h.query<{ def: string }>(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'f'`, [`"${target.table}"`]);

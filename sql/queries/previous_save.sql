@@ -2,8 +2,8 @@
 -- _previous under the replacing run ($3), every column as it is. Same transaction as the delete.
 -- Placeholders: {{previous}}, {{table}}.
 INSERT INTO {{previous}} (id, user_id, collection_name, text, embedding, metadata, created_at, updated_at,
-                          content_sha256, embedding_model, source_index, pca_model_id, replaced_by_run)
+                          content_sha256, embedding_model, source_index, pca_model_id, embedding_fingerprint, replaced_by_run)
 SELECT id, user_id, collection_name, text, embedding, metadata, created_at, updated_at,
-       content_sha256, embedding_model, source_index, pca_model_id, $3::uuid
+       content_sha256, embedding_model, source_index, pca_model_id, embedding_fingerprint, $3::uuid
 FROM {{table}}
 WHERE user_id = $1 AND collection_name = $2;

@@ -1,7 +1,8 @@
 -- The target table, compatible with the original app's PgVectorStore (its eight columns, same
 -- names and types) plus three provenance columns the migration writes and verifies against.
 -- Idempotent: every statement is IF NOT EXISTS. The pca_model_id column is added by
--- 004_documents_pca_model.sql, for new tables and for tables created before it existed alike.
+-- 004_documents_pca_model.sql, and embedding_fingerprint by 006_documents_fingerprint.sql, for new
+-- tables and for tables created before they existed alike.
 -- Placeholders (validated and quoted by src/sink/identifiers.ts): {{table}}, {{vector_type}}
 -- (vector, or halfvec for float16 storage), {{dimensions}}, {{user_collection_index}}.
 

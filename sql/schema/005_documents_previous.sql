@@ -5,6 +5,8 @@
 -- pca_model_id) and have no defaults: every value is copied as it was, NULLs included, and put
 -- back the same way. No foreign keys: the rows only ever return to the documents table, whose
 -- constraints check them then. The same id can be saved by several runs, hence the key.
+-- embedding_fingerprint is added by 007_documents_previous_fingerprint.sql (as 006 adds it to the
+-- documents table), for new tables and for tables created before it existed alike.
 -- src/sink/schema.ts runs this file only when the table is missing (CREATE INDEX IF NOT EXISTS
 -- would otherwise lock it behind any load writing to it).
 -- Placeholders: {{previous}}, {{vector_type}}, {{dimensions}}, {{previous_store_index}}.

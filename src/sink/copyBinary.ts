@@ -38,6 +38,7 @@ export const COPY_COLUMNS = [
   'embedding_model',
   'source_index',
   'pca_model_id',
+  'embedding_fingerprint',
 ] as const;
 
 export interface EncodeOptions {
@@ -104,7 +105,8 @@ function rowSize(row: DocumentRow, elementSize: number): number {
     Buffer.byteLength(row.contentSha256, 'utf8') +
     Buffer.byteLength(row.embeddingModel, 'utf8') +
     4 + // int4
-    (pcaModelId(row) === null ? 0 : 16) // uuid, or nothing (length -1) for NULL
+    (pcaModelId(row) === null ? 0 : 16) + // uuid, or nothing (length -1) for NULL
+    Buffer.byteLength(embeddingFingerprint(row) ?? '', 'utf8') // text, or nothing for NULL
   );
 }
 
@@ -139,9 +141,16 @@ function writeRow(buf: Buffer, start: number, row: DocumentRow, vectorType: Vect
 
   // pca_model_id uuid NULL
   const modelId = pcaModelId(row);
-  if (modelId === null) return buf.writeInt32BE(-1, o);
-  o = buf.writeInt32BE(16, o);
-  return writeUuid(buf, o, row, modelId, 'PCA model id');
+  if (modelId === null) {
+    o = buf.writeInt32BE(-1, o);
+  } else {
+    o = buf.writeInt32BE(16, o);
+    o = writeUuid(buf, o, row, modelId, 'PCA model id');
+  }
+
+  // embedding_fingerprint text NULL
+  const fingerprint = embeddingFingerprint(row);
+  return fingerprint === null ? buf.writeInt32BE(-1, o) : writeText(buf, o, fingerprint);
 }
 
 function checkDimensions(row: DocumentRow): number {
@@ -189,6 +198,11 @@ function writeHalfvec(buf: Buffer, o: number, row: DocumentRow): number {
 
 function pcaModelId(row: DocumentRow): string | null {
   return row.pcaModelId ?? null;
+}
+
+/** Absent (callers from before fingerprints) and null both store NULL. */
+function embeddingFingerprint(row: DocumentRow): string | null {
+  return row.embeddingFingerprint ?? null;
 }
 
 function writeText(buf: Buffer, o: number, value: string): number {

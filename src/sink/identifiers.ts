@@ -112,6 +112,15 @@ export function opsSql(type: VectorType, distance: Distance): SqlFragment {
 }
 
 /** The pgvector operator for a distance. */
+/**
+ * pgvector's L2 norm of a column of `type`: `vector_norm(vector)`, `l2_norm(halfvec)` (pgvector
+ * 0.7+; there is no l2_norm(vector) nor vector_norm(halfvec)). Calling the column's own function
+ * avoids casting every row.
+ */
+export function normFunctionSql(type: VectorType): SqlFragment {
+  return (resolveVectorType(type) === 'halfvec' ? 'l2_norm' : 'vector_norm') as SqlFragment;
+}
+
 export function distanceOperatorSql(distance: Distance): SqlFragment {
   return (resolveDistance(distance) === 'l2' ? '<->' : '<=>') as SqlFragment;
 }

@@ -11,7 +11,7 @@ import { MigrateError } from '../errors.js';
 import type { DriverTransaction, SqlRunner } from './driver.js';
 import { ledgerReady } from './migrations.js';
 import { isoTime } from './ledger.js';
-import { assertLoadable, assertPreviousCompatible, readTableShape, relationExists } from './schema.js';
+import { assertLoadable, assertPreviousCompatible, assertPreviousLoadable, readTableShape, relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
 import type { Target, TableTarget } from './target.js';
 import type { RollbackResult, StoreKey } from './types.js';
@@ -40,6 +40,7 @@ export async function planReplacement(tx: DriverTransaction, t: Target, key: Sto
   const previous = await readTableShape(tx, t.previous);
   if (!previous.exists) throw new MigrateError('E_SCHEMA', `table ${t.previous.display} does not exist; create the schema of ${t.table.display} first (ensureSchema)`);
   assertPreviousCompatible(previous, t.table, t.dimensions, t.vectorType);
+  assertPreviousLoadable(previous, t.table);
   const { rows: known } = await tx.query<{ present: boolean }>(sqlFile('queries/run_exists.sql', t.ledger.sql), [runId]);
   if (known[0]?.present !== true) {
     throw new MigrateError('E_USAGE', `run ${runId} is not in the ledger ${t.ledger.runs.display}; start it there first (startRun with the table ${t.table.display})`);
@@ -84,6 +85,7 @@ export async function rollbackStoreRows(tx: DriverTransaction, t: TableTarget, k
   const previous = await readTableShape(tx, t.previous);
   if (!previous.exists) refuse(`table ${t.previous.display} does not exist, so nothing was kept`);
   assertPreviousCompatible(previous, t.table, shape.dimensions ?? 0, shape.vectorType ?? 'vector');
+  assertPreviousLoadable(previous, t.table);
 
   const marker = await replacementOf(tx, t, key, runId);
   if (marker === null) return refuse('that run did not replace this store (or not with its run id)');

@@ -27,6 +27,13 @@ export const REQUIRED_COLUMNS = [
 export const PCA_MODEL_COLUMN = 'pca_model_id';
 
 /**
+ * Likewise written by every load and added by ensureSchema when missing, to the documents table
+ * (schema/006_documents_fingerprint.sql) and to `<table>_previous` (schema/007_…), so that a
+ * rollback restores it.
+ */
+export const FINGERPRINT_COLUMN = 'embedding_fingerprint';
+
+/**
  * Columns only `<table>_previous` has (schema/005_documents_previous.sql), besides the documents
  * table's. A target table that has replaced_by_run is somebody's previous-rows table.
  */
@@ -46,6 +53,8 @@ export interface TableShape {
   missingColumns: string[];
   /** False for a table created before the pca_model_id column existed (or no table). */
   hasPcaModelColumn: boolean;
+  /** False for a table created before the embedding_fingerprint column existed (or no table). */
+  hasFingerprintColumn: boolean;
   /** Every column name, in order (empty if no table). */
   columns: readonly string[];
 }
@@ -60,7 +69,7 @@ interface ColumnRow extends Record<string, unknown> {
 export async function readTableShape(db: SqlRunner, table: ResolvedTable): Promise<TableShape> {
   const { rows } = await db.query<ColumnRow>(sqlFile('queries/table_columns.sql'), [table.regclassText]);
   if (rows.length === 0) {
-    return { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [...REQUIRED_COLUMNS], hasPcaModelColumn: false, columns: [] };
+    return { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [...REQUIRED_COLUMNS], hasPcaModelColumn: false, hasFingerprintColumn: false, columns: [] };
   }
   const names = new Set(rows.map((r) => r.name));
   const embedding = rows.find((r) => r.name === 'embedding');
@@ -72,6 +81,7 @@ export async function readTableShape(db: SqlRunner, table: ResolvedTable): Promi
     embeddingType: embedding?.formatted_type ?? null,
     missingColumns: REQUIRED_COLUMNS.filter((c) => !names.has(c)),
     hasPcaModelColumn: names.has(PCA_MODEL_COLUMN),
+    hasFingerprintColumn: names.has(FINGERPRINT_COLUMN),
     columns: rows.map((r) => r.name),
   };
 }
@@ -151,18 +161,38 @@ export function assertPreviousCompatible(previous: TableShape, table: ResolvedTa
   }
 }
 
-/** Rows are written with pca_model_id: a table still without it must go through ensureSchema. */
+/**
+ * Rows are written with pca_model_id and embedding_fingerprint: a table still without them must
+ * go through ensureSchema (which adds them) before a load or a rollback writes to it.
+ */
 export function assertLoadable(shape: TableShape, table: ResolvedTable): void {
-  if (shape.exists && !shape.hasPcaModelColumn) {
-    throw new MigrateError('E_SCHEMA', `table ${table.display} lacks column ${PCA_MODEL_COLUMN} (created by an earlier version); run ensureSchema first, it adds the column`);
-  }
+  assertPcaModelColumn(shape, table);
+  if (shape.exists && !shape.hasFingerprintColumn) throw lacksColumn(table.display, FINGERPRINT_COLUMN);
+}
+
+/** Reads that select pca_model_id (and not the fingerprint) only need that column. */
+export function assertPcaModelColumn(shape: TableShape, table: ResolvedTable): void {
+  if (shape.exists && !shape.hasPcaModelColumn) throw lacksColumn(table.display, PCA_MODEL_COLUMN);
+}
+
+/**
+ * `<table>_previous` of a table created by an earlier version may lack embedding_fingerprint:
+ * assertPreviousCompatible accepts it (ensureSchema adds the column), but nothing may save rows
+ * into it or restore rows from it before then, or the fingerprints would be lost.
+ */
+export function assertPreviousLoadable(previous: TableShape, table: ResolvedTable): void {
+  if (previous.exists && !previous.hasFingerprintColumn) throw lacksColumn(previousTable(table).display, FINGERPRINT_COLUMN);
+}
+
+function lacksColumn(display: string, column: string): MigrateError {
+  return new MigrateError('E_SCHEMA', `table ${display} lacks column ${column} (created by an earlier version); run ensureSchema first, it adds the column`);
 }
 
 /**
  * The DDL files, in order, with their placeholders filled. `shape`, `modelsExist` and
- * `previousExists` describe the database as it is now (read under the schema locks): the models
- * table's and the previous-rows table's DDL run only when that table is missing, and the ALTER
- * that adds pca_model_id only when the column is. The files are idempotent anyway; skipping them
+ * `previous` describe the database as it is now (read under the schema locks): the models
+ * table's and the previous-rows table's DDL run only when that table is missing, and the ALTERs
+ * that add pca_model_id and embedding_fingerprint only when the column is (on each table). The files are idempotent anyway; skipping them
  * avoids their table locks (CREATE INDEX IF NOT EXISTS locks the table before finding the index,
  * and would wait behind a long refit of another table, or a load saving replaced rows).
  */
@@ -173,10 +203,10 @@ export function schemaStatements(
   distance: Distance,
   shape: TableShape,
   modelsExist: boolean,
-  previousExists: boolean,
+  previous: Pick<TableShape, 'exists' | 'hasFingerprintColumn'>,
 ): string[] {
   const models = pcaModelsTable(table);
-  const previous = previousTable(table);
+  const previousName = previousTable(table);
   const values = {
     table: table.quoted,
     vector_type: vectorTypeSql(vectorType),
@@ -186,8 +216,8 @@ export function schemaStatements(
     ops: opsSql(vectorType, distance),
     pca_models: models.quoted,
     pca_models_active_index: indexName(models, 'one_active_idx'),
-    previous: previous.quoted,
-    previous_store_index: indexName(previous, 'store_idx'),
+    previous: previousName.quoted,
+    previous_store_index: indexName(previousName, 'store_idx'),
   };
   const statements = [sqlFile('schema/001_documents.sql', values)];
   // Above the HNSW limit the index cannot be built; the table is still valid and searchable by scan.
@@ -195,6 +225,9 @@ export function schemaStatements(
   if (!modelsExist) statements.push(sqlFile('schema/003_pca_models.sql', values));
   if (!shape.hasPcaModelColumn) statements.push(sqlFile('schema/004_documents_pca_model.sql', values));
   // After 004: the previous-rows table mirrors the documents table with pca_model_id.
-  if (!previousExists) statements.push(sqlFile('schema/005_documents_previous.sql', values));
+  if (!previous.exists) statements.push(sqlFile('schema/005_documents_previous.sql', values));
+  if (!shape.hasFingerprintColumn) statements.push(sqlFile('schema/006_documents_fingerprint.sql', values));
+  // After 005: a previous-rows table it just created gets the column the same way as an old one.
+  if (!previous.exists || !previous.hasFingerprintColumn) statements.push(sqlFile('schema/007_documents_previous_fingerprint.sql', values));
   return statements;
 }

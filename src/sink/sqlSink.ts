@@ -17,6 +17,7 @@ import {
   validateDimensions,
   vectorTypeSql,
   distanceOperatorSql,
+  normFunctionSql,
   resolveDistance,
   type LedgerTables,
   type ResolvedTable,
@@ -37,7 +38,7 @@ import { storeLocks, tableIdentity, tableRewriteLock, takeLocks } from './locks.
 import { applyMigrations, ledgerReady, ledgerVersion } from './migrations.js';
 import { checkNewModel, insertParams, isUuid, recordFromRow, type PcaModelRow } from './pcaModels.js';
 import { planReplacement, purgeReplacedRows, recordReplacement, replacedStores, rollbackStoreRows, type ReplacementPlan } from './replacements.js';
-import { assertCompatible, assertLoadable, assertPreviousCompatible, readTableShape, relationExists, schemaStatements, type TableShape } from './schema.js';
+import { assertCompatible, assertLoadable, assertPcaModelColumn, assertPreviousCompatible, readTableShape, relationExists, schemaStatements, type TableShape } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
 import { checkTable, checkTarget, type Target } from './target.js';
 import type {
@@ -59,6 +60,7 @@ import type {
   StoredRowSummary,
   StoreKey,
   StoreOutcome,
+  TableDiagnosis,
   TableRef,
   TargetSpec,
   VectorType,
@@ -155,7 +157,7 @@ export class SqlSink implements Sink {
         assertCompatible(shape, t.table, t.dimensions, t.vectorType);
         assertPreviousCompatible(previous, t.table, t.dimensions, t.vectorType);
         const modelsExist = await relationExists(tx, t.models);
-        for (const statement of schemaStatements(t.table, t.dimensions, t.vectorType, resolveDistance(target.distance), shape, modelsExist, previous.exists)) {
+        for (const statement of schemaStatements(t.table, t.dimensions, t.vectorType, resolveDistance(target.distance), shape, modelsExist, previous)) {
           await tx.exec(statement);
         }
         // The schema-wide objects (the run ledger), under their own lock, in this transaction.
@@ -417,6 +419,49 @@ export class SqlSink implements Sink {
     });
   }
 
+  async diagnose(target: TableRef, opts: { normTolerance?: number; examples?: number } = {}): Promise<TableDiagnosis> {
+    const { table } = checkTable(target);
+    const { tolerance, examples } = diagnosisOptions(opts);
+    return this.#guard('E_LOAD', `diagnosing ${table.display}`, async () => {
+      const shape = await readTableShape(this.#db, table);
+      if (!shape.exists) throw missingTable(table);
+      // Every check needs the columns it reads and an embedding of a known type (for its norm function).
+      assertCompatible(shape, table, shape.dimensions ?? 1, shape.vectorType ?? 'vector');
+      const vectorType = shape.vectorType ?? 'vector';
+      const values = { table: table.quoted, norm: normFunctionSql(vectorType) };
+      // Separate statements, not one snapshot: under concurrent loads the figures may disagree
+      // slightly with each other; doctor is meant for a table at rest.
+      let fingerprints: TableDiagnosis['fingerprints'];
+      if (shape.hasFingerprintColumn) {
+        const { rows } = await this.#db.query<{ fingerprint: string | null; rows: number }>(sqlFile('queries/diagnose_fingerprints.sql', values));
+        fingerprints = rows.map((r) => ({ fingerprint: r.fingerprint, rows: Number(r.rows) }));
+      } else {
+        // A table from before fingerprints (not yet through ensureSchema): all of its rows have none.
+        const { rows } = await this.#db.query<{ rows: number }>(sqlFile('queries/diagnose_rows.sql', values));
+        const n = Number(rows[0]?.rows ?? 0);
+        fingerprints = n === 0 ? [] : [{ fingerprint: null, rows: n }];
+      }
+      const zero = await this.#db.query<ExamplesRow>(sqlFile('queries/diagnose_zero_vectors.sql', values), [examples]);
+      const off = await this.#db.query<ExamplesRow>(sqlFile('queries/diagnose_non_normalized.sql', values), [tolerance, examples]);
+      const dup = await this.#db.query<DuplicatesRow>(sqlFile('queries/diagnose_duplicate_texts.sql', values), [examples]);
+      const empty = await this.#db.query<ExamplesRow>(sqlFile('queries/diagnose_missing_text.sql', values), [examples]);
+      const duplicates = dup.rows[0];
+      return {
+        table: table.display,
+        rows: fingerprints.reduce((sum, f) => sum + f.rows, 0),
+        fingerprints,
+        zeroVectors: counted(zero.rows[0]),
+        nonNormalized: { ...counted(off.rows[0]), tolerance },
+        duplicateTexts: {
+          groups: Number(duplicates?.groups ?? 0),
+          rows: Number(duplicates?.rows ?? 0),
+          examples: (duplicates?.examples ?? []).map((e) => ({ userId: e.userId, contentSha256: e.contentSha256, rows: Number(e.rows) })),
+        },
+        missingText: counted(empty.rows[0]),
+      };
+    });
+  }
+
   close(): Promise<void> {
     return this.#db.close();
   }
@@ -445,10 +490,12 @@ export class SqlSink implements Sink {
       // No table, or one from before pca_model_id (its rows cannot match a fingerprint exactly):
       // nothing to reuse.
       if (!shape.exists || !shape.hasPcaModelColumn) return found;
+      // A full fingerprint cannot be matched on a table from before fingerprints: reuse nothing.
+      if (fingerprint.embeddingFingerprint !== undefined && !shape.hasFingerprintColumn) return found;
       const vectorType = readableVectorType(shape, table, target);
       const { rows } = await db.query<{ content_sha256: string; embedding: unknown }>(
         sqlFile('queries/lookup_embeddings.sql', { table: table.quoted, vector_type: vectorTypeSql(vectorType) }),
-        [key.userId, key.collection, [...new Set(shas)], fingerprint.embeddingModel, fingerprint.pcaModelId],
+        [key.userId, key.collection, [...new Set(shas)], fingerprint.embeddingModel, fingerprint.pcaModelId, fingerprint.embeddingFingerprint ?? null],
       );
       for (const row of rows) found.set(row.content_sha256, decodeVectorSend(row.embedding, vectorType));
       return found;
@@ -630,7 +677,43 @@ function firstRow<R>(rows: R[], file: string): R {
 /** Reads need every column they select: E_SCHEMA naming what is missing. */
 function assertReadable(shape: TableShape, table: ResolvedTable): void {
   if (shape.missingColumns.length > 0) assertCompatible(shape, table, shape.dimensions ?? 1, shape.vectorType ?? 'vector');
-  assertLoadable(shape, table);
+  // The reads select pca_model_id but not embedding_fingerprint: a table still without the latter
+  // (not yet through ensureSchema) can be read and verified.
+  assertPcaModelColumn(shape, table);
+}
+
+/** Default of `normTolerance`: float32 rounding of a unit vector stays far below it; float16 (halfvec) too. */
+const DEFAULT_NORM_TOLERANCE = 1e-3;
+const DEFAULT_EXAMPLES = 5;
+/** Examples are for a person to look up, not an export. */
+const MAX_EXAMPLES = 1000;
+
+function diagnosisOptions(opts: { normTolerance?: number; examples?: number }): { tolerance: number; examples: number } {
+  const tolerance = opts.normTolerance ?? DEFAULT_NORM_TOLERANCE;
+  const examples = opts.examples ?? DEFAULT_EXAMPLES;
+  if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
+    throw new MigrateError('E_USAGE', `the norm tolerance must be a finite number >= 0, not ${String(tolerance)}`);
+  }
+  if (typeof examples !== 'number' || !Number.isInteger(examples) || examples < 0 || examples > MAX_EXAMPLES) {
+    throw new MigrateError('E_USAGE', `the number of examples must be an integer from 0 to ${MAX_EXAMPLES}, not ${String(examples)}`);
+  }
+  return { tolerance, examples };
+}
+
+interface ExamplesRow extends Record<string, unknown> {
+  rows: number;
+  examples: string[];
+}
+
+interface DuplicatesRow extends Record<string, unknown> {
+  groups: number;
+  rows: number;
+  /** json_agg: parsed by both drivers. */
+  examples: { userId: string; contentSha256: string; rows: number }[];
+}
+
+function counted(row: ExamplesRow | undefined): { rows: number; examples: string[] } {
+  return { rows: Number(row?.rows ?? 0), examples: [...(row?.examples ?? [])] };
 }
 
 /**

@@ -14,6 +14,11 @@ export interface DocumentRow {
   sourceIndex: number;
   /** The PCA model that projected `embedding`, or null/absent when it was not reduced. */
   pcaModelId?: string | null;
+  /**
+   * Canonical JSON of everything that produced `embedding` (model id, model file hash, pooling,
+   * normalization, dimensions, column type, PCA model): rows of one table must all share it.
+   */
+  embeddingFingerprint?: string | null;
 }
 
 /** `vector` (float32, indexable up to 2000 dims) or `halfvec` (float16, indexable up to 4000). */
@@ -218,6 +223,14 @@ export interface Sink {
    * give nothing. Lets verification find a store's rows filed under another user.
    */
   readRowsByIds(target: TableRef, ids: readonly string[]): Promise<StoredRowOwner[]>;
+  /**
+   * What `doctor` reports about a table (see TableDiagnosis). Reads only (works read-only), one
+   * query per check. `normTolerance` (default 1e-3): how far from 1 a norm may be;
+   * `examples` (default 5, at most 1000): how many row ids (or duplicate groups) each check lists.
+   * E_SCHEMA when the table does not exist or is not a documents table; E_USAGE for bad options.
+   * A table from before fingerprints (ensureSchema not run since) reports all rows as NULL.
+   */
+  diagnose(target: TableRef, opts?: { normTolerance?: number; examples?: number }): Promise<TableDiagnosis>;
 
   close(): Promise<void>;
 }
@@ -320,6 +333,11 @@ export interface EmbeddingFingerprint {
   embeddingModel: string;
   /** The PCA model that projected them; null: not reduced. */
   pcaModelId: string | null;
+  /**
+   * The rows' full `embedding_fingerprint` (model file hash, pooling, ...), required to match when
+   * given: a model file replaced under the same id must not have its old vectors reused.
+   */
+  embeddingFingerprint?: string;
 }
 
 /**
@@ -363,4 +381,31 @@ export interface StoredRowSummary {
   textSha256: string;
   embeddingModel: string;
   pcaModelId: string | null;
+}
+
+/** What `doctor` finds wrong with a table (all counts; examples are a few row ids). */
+export interface TableDiagnosis {
+  /** The table as the caller named it (`table` or `schema.table`). */
+  table: string;
+  rows: number;
+  /**
+   * Distinct embedding fingerprints with their row counts (NULL for rows loaded before
+   * fingerprints), most rows first (ties: NULL, then by fingerprint).
+   */
+  fingerprints: { fingerprint: string | null; rows: number }[];
+  /** Rows whose embedding is all zeros. Examples: row ids, smallest first (likewise below). */
+  zeroVectors: { rows: number; examples: string[] };
+  /**
+   * Rows whose embedding's L2 norm is off 1 by more than the tolerance (only meaningful for
+   * normalized models). Zero vectors are not counted again here.
+   */
+  nonNormalized: { rows: number; examples: string[]; tolerance: number };
+  /**
+   * (user, text hash) pairs stored more than once (in any of the user's collections), and how
+   * many rows they make; the same text under different users does not count. Examples: the
+   * largest groups first.
+   */
+  duplicateTexts: { groups: number; rows: number; examples: { userId: string; contentSha256: string; rows: number }[] };
+  /** Rows with an empty (or ASCII-whitespace-only) text. */
+  missingText: { rows: number; examples: string[] };
 }
