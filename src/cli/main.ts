@@ -6,6 +6,7 @@ import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
 import { exportPca, importPca } from '../run/pcaCommands.js';
+import { runDoctor } from '../run/doctor.js';
 import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
 import { rootFromLedger, runStatus } from '../run/status.js';
@@ -150,6 +151,15 @@ export async function runCli(io: CliIo): Promise<number> {
       }
       exitCode = result.mismatches.length === 0 ? 0 : 1;
     });
+
+  dbOptions(program.command('doctor').description('check a table for mixed embedding fingerprints, zero or non-normalized vectors, duplicate and empty texts')).action(
+    async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; json?: boolean }) => {
+      const result = await runDoctor({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table });
+      if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
+      else io.stdout.write(result.problems.length === 0 ? `${flags.table}: ${result.diagnosis.rows} rows, healthy\n` : `${result.problems.map((p) => `problem: ${p}`).join('\n')}\n`);
+      exitCode = result.problems.length === 0 ? 0 : 1;
+    },
+  );
 
   dbOptions(program.command('rollback').description('restore the rows a run replaced, one transaction per store'))
     .requiredOption('--run <id>', 'the run to undo (see status)')

@@ -1,7 +1,7 @@
 import type { MigrateConfig } from '../config.js';
 import type { StoreKey, StoreOutcome, VectorType } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
-import type { Vectorizer } from '../transform/vectorize.js';
+import { fingerprintOf, type Vectorizer } from '../transform/vectorize.js';
 import type { StoreReport } from './report.js';
 
 export function storeLabel(key: StoreKey): string {
@@ -9,11 +9,11 @@ export function storeLabel(key: StoreKey): string {
 }
 
 /**
- * What produced a table's vectors: the model (or kept label), the column type and the PCA model.
- * A store is "unchanged" only if its files and this fingerprint both match its last successful load.
+ * What produced a table's vectors (model and its file hash, pooling, dimensions, column type, PCA
+ * model). A store is "unchanged" only if its files and this fingerprint match its last successful load.
  */
-export function vectorFingerprint(vectorizer: Pick<Vectorizer, 'label' | 'pcaModelId'>, vectorType: VectorType): string {
-  return `${vectorizer.label}${vectorType === 'halfvec' ? ' (halfvec)' : ''}${vectorizer.pcaModelId === null ? '' : ` +pca:${vectorizer.pcaModelId}`}`;
+export function vectorFingerprint(vectorizer: Pick<Vectorizer, 'fingerprint'>, vectorType: VectorType): string {
+  return fingerprintOf(vectorizer, vectorType);
 }
 
 /** The run's options as the ledger keeps them: everything a support engineer needs, no secret. */

@@ -236,12 +236,13 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse:
   const rowsTotal = c.report.entries ?? 0;
   const key = { userId: c.store.userId, collection: c.store.collection };
   const counter = { reused: 0 };
-  const fingerprint = { embeddingModel: ctx.vectorizer.label, pcaModelId: ctx.vectorizer.pcaModelId };
+  const rowFingerprint = vectorFingerprint(ctx.vectorizer, target.vectorType ?? 'vector');
+  const fingerprint = { embeddingModel: ctx.vectorizer.label, pcaModelId: ctx.vectorizer.pcaModelId, embeddingFingerprint: rowFingerprint };
   // The sink hands over a lookup bound to a connection that may read while this store's transaction streams.
   const produce = (lookup: EmbeddingLookup) => {
     const vectorizer = reuse ? reusingStored(ctx.vectorizer, (shas) => lookup(shas, fingerprint), counter) : ctx.vectorizer;
     const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
-    const batches = rowBatches(records, key, vectorizer, config.batchSize, stats);
+    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint }, vectorizer, config.batchSize, stats);
     return (async function* () {
       for await (const batch of batches) {
         yield batch;

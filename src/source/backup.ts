@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MigrateError, toMigrateError } from '../errors.js';
+import { sha256OfFile } from '../hash.js';
 import type { StoreLocation } from './types.js';
 
 export interface BackupFile {
@@ -24,17 +25,6 @@ export interface BackupManifest {
 export interface BackupResult {
   dir: string;
   manifest: BackupManifest;
-}
-
-async function sha256OfFile(file: string): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(file)) {
-    const buf = chunk as Buffer;
-    bytes += buf.length;
-    hash.update(buf);
-  }
-  return { sha256: hash.digest('hex'), bytes };
 }
 
 /** Copies one file while hashing what was read, so the source is read exactly once. */
@@ -92,4 +82,3 @@ export async function backupStore(store: StoreLocation, backupRoot: string, now:
   }
 }
 
-export { sha256OfFile };

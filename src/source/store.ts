@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MigrateError, toMigrateError } from '../errors.js';
-import { sha256OfFile } from './backup.js';
+import { sha256OfFile } from '../hash.js';
 import type { FernetKey } from './keys.js';
 import { readMetadataEntries } from './metadata.js';
 import { inspectPickledVectors, readPickledVectors, type PickleInfo } from './pickle/index.js';

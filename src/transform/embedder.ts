@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { sha256OfFile } from '../hash.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
@@ -18,10 +20,22 @@ export interface EmbedderOptions {
   cwd?: string;
 }
 
+/** What makes two embedders' vectors comparable: vectors of different fingerprints must never share an index. */
+export interface EmbedderFingerprint {
+  model: string;
+  /** SHA-256 of the ONNX file that was loaded, or null when its file could not be located (hub model not in a file cache). */
+  modelSha256: string | null;
+  onnxFile: string | null;
+  pooling: 'mean';
+  normalized: true;
+  dimensions: number;
+}
+
 export interface Embedder {
   /** The hub id, or the local directory as it was given. */
   readonly modelId: string;
   readonly dimensions: number;
+  readonly fingerprint: EmbedderFingerprint;
   /** Embeds one batch (the caller picks its size): one unit-length Float32Array per text, in order. */
   embed(texts: readonly string[]): Promise<Float32Array[]>;
   dispose(): Promise<void>;
@@ -150,6 +164,21 @@ function planLoad(opts: EmbedderOptions, source: ModelSource): LoadPlan {
   };
 }
 
+/** The ONNX file the pipeline loaded (local directory, or the file cache of a hub model), if it can be found. */
+function locateOnnxFile(plan: LoadPlan, opts: EmbedderOptions): { path: string; name: string } | null {
+  const dir =
+    plan.source.kind === 'local'
+      ? plan.source.dir
+      : findCachedHubModel(plan.source.id, [plan.cacheDir, libraryLocalModelPath].filter((d): d is string => d !== null));
+  if (dir === null) return null;
+  try {
+    const name = `onnx/${checkModelDirectory(dir, `model ${plan.source.id}`, opts.dtype)}`;
+    return { path: path.join(dir, name), name };
+  } catch {
+    return null;
+  }
+}
+
 function numberField(config: unknown, key: string): number | null {
   if (config === null || typeof config !== 'object') return null;
   const value = (config as Record<string, unknown>)[key];
@@ -238,7 +267,16 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
     if (dimensions === 0 || (hidden !== null && hidden !== dimensions)) {
       throw new MigrateError('E_MODEL', `model ${modelId} embeds to ${dimensions} dimensions but its config.json says hidden_size ${hidden ?? '(none)'}`);
     }
-    return new PipelineEmbedder(pipe, modelId, dimensions);
+    const onnx = locateOnnxFile(plan, opts);
+    const fingerprint: EmbedderFingerprint = {
+      model: modelId,
+      modelSha256: onnx === null ? null : (await sha256OfFile(onnx.path)).sha256,
+      onnxFile: onnx?.name ?? null,
+      pooling: 'mean',
+      normalized: true,
+      dimensions,
+    };
+    return new PipelineEmbedder(pipe, modelId, dimensions, fingerprint);
   } catch (err) {
     await pipe.dispose().catch(() => undefined);
     throw toMigrateError(err, 'E_MODEL', `cannot use model ${modelId}`);
@@ -252,6 +290,7 @@ class PipelineEmbedder implements Embedder {
     private readonly pipe: FeatureExtractionPipeline,
     readonly modelId: string,
     readonly dimensions: number,
+    readonly fingerprint: EmbedderFingerprint,
   ) {}
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {

@@ -24,6 +24,8 @@ export interface PendingRow extends PendingEntry {
 export interface RowContext {
   userId: string;
   collection: string;
+  /** Written to every row (`embedding_fingerprint`); see vectorize.ts `fingerprintOf`. */
+  fingerprint?: string;
 }
 
 /** Extracts the texts of a store's records, recording skips and warnings, without vectorizing. */
@@ -74,6 +76,7 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
       embeddingModel: vectorizer.label,
       sourceIndex: p.index,
       pcaModelId: vectorizer.pcaModelId,
+      embeddingFingerprint: ctx.fingerprint ?? null,
     };
   });
 }

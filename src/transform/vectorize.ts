@@ -26,6 +26,8 @@ export interface Vectorizer {
   readonly needsStoredVectors: boolean;
   /** The PCA model applied, recorded in `pca_model_id`. */
   readonly pcaModelId: string | null;
+  /** Everything that produced the vectors (see `fingerprintOf`). */
+  readonly fingerprint: Readonly<Record<string, string | number | boolean | null>>;
   vectors(batch: readonly PendingEntry[]): Promise<Float32Array[]>;
 }
 
@@ -35,6 +37,7 @@ export function reembedding(embedder: Embedder): Vectorizer {
     dimensions: embedder.dimensions,
     needsStoredVectors: false,
     pcaModelId: null,
+    fingerprint: { ...embedder.fingerprint },
     vectors: (batch) => embedder.embed(batch.map((e) => e.text)),
   };
 }
@@ -46,6 +49,7 @@ export function keepingStored(label: string, dimensions: number): Vectorizer {
     dimensions,
     needsStoredVectors: true,
     pcaModelId: null,
+    fingerprint: { model: label, kept: true, dimensions },
     async vectors(batch) {
       return batch.map((e) => {
         if (e.vector === undefined) throw new MigrateError('E_INTERNAL', `entry ${e.index} reached keep mode without its stored vector`);
@@ -95,8 +99,18 @@ export function projecting(inner: Vectorizer, projector: Projector, model: { id:
     dimensions: model.targetDimensions,
     needsStoredVectors: inner.needsStoredVectors,
     pcaModelId: model.id,
+    fingerprint: { ...inner.fingerprint, sourceDimensions: inner.dimensions, dimensions: model.targetDimensions, pcaModelId: model.id },
     async vectors(batch) {
       return projector.project(await inner.vectors(batch));
     },
   };
+}
+
+/**
+ * The canonical form of a vectorizer's fingerprint and the column type: JSON with sorted keys, so
+ * equal inputs give equal strings. Rows carry it (`embedding_fingerprint`) and the ledger compares it.
+ */
+export function fingerprintOf(vectorizer: Pick<Vectorizer, 'fingerprint'>, vectorType: 'vector' | 'halfvec'): string {
+  const all: Record<string, string | number | boolean | null> = { ...vectorizer.fingerprint, vectorType };
+  return JSON.stringify(Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k] ?? null])));
 }
