@@ -56,10 +56,6 @@ function summarize(info: DatabaseInfo): DatabaseSummary {
   return { driver, location, serverVersion, pgvectorVersion, tableExists, tableDimensions, willBeCreated };
 }
 
-function label(store: StoreLocation | StoreKey): string {
-  return `${store.userId}/${store.collection}`;
-}
-
 function emptyStoreReport(store: StoreLocation): StoreReport {
   return {
     userId: store.userId,
@@ -260,7 +256,7 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse:
     const result = await replace(target, key, produce, options);
     const expected = rowsTotal - stats.skipped.length;
     if (result.rowsLoaded !== expected) {
-      throw new MigrateError('E_LOAD', `${label(key)}: loaded ${result.rowsLoaded} rows but expected ${expected}; the source changed during the run? re-run this store`);
+      throw new MigrateError('E_LOAD', `${storeLabel(key)}: loaded ${result.rowsLoaded} rows but expected ${expected}; the source changed during the run? re-run this store`);
     }
     c.report.rowsLoaded = result.rowsLoaded;
     c.report.rowsReused = counter.reused;
@@ -313,10 +309,10 @@ async function estimate(ctx: RunContext, rowsToEmbed: number): Promise<DryRunEst
  * the table holds: rows it could not re-project would be left in the old space.
  */
 async function checkRefitCovers(sink: Sink, target: TargetSpec, candidates: Candidate[]): Promise<void> {
-  const covered = new Set(candidates.map((c) => label(c.store)));
-  const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(label(k)));
+  const covered = new Set(candidates.map((c) => storeLabel(c.store)));
+  const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
   if (missing.length > 0) {
-    const shown = missing.slice(0, 10).map(label).join(', ');
+    const shown = missing.slice(0, 10).map(storeLabel).join(', ');
     throw new MigrateError(
       'E_USAGE',
       `--refit-pca rewrites every row of ${target.table}, but this run cannot re-project ${missing.length} of its stores (${shown}${missing.length > 10 ? ', …' : ''}): they are not among the valid stores of this run (filtered out, failing, or gone from the source)`,
@@ -372,7 +368,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   // Keep mode: a store of another dimension cannot join this run's space.
   const candidates = validated.filter((c) => {
     if (config.embeddings !== 'keep' || c.report.storedDimensions === null || c.report.storedDimensions === sourceDimensions) return true;
-    fail(c.report, new MigrateError('E_DIM_MISMATCH', `${label(c.store)} holds ${c.report.storedDimensions}-dimension vectors; this run loads ${sourceDimensions}-dimension vectors (run it separately, into another --table)`));
+    fail(c.report, new MigrateError('E_DIM_MISMATCH', `${storeLabel(c.store)} holds ${c.report.storedDimensions}-dimension vectors; this run loads ${sourceDimensions}-dimension vectors (run it separately, into another --table)`));
     return false;
   });
   const refit = config.reduction.refit && plan.method === 'pca';
@@ -530,14 +526,14 @@ async function refitInOneTransaction(
       await each(
         (t, k, b, o) => session.replaceStore(t, k, b, o),
         (c) => {
-          throw new MigrateError('E_LOAD', `refit aborted: ${label(c.store)} failed (${c.report.error?.code})`);
+          throw new MigrateError('E_LOAD', `refit aborted: ${storeLabel(c.store)} failed (${c.report.error?.code})`);
         },
       );
       onSaved(record);
     });
   } catch (err) {
     firstFailure = candidates.find((c) => c.report.status === 'failed') ?? null;
-    const why = firstFailure === null ? toMigrateError(err, 'E_LOAD', 'refit').message : `${label(firstFailure.store)} failed`;
+    const why = firstFailure === null ? toMigrateError(err, 'E_LOAD', 'refit').message : `${storeLabel(firstFailure.store)} failed`;
     for (const c of candidates) {
       if (c === firstFailure) continue;
       fail(c.report, new MigrateError('E_LOAD', `rolled back: --refit-pca rewrites the whole table in one transaction and ${why}; nothing was changed`));
