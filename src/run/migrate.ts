@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { MigrateConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
-import type { DatabaseInfo, EmbeddingLookup, LoadOptions, PcaModelRecord, Sink, SinkSession, StoreKey, StoreOutcome, TargetSpec } from '../sink/types.js';
+import type { DatabaseInfo, EmbeddingLookup, LoadOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { deriveUserKey, type FernetKey } from '../source/keys.js';
