@@ -229,6 +229,12 @@ describe('usage, configuration and connection errors exit with 2', () => {
   it('an unknown option', async () => {
     expect((await runCli(['migrate', ROOT, '--no-such-flag'])).code).toBe(2);
   });
+  it('no command at all (help is printed), while --help itself succeeds', async () => {
+    expect((await runCli([])).code).toBe(2);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/migrate \[options\] <root>/);
+  });
   it('a root that does not exist', async () => {
     const r = await runCli(['migrate', '/nonexistent/user_data', '--model', TINY_MODEL, '--dry-run', '--pglite-dir', path.join(tmpdir(), 'pvm-none')]);
     expect(r.code).toBe(2);

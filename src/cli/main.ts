@@ -194,8 +194,9 @@ export async function runCli(io: CliIo): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version are not errors; everything else commander raises is a usage error.
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      // Asked-for help and version are not errors; everything else commander raises, including help
+      // shown because no command was given ('commander.help'), is a usage error.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
     }
     const e = isMigrateError(err) ? err : new MigrateError('E_INTERNAL', err instanceof Error ? err.message : String(err));
     io.stderr.write(`error ${e.code}: ${e.message}\n`);
