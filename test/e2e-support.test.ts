@@ -63,6 +63,14 @@ describe.each(['pg', 'pglite'] as const)('support workflows (%s)', (driver) => {
     expect((one.lines[0] as { stores: unknown[] }).stores).toHaveLength(1);
   });
 
+  it('every live run is closed in the ledger, even one that found no store', async () => {
+    const file = path.join(work, 'nobody.json');
+    expect((await migrate('--users', 'nobody_here', '--report', file)).code).toBe(0);
+    const { runId } = await report(file);
+    const runs = await withDb(target, (q) => q<{ status: string; finished: boolean }>('SELECT status, finished_at IS NOT NULL AS finished FROM migration_runs WHERE id = $1', [runId]));
+    expect(runs).toEqual([{ status: 'succeeded', finished: true }]);
+  });
+
   it('--retry-failed after a fix loads only the fixed store; the others are untouched', async () => {
     const before = await snapshot(target, table, 'alice_example_com');
     // Fix dave: drop the metadata entry that has no vector.

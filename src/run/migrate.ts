@@ -426,17 +426,16 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const ctx: RunContext = { runId, config, deps, observe, target, vectorizer: base, latest, sample: [], totals: { vectorizeMs: 0, loadMs: 0 } };
   // Recomputing is what reuse saves; kept vectors cost nothing to load and may differ for the same text.
   const reuse = config.embeddings === 'reembed' && !refit;
-  const recorded: StoreOutcome[] = [];
   const record = async (report: StoreReport) => {
     if (config.dryRun) return;
-    const outcome = toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType));
-    recorded.push(outcome);
-    await sink.recordStore(outcome);
+    await sink.recordStore(toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType)));
   };
+  let runStarted = false;
   try {
     if (!config.dryRun) {
       await sink.ensureSchema(target);
       await sink.startRun({ id: runId, toolVersion: TOOL_VERSION, options: ledgerOptions(config, probe.location) }, target);
+      runStarted = true;
       await sink.purgePrevious(target, config.keepPreviousDays);
       for (const r of reports.filter((r) => r.status === 'failed')) await record(r);
     }
@@ -464,8 +463,10 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
   } finally {
     await projector?.dispose();
-    if (!config.dryRun && recorded.length + candidates.length > 0) {
-      await sink.finishRun(runId, reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => {});
+    if (runStarted) {
+      // When the run is already failing, closing the ledger must not replace that error with its own;
+      // an unclosed run shows as 'running' and its stores' outcomes are recorded regardless.
+      await sink.finishRun(runId, reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
     }
   }
 
