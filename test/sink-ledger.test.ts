@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { previousTable, resolveTable } from '../src/sink/identifiers.js';
 import { openSink } from '../src/sink/index.js';
-import type { DocumentRow, EmbeddingLookup, Sink, StoreKey, StoreOutcome, TargetSpec, VectorType } from '../src/sink/types.js';
+import type { DocumentRow, EmbeddingLookup, NewPcaModel, Sink, StoreKey, StoreOutcome, TargetSpec, VectorType } from '../src/sink/types.js';
 import { countByStore, DRIVERS, expectMigrateError, inBatches, makeRow, makeRows, quoted, referenceFloat16, TEST_DATABASE_URL, uniqueTable, useHarness } from './helpers/db.js';
 
 const DIMS = 4;
@@ -116,6 +116,24 @@ function tools(ctx: ReturnType<typeof useHarness>) {
   }
 
   return { freshTable, freshTarget, schemaOf, startRun, snapshot, previousRows, tablesOf };
+}
+
+/** A valid 6 -> DIMS PCA model whose values do not matter: only its id ends up on rows. */
+function placeholderModel(table: string): NewPcaModel {
+  return {
+    table,
+    sourceDimensions: 6,
+    targetDimensions: DIMS,
+    mean: new Float32Array(6),
+    components: new Float32Array(DIMS * 6),
+    explainedVariance: new Float64Array(DIMS),
+    totalVariance: 1,
+    sampleSize: 1,
+    method: 'test',
+    fit: {},
+    evaluation: new Float32Array(0),
+    evaluationRows: 0,
+  };
 }
 
 describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) => {
@@ -347,20 +365,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
     it('rolls a store back bit for bit, every column, and only once', async () => {
       const target = await freshTarget();
       const table = target.table;
-      const model = await ctx.h.sink.savePcaModel({
-        table,
-        sourceDimensions: 6,
-        targetDimensions: DIMS,
-        mean: new Float32Array(6),
-        components: new Float32Array(DIMS * 6),
-        explainedVariance: new Float64Array(DIMS),
-        totalVariance: 1,
-        sampleSize: 1,
-        method: 'test',
-        fit: {},
-        evaluation: new Float32Array(0),
-        evaluationRows: 0,
-      });
+      const model = await ctx.h.sink.savePcaModel(placeholderModel(table));
       const v1 = rowsOf(ALICE, 5, 'v1 ü 🦄').map((r, i) => ({
         ...r,
         pcaModelId: i % 2 === 0 ? model.id : null,
@@ -541,20 +546,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
   describe('reuse and verification reads', () => {
     it('returns stored embeddings bit for bit, only for the same embedding and PCA model', async () => {
       const target = await freshTarget();
-      const model = await ctx.h.sink.savePcaModel({
-        table: target.table,
-        sourceDimensions: 6,
-        targetDimensions: DIMS,
-        mean: new Float32Array(6),
-        components: new Float32Array(DIMS * 6),
-        explainedVariance: new Float64Array(DIMS),
-        totalVariance: 1,
-        sampleSize: 1,
-        method: 'test',
-        fit: {},
-        evaluation: new Float32Array(0),
-        evaluationRows: 0,
-      });
+      const model = await ctx.h.sink.savePcaModel(placeholderModel(target.table));
       const special = new Float32Array([-0, 1.401298464324817e-45, 0.1, -3.4028234663852886e38]);
       const rows: DocumentRow[] = rowsOf(ALICE, 4, 'v1').map((r, i) => ({ ...r, embedding: i === 0 ? special : r.embedding, pcaModelId: i === 3 ? model.id : null }));
       // A duplicate text (same hash) in the store, and the same texts in another store.
