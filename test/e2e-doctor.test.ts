@@ -22,7 +22,6 @@ describe.each(['pglite', 'pg'] as const)('embedding fingerprints and doctor (%s)
   });
   afterAll(async () => {
     if (target.driver === 'pg') {
-      await dropTable(target.url, `${table}_previous`);
       await dropTable(target.url, table);
     }
     await rm(work, { recursive: true, force: true });

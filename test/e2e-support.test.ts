@@ -44,7 +44,6 @@ describe.each(['pg', 'pglite'] as const)('support workflows (%s)', (driver) => {
   });
   afterAll(async () => {
     if (target.driver === 'pg') {
-      await dropTable(target.url, `${table}_previous`);
       await dropTable(target.url, table);
     }
     await rm(work, { recursive: true, force: true });
@@ -153,7 +152,6 @@ describe('two runs on one store never interleave (real PostgreSQL: PGlite is one
     root = path.join(SHARED_STORES, 'user_data');
   });
   afterAll(async () => {
-    await dropTable(TEST_DATABASE_URL, `${table}_previous`);
     await dropTable(TEST_DATABASE_URL, table);
     await rm(work, { recursive: true, force: true });
   });
@@ -195,7 +193,6 @@ describe('SIGKILL in the middle of a store, then a re-run (real PostgreSQL)', ()
   const table = `sigkill_${process.pid}`;
   let work: string;
   afterAll(async () => {
-    await dropTable(TEST_DATABASE_URL, `${table}_previous`);
     await dropTable(TEST_DATABASE_URL, table);
     await rm(work, { recursive: true, force: true });
   });

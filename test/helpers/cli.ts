@@ -95,11 +95,12 @@ export async function tableExists(target: Target, table: string): Promise<boolea
   return rows[0]?.t !== null && rows[0]?.t !== undefined;
 }
 
+/** Drops a test's documents table and the `<table>_previous` every live load creates beside it. */
 export async function dropTable(url: string, table: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP TABLE IF EXISTS "${table}"`);
+    await client.query(`DROP TABLE IF EXISTS "${table}_previous", "${table}"`);
   } finally {
     await client.end();
   }
