@@ -41,6 +41,14 @@ export type MetadataEncoding = 'fernet' | 'json';
 const SNIFF_CHUNK = 64 * 1024;
 const READ_CHUNK = 256 * 1024;
 const TOKEN_PREFIX = Buffer.from('gAAAAA', 'latin1');
+/**
+ * Arrays and objects (the top-level array included) nested deeper than this are refused.
+ * Python's json.loads raises RecursionError just below 1000 levels (3.11: 992 read, 1002 not),
+ * so the application never read such a file; and every consumer
+ * of an entry (JSON.stringify for jsonb, the database) recurses over it, so an entry 10^6 levels
+ * deep (2 MB of brackets) would overflow their stacks.
+ */
+export const MAX_METADATA_NESTING = 1000;
 
 export function metadataLabel(ctx: MetadataContext): string {
   return `metadata.json of ${ctx.userId}/${ctx.collection}`;
@@ -273,8 +281,14 @@ class EntryAssembler {
     }
   }
 
+  private deeper(): void {
+    if (++this.depth > MAX_METADATA_NESTING) {
+      throw new MigrateError('E_METADATA', `${this.label}: entry ${this.index} nests arrays/objects more than ${MAX_METADATA_NESTING} levels deep (counting the top-level array); Python's json could not have read it`);
+    }
+  }
+
   private countToken(name: string): void {
-    if (name === 'startObject' || name === 'startArray') this.depth++;
+    if (name === 'startObject' || name === 'startArray') this.deeper();
     else if (name === 'endObject' || name === 'endArray') {
       this.depth--;
       if (this.depth === 1) this.emit(this.index++);
@@ -288,7 +302,7 @@ class EntryAssembler {
     }
     this.current = container;
     this.key = null;
-    this.depth++;
+    this.deeper();
   }
 
   private close(): void {
