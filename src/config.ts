@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
+import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
 import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
@@ -73,6 +74,10 @@ export interface MigrateConfig {
   /** Fail a store at once with E_LOCKED when another run holds it, instead of waiting. */
   noWait: boolean;
   keepPreviousDays: number;
+  /** --partitions: a table created by this run is hash-partitioned on user_id into this many; null: plain. */
+  partitions: number | null;
+  /** --rls: enable and force row-level security on the table (sink: TargetSpec.rls). */
+  rls: boolean;
 }
 
 export interface QueryConfig {
@@ -115,6 +120,8 @@ export interface MigrateFlags {
   /** commander sets this to false for --no-wait. */
   wait?: boolean;
   keepPrevious?: string;
+  partitions?: string;
+  rls?: boolean;
 }
 
 export interface QueryFlags {
@@ -241,7 +248,16 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     force: flags.force === true,
     noWait: flags.wait === false,
     keepPreviousDays: flags.keepPrevious === undefined ? DEFAULTS.keepPreviousDays : positiveInt(flags.keepPrevious, '--keep-previous', 0, 36500),
+    partitions: flags.partitions === undefined ? null : partitionCount(flags.partitions),
+    rls: flags.rls === true,
   };
+}
+
+/** --partitions N: the sink's bounds (identifiers.ts), reported as a usage error naming the flag. */
+function partitionCount(value: string): number {
+  const n = positiveInt(value, '--partitions', MIN_PARTITIONS, MAX_PARTITIONS);
+  if (n < MIN_PARTITIONS) throw new MigrateError('E_USAGE', `--partitions must be between ${MIN_PARTITIONS} and ${MAX_PARTITIONS}, got ${n}`);
+  return n;
 }
 
 export function buildQueryConfig(text: string | undefined, flags: QueryFlags, env: Environment, cwd: string): QueryConfig {
@@ -258,5 +274,70 @@ export function buildQueryConfig(text: string | undefined, flags: QueryFlags, en
     k: positiveInt(flags.k, '-k', 5, 1000),
     text: text ?? null,
     embeddingFile: embeddingFile === null || embeddingFile === '-' ? embeddingFile : path.resolve(cwd, embeddingFile),
+  };
+}
+
+/** What `reembed` does: fill (and by default swap in) the side table, remove it, or undo a swap. */
+export type ReembedAction = 'run' | 'abort' | 'swap-back';
+
+export interface ReembedConfig {
+  action: ReembedAction;
+  database: DatabaseConfig;
+  model: ModelConfig;
+  table: string;
+  /** Only these users' rows this time (a job spread over several invocations); the swap waits for all. */
+  users: string[] | null;
+  batchSize: number;
+  reduction: Omit<ReductionConfig, 'refit'>;
+  /** False (--no-swap): fill, index and verify the side table, leave the swap to a later run. */
+  swap: boolean;
+  noWait: boolean;
+  reportPath: string | null;
+}
+
+export interface ReembedFlags {
+  databaseUrl?: string;
+  pgliteDir?: string;
+  model?: string;
+  modelCache?: string;
+  offline?: boolean;
+  table?: string;
+  users?: string;
+  batchSize?: string;
+  reduce?: string;
+  dimensions?: string;
+  pcaSample?: string;
+  abort?: boolean;
+  swapBack?: boolean;
+  /** commander's --no-swap */
+  swap?: boolean;
+  /** commander's --no-wait */
+  wait?: boolean;
+  report?: string;
+}
+
+export function buildReembedConfig(flags: ReembedFlags, env: Environment, cwd: string): ReembedConfig {
+  if (flags.abort === true && flags.swapBack === true) throw new MigrateError('E_USAGE', '--abort and --swap-back are separate steps; give one of them');
+  const action: ReembedAction = flags.abort === true ? 'abort' : flags.swapBack === true ? 'swap-back' : 'run';
+  // Re-embedding a whole table with the default model by accident would cost hours: say which.
+  if (action === 'run' && nonEmpty(flags.model) === undefined && nonEmpty(env.PGVECTOR_MIGRATE_MODEL) === undefined) {
+    throw new MigrateError('E_USAGE', 'reembed needs the new model: --model <hub id or directory> (or $PGVECTOR_MIGRATE_MODEL)');
+  }
+  return {
+    action,
+    database: databaseConfig(flags, env, cwd),
+    model: modelConfig(flags, env, cwd),
+    table: flags.table ?? DEFAULTS.table,
+    users: list(flags.users, '--users'),
+    batchSize: positiveInt(flags.batchSize, '--batch-size', DEFAULTS.batchSize, 4096),
+    reduction: {
+      mode: oneOf(flags.reduce, '--reduce', ['auto', 'pca', 'halfvec', 'none'] as const, 'auto'),
+      dimensions: flags.dimensions === undefined ? null : positiveInt(flags.dimensions, '--dimensions', 0, 16000),
+      pcaSample: positiveInt(flags.pcaSample, '--pca-sample', DEFAULTS.pcaSample, 1_000_000),
+      pcaSeed: DEFAULTS.pcaSeed,
+    },
+    swap: flags.swap !== false,
+    noWait: flags.wait === false,
+    reportPath: flags.report === undefined ? null : path.resolve(cwd, flags.report),
   };
 }

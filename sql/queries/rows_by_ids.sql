@@ -3,4 +3,6 @@
 -- Placeholder: {{table}}.
 SELECT id::text AS id, user_id, collection_name
 FROM {{table}}
-WHERE id = ANY($1::uuid[]);
+WHERE id = ANY($1::uuid[])
+-- The order Sink.readRowsByIds promises (a partitioned table returns partition by partition).
+ORDER BY id;

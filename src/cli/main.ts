@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, DEFAULTS, databaseConfig, type Environment, type MigrateFlags, type QueryFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, databaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -9,9 +9,11 @@ import { exportPca, importPca } from '../run/pcaCommands.js';
 import { runDoctor } from '../run/doctor.js';
 import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
+import { runSetupRls } from '../run/setupRls.js';
 import { rootFromLedger, runStatus } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
-import { jsonLinesRenderer, progressRenderer, summaryTable, type Output } from './render.js';
+import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
+import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 
 export interface CliIo {
   argv: string[];
@@ -23,7 +25,10 @@ export interface CliIo {
   now: () => Date;
 }
 
-async function writeReport(file: string, report: RunReport): Promise<void> {
+/** Failures of `reembed` that running it again continues from (exit 1, not 2). */
+const RESUMABLE: ReadonlySet<string> = new Set(['E_REEMBED', 'E_EMBED', 'E_LOAD', 'E_LOCKED']);
+
+async function writeReport(file: string, report: RunReport | object): Promise<void> {
   // Write then rename, so a reader never sees half a report.
   await writeFile(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
@@ -73,6 +78,8 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--force', 'reload stores whose source files are unchanged since their last successful load')
     .option('--no-wait', 'fail a store with E_LOCKED when another run is writing it, instead of waiting')
     .option('--keep-previous <days>', 'days the rows a run replaced are kept for rollback', String(DEFAULTS.keepPreviousDays))
+    .option('--partitions <n>', 'create the table hash-partitioned on user_id into n partitions (2-256), each with its own HNSW index')
+    .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
       const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const json = flags.json === true || io.stdout.isTTY !== true;
@@ -168,6 +175,51 @@ export async function runCli(io: CliIo): Promise<number> {
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
       else for (const s of result.stores) io.stdout.write(`${s.status.padEnd(9)} ${`${s.userId}/${s.collection}`.padEnd(40)} restored ${s.restored}, removed ${s.removed}${s.reason === null ? '' : `  ${s.reason}`}\n`);
       exitCode = result.stores.every((s) => s.status === 'restored') ? 0 : 1;
+    });
+
+  dbOptions(program.command('setup-rls').description("enable and force row-level security on an existing table (policy: user_id = current_setting('app.user_id')); idempotent")).action(
+    async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; json?: boolean }) => {
+      const result = await runSetupRls({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table });
+      if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
+      else io.stdout.write(`${result.table}: row-level security ${result.changed ? 'enabled and forced' : 'was already enabled and forced'}\n`);
+    },
+  );
+
+  commonOptions(program.command('reembed').description("recompute every vector of the table with a new model in a side table, check it, and swap it in atomically"))
+    .option('--users <ids>', "only these users' rows this time (the swap waits until every row is done)")
+    .option('--batch-size <n>', 'texts embedded per batch (also rows per committed write)', String(DEFAULTS.batchSize))
+    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, halfvec, none (refuse)', 'auto')
+    .option('--dimensions <n>', 'reduce to n dimensions with PCA fitted on the table\'s texts')
+    .option('--pca-sample <n>', "texts of the table embedded to fit PCA", String(DEFAULTS.pcaSample))
+    .option('--no-swap', 'fill, index and verify the side table, but leave the swap to a later run')
+    .option('--no-wait', 'fail with E_LOCKED instead of waiting for loads of the table to finish before the swap')
+    .option('--abort', 'drop the unfinished side table and its job (the table is untouched)')
+    .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
+    .option('--report <file>', 'write the report as JSON')
+    .action(async (flags: ReembedFlags & { json?: boolean }) => {
+      const config = buildReembedConfig(flags, io.env, io.cwd);
+      const json = jsonOut(flags);
+      if (config.action === 'abort') {
+        const result = await abortReembed(config);
+        io.stdout.write(json ? `${JSON.stringify({ aborted: result })}\n` : `aborted job ${result.jobId}: ${result.sideTable} removed; ${result.table} untouched\n`);
+        return;
+      }
+      if (config.action === 'swap-back') {
+        const result = await swapBackReembed(config);
+        io.stdout.write(json ? `${JSON.stringify({ swappedBack: result })}\n` : `${result.table} is the table of before the swap again (was ${result.restored}); the new one is ${result.sideTable} (reembed --abort removes it)\n`);
+        return;
+      }
+      try {
+        const report = await reembed(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
+        if (config.reportPath !== null) await writeReport(config.reportPath, report);
+        if (!json) io.stdout.write(reembedSummary(report));
+      } catch (err) {
+        // The job stopped part-way (a check before the swap, a batch, a lock): running the same
+        // command again resumes it. That is exit 1; configuration and connection problems stay 2.
+        if (!isMigrateError(err) || !RESUMABLE.has(err.code)) throw err;
+        io.stderr.write(`error ${err.code}: ${err.message}\n`);
+        exitCode = 1;
+      }
     });
 
   const pca = program.command('pca').description("the table's PCA model (dimension reduction)");

@@ -1,4 +1,5 @@
 import type { RunEvent } from '../run/events.js';
+import type { ReembedEvent, ReembedReport } from '../run/reembed.js';
 import type { ReductionReport, RunReport, StoreReport } from '../run/report.js';
 
 export interface Output {
@@ -8,7 +9,7 @@ export interface Output {
 }
 
 /** One JSON object per line: stable for scripts, and what a non-TTY gets (CI logs, pipes). */
-export function jsonLinesRenderer(out: Output): (event: RunEvent) => void {
+export function jsonLinesRenderer<E extends object = RunEvent>(out: Output): (event: E) => void {
   return (event) => {
     out.write(`${JSON.stringify({ ...event, at: new Date().toISOString() })}\n`);
   };
@@ -138,6 +139,50 @@ export function summaryTable(report: RunReport): string {
     lines.push(
       `database: ${d.driver} ${d.location}, PostgreSQL ${d.serverVersion}, pgvector ${d.pgvectorVersion ?? 'missing'}; table ${report.table} ${d.tableExists ? `exists (${d.tableDimensions} dims, compatible)` : 'will be created'}${d.willBeCreated ? '; the database will be created' : ''}`,
     );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `reembed` on a TTY: phases as lines, the embedding passes as a bar with rows, rate and ETA. */
+export function reembedProgressRenderer(err: Output): (event: ReembedEvent) => void {
+  return (event) => {
+    switch (event.type) {
+      case 'reembed-start':
+        err.write(
+          `${event.resumed ? 'resuming' : 'starting'} job ${event.jobId}: ${event.table} -> ${event.sideTable}, model ${event.model} (${event.dimensions} dims); ${event.done}/${event.total} rows done\n`,
+        );
+        return;
+      case 'reembed-phase':
+        err.write(`\r\x1b[2K${event.phase}: ${event.detail}\n`);
+        return;
+      case 'reembed-progress': {
+        const width = 24;
+        const filled = event.total === 0 ? width : Math.round((event.done / event.total) * width);
+        const eta = event.etaSeconds === null ? '?' : fmtDuration(event.etaSeconds);
+        const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${event.done}/${event.total} rows  ${event.rowsPerSecond.toFixed(1)} rows/s  ETA ${eta}  (${event.phase})`;
+        err.write(`\r\x1b[2K${line.slice(0, (err.columns ?? 100) - 1)}`);
+        return;
+      }
+      case 'reembed-done':
+        err.write('\n');
+        return;
+    }
+  };
+}
+
+/** The lines printed when `reembed` ends. */
+export function reembedSummary(report: ReembedReport): string {
+  const r = report.rows;
+  const lines = [
+    `${report.table}: ${r.total} rows; ${r.alreadyDone} already done, ${r.embedded} embedded, ${r.caughtUp} caught up, ${report.rowsPerSecond.toFixed(1)} rows/s`,
+    `model ${report.model}: ${report.vectorType}(${report.dimensions})${report.reduction.method === 'pca' ? `, PCA ${report.reduction.sourceDimensions} -> ${report.dimensions} (model ${report.reduction.pcaModelId ?? '?'})` : ''}`,
+  ];
+  if (report.index !== null) lines.push(`index: ${report.index.built ? `built in ${(report.index.ms / 1000).toFixed(1)} s` : 'already present'}`);
+  if (report.verification !== null) lines.push(`verified: ${report.verification.stores} stores counted, ${report.verification.spotChecks} users spot-checked`);
+  if (report.swap !== null) {
+    lines.push(`swapped: ${report.table} now holds the new vectors; the old table is kept as ${report.swap.previousTable} (reembed --swap-back restores it)`);
+  } else if (report.swapDeferred !== null) {
+    lines.push(`not swapped: ${report.swapDeferred}`);
   }
   return `${lines.join('\n')}\n`;
 }

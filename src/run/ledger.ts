@@ -34,6 +34,8 @@ export function ledgerOptions(config: MigrateConfig, driverLocation: string): Re
     reduction: { ...config.reduction },
     backupDir: config.backupDir,
     keepPreviousDays: config.keepPreviousDays,
+    partitions: config.partitions,
+    rls: config.rls,
   };
 }
 

@@ -13,7 +13,7 @@ import type { Projector } from '../transform/pca/index.js';
 import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
 import { checkTableMatches, planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
-import { keepingStored, projecting, reembedding, reusingStored, type Vectorizer } from '../transform/vectorize.js';
+import { deduplicating, keepingStored, projecting, reembedding, reusingStored, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import { TOOL_VERSION } from '../version.js';
 import type { RunObserver } from './events.js';
 import { isUnchanged, ledgerOptions, selectFailed, storeLabel, toOutcome, vectorFingerprint } from './ledger.js';
@@ -350,7 +350,8 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const { candidates: validated, reports } = await validate(config, stores);
 
   const active = await sink.getPcaModel({ table: config.table });
-  const probe = await sink.inspect({ table: config.table, dimensions: 1 });
+  // With --partitions, a table of another layout is refused here, before anything is read or written.
+  const probe = await sink.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
   const sourceDimensions =
     config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, active, probe, config.reduction.refit) : deps.embedder.dimensions;
   const plan = planReduction({
@@ -362,7 +363,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     refit: config.reduction.refit,
   });
   // PCA projections keep L2 distances, not angles: such tables are indexed and searched by L2.
-  const target: TargetSpec = { table: config.table, dimensions: plan.dimensions, vectorType: plan.vectorType, distance: plan.method === 'pca' ? 'l2' : 'cosine' };
+  const target: TargetSpec = { table: config.table, dimensions: plan.dimensions, vectorType: plan.vectorType, distance: plan.method === 'pca' ? 'l2' : 'cosine', ...layoutOf(config) };
   checkTableMatches(plan, config.table, { exists: probe.tableExists, dimensions: probe.tableDimensions, vectorType: probe.tableVectorType });
 
   // Keep mode: a store of another dimension cannot join this run's space.
@@ -374,7 +375,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const refit = config.reduction.refit && plan.method === 'pca';
   if (refit) await checkRefitCovers(sink, target, candidates);
 
-  let base: Vectorizer = deps.embedder === null || config.embeddings === 'keep' ? keepingStored(config.keptLabel, sourceDimensions) : reembedding(deps.embedder);
+  let base: Vectorizer = deps.embedder === null || config.embeddings === 'keep' ? keepingStored(config.keptLabel, sourceDimensions) : deduplicating(reembedding(deps.embedder, { batchSize: config.batchSize }), VectorCache.forBudget(deps.embedder.dimensions));
   let reduction: ReductionReport = {
     method: plan.method,
     sourceDimensions,
@@ -431,9 +432,17 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     await sink.recordStore(toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType)));
   };
   let runStarted = false;
+  // A new table, or one without a valid HNSW index, is loaded without it and indexed once at the
+  // end (also when stores failed): far faster than growing the graph row by row. Meanwhile its
+  // readers get correct results by a scan, without the ANN index. A run that dies before that
+  // leaves the index missing; the next run finds it so and builds it.
+  const deferIndex = !config.dryRun && probe.searchIndex !== 'valid';
+  let schemaReady = false;
+  let searchIndex: { built: boolean; ms: number } | undefined;
   try {
     if (!config.dryRun) {
-      await sink.ensureSchema(target);
+      await sink.ensureSchema(target, { deferSearchIndex: deferIndex });
+      schemaReady = true;
       await sink.startRun({ id: runId, toolVersion: TOOL_VERSION, options: ledgerOptions(config, probe.location) }, target);
       runStarted = true;
       await sink.purgePrevious(target, config.keepPreviousDays);
@@ -463,6 +472,17 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
   } finally {
     await projector?.dispose();
+    if (schemaReady && deferIndex) {
+      try {
+        // A table this run created has no other users: a plain build (one pass, no waiting for
+        // other sessions' transactions). An existing one is indexed CONCURRENTLY (pg), so the
+        // application's writes to it go on meanwhile.
+        searchIndex = await sink.buildSearchIndex(target, { concurrently: probe.tableExists });
+      } catch (err) {
+        const e = toMigrateError(err, 'E_SCHEMA', `building the HNSW index of ${target.table}`);
+        runWarnings.push(`the HNSW index of ${target.table} could not be built (${e.code}: ${e.message}); searches are correct but scan until a later run builds it`);
+      }
+    }
     if (runStarted) {
       // When the run is already failing, closing the ledger must not replace that error with its own;
       // an unclosed run shows as 'running' and its stores' outcomes are recorded regardless.
@@ -500,6 +520,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     },
     estimate: config.dryRun ? await estimate(ctx, rowsPlanned) : null,
     warnings: runWarnings,
+    ...(searchIndex === undefined ? {} : { searchIndex }),
   };
   report.finishedAt = now().toISOString();
   observe({ type: 'run-done', report });
@@ -551,3 +572,8 @@ export function migrate(config: MigrateConfig, observe?: RunObserver): Promise<R
   );
 }
 
+
+/** --partitions and --rls as TargetSpec fields (ensureSchema creates/secures the table accordingly). */
+function layoutOf(config: MigrateConfig): Pick<TargetSpec, 'partitions' | 'rls'> {
+  return { ...(config.partitions === null ? {} : { partitions: config.partitions }), ...(config.rls ? { rls: true } : {}) };
+}

@@ -91,6 +91,11 @@ export interface RunReport {
   estimate: DryRunEstimate | null;
   /** Run-level warnings (e.g. a reduction whose recall is under 0.9). */
   warnings: string[];
+  /**
+   * The table's HNSW index, when this run built it after its loads (the table was new or had no
+   * valid index): how long the build took. Absent when the index existed already, or dry run.
+   */
+  searchIndex?: { built: boolean; ms: number };
 }
 
 /** 0: every store succeeded; 1: at least one failed. (2, for usage and connection errors, comes from the CLI.) */

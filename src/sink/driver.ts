@@ -47,5 +47,11 @@ export interface Driver extends SqlRunner {
   readonly secrets: readonly string[];
   /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: DriverTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on ONE connection outside any transaction (each statement commits on its own):
+   * for statements that refuse a transaction block (CREATE INDEX CONCURRENTLY) and need session
+   * settings made just before. `fn` must leave the session's settings as it found them.
+   */
+  session<T>(fn: (session: SqlRunner) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

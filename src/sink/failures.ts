@@ -21,7 +21,7 @@ export function toSinkError(error: unknown, code: ErrorCode, context: string, se
   const fields = errorFields(error);
   const finalCode = isConnectionFailure(fields) ? 'E_CONNECT' : code;
   const detail = fields.detail ? ` (${fields.detail})` : '';
-  const message = redactSecrets(`${context}: ${fields.message}${detail}`, secrets);
+  const message = redactSecrets(`${context}: ${fields.message}${detail}${rlsHint(fields)}${lostHint(code, finalCode)}`, secrets);
   // The cause is kept for debugging but not exposed in toJSON(); it carries no password either
   // (pg never puts the password in its errors; the URL is not part of them).
   return new MigrateError(finalCode, message, { cause: error });
@@ -51,6 +51,26 @@ function errorFields(error: unknown): ErrorFields {
 }
 
 function isConnectionFailure(fields: ErrorFields): boolean {
-  if (fields.code === undefined) return false;
+  // pg reports a socket that closed without an error message this way, with no code.
+  if (fields.code === undefined) return /^Connection terminated/.test(fields.message);
   return CONNECTION_ERRNO.has(fields.code) || CONNECTION_SQLSTATE.test(fields.code);
+}
+
+/**
+ * A connection lost in the middle of an operation (not while opening one): the server restarted,
+ * went down or ended the session. The operation's transaction never committed, so re-running is
+ * safe and is what the user has to do.
+ */
+function lostHint(code: ErrorCode, finalCode: ErrorCode): string {
+  if (finalCode !== 'E_CONNECT' || code === 'E_CONNECT') return '';
+  return `; the connection to the database server was lost (the server restarted or went down, or the session was terminated): nothing of this step was committed; re-run once the server is back (stores loaded before stay loaded, unchanged ones are skipped)`;
+}
+
+/**
+ * 42501 from a row-level security policy: the tool's role does not bypass RLS (the sessions run
+ * with row_security = off, so this is an error rather than rows silently missing).
+ */
+function rlsHint(fields: ErrorFields): string {
+  if (fields.code !== '42501' || !/row-level security/i.test(fields.message)) return '';
+  return '; this tool must connect as a role that bypasses row-level security on the table (a superuser, or ALTER ROLE <role> BYPASSRLS), never as the application role: see README, "Row-level security"';
 }

@@ -162,12 +162,47 @@ export function previousTable(table: ResolvedTable): ResolvedTable {
   return inSchemaOf(table.schema, suffixedName(table.name, 'previous'));
 }
 
+/**
+ * The side table a re-embedding job fills next to `table` (`<table>_reembed`, shortened like
+ * previousTable): one per documents table, so a job can always be found again and resumed.
+ */
+export function sideTable(table: ResolvedTable): ResolvedTable {
+  return inSchemaOf(table.schema, suffixedName(table.name, 'reembed'));
+}
+
+/**
+ * The name a swap gives the table it replaces: `<table>_prev_<UTC yyyymmddhhmmss>`. The tool never
+ * drops it; it is what `reembed --swap-back` restores.
+ */
+export function retiredTable(table: ResolvedTable, at: Date): ResolvedTable {
+  const stamp = at.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return inSchemaOf(table.schema, suffixedName(table.name, `prev_${stamp}`));
+}
+
+/**
+ * The suffix `suffixedName(tableName, suffix)` was called with to produce `objectName`, or null
+ * when `objectName` is not one of those names (an index someone created by hand). Lets a rename
+ * carry a table's indexes and partitions over to the names the new table name derives.
+ */
+export function suffixOf(tableName: string, objectName: string): string | null {
+  if (objectName.startsWith(`${tableName}_`)) {
+    const suffix = objectName.slice(tableName.length + 1);
+    if (suffixedName(tableName, suffix) === objectName) return suffix;
+  }
+  const hash = createHash('sha256').update(tableName).digest('hex').slice(0, 8);
+  const marker = objectName.indexOf(`_${hash}_`);
+  if (marker < 0) return null;
+  const suffix = objectName.slice(marker + hash.length + 2);
+  return suffixedName(tableName, suffix) === objectName ? suffix : null;
+}
+
 /** Table names of the run ledger and of the migrations' version table, one set per schema. */
 export const LEDGER_TABLE_NAMES = {
   migrations: 'pgvector_migrate_migrations',
   runs: 'migration_runs',
   stores: 'migration_stores',
   replacements: 'migration_replacements',
+  reembeds: 'reembed_jobs',
 } as const;
 
 export interface LedgerTables {
@@ -176,6 +211,8 @@ export interface LedgerTables {
   runs: ResolvedTable;
   stores: ResolvedTable;
   replacements: ResolvedTable;
+  /** Re-embedding jobs (reembed): one side table each, swapped in when complete. */
+  reembeds: ResolvedTable;
   /** Placeholder values of the migration files and the ledger queries. */
   sql: Readonly<Record<string, SqlFragment>>;
 }
@@ -185,22 +222,26 @@ export interface LedgerTables {
  * documents table and its vector_pca_models live too).
  */
 export function ledgerTables(schema: string | null): LedgerTables {
-  const [migrations, runs, stores, replacements] = [
+  const [migrations, runs, stores, replacements, reembeds] = [
     LEDGER_TABLE_NAMES.migrations,
     LEDGER_TABLE_NAMES.runs,
     LEDGER_TABLE_NAMES.stores,
     LEDGER_TABLE_NAMES.replacements,
-  ].map((name) => inSchemaOf(schema, name)) as [ResolvedTable, ResolvedTable, ResolvedTable, ResolvedTable];
+    LEDGER_TABLE_NAMES.reembeds,
+  ].map((name) => inSchemaOf(schema, name)) as [ResolvedTable, ResolvedTable, ResolvedTable, ResolvedTable, ResolvedTable];
   return {
     migrations,
     runs,
     stores,
     replacements,
+    reembeds,
     sql: {
       migrations: migrations.quoted,
       runs: runs.quoted,
       stores: stores.quoted,
       replacements: replacements.quoted,
+      reembeds: reembeds.quoted,
+      reembeds_running_index: indexName(reembeds, 'running_idx'),
       stores_latest_index: indexName(stores, 'latest_idx'),
       stores_run_index: indexName(stores, 'run_idx'),
       replacements_store_index: indexName(replacements, 'store_idx'),
@@ -215,3 +256,30 @@ export function ledgerOf(table: ResolvedTable): LedgerTables {
   }
   return ledgerTables(table.schema);
 }
+
+/** Hash partitions a documents table may be created with (--partitions): each has its own HNSW index. */
+export const MIN_PARTITIONS = 2;
+export const MAX_PARTITIONS = 256;
+
+/** E_USAGE unless `count` is an integer from MIN_PARTITIONS to MAX_PARTITIONS; the MODULUS of every partition. */
+export function validatePartitions(count: number): SqlFragment {
+  if (!Number.isInteger(count) || count < MIN_PARTITIONS || count > MAX_PARTITIONS) {
+    throw new MigrateError('E_USAGE', `invalid partition count ${String(count)}: expected an integer from ${MIN_PARTITIONS} to ${MAX_PARTITIONS}`);
+  }
+  return String(count) as SqlFragment;
+}
+
+/**
+ * Partition `remainder` (0 … count-1) of a hash-partitioned documents table: `<table>_p<remainder>`
+ * in the table's schema, shortened like previousTable (so suffixOf recognises it on a rename).
+ */
+export function partitionTable(table: ResolvedTable, remainder: number): { table: ResolvedTable; remainder: SqlFragment } {
+  if (!Number.isInteger(remainder) || remainder < 0 || remainder >= MAX_PARTITIONS) {
+    throw new MigrateError('E_INTERNAL', `invalid partition remainder ${String(remainder)}`);
+  }
+  return { table: inSchemaOf(table.schema, suffixedName(table.name, `p${remainder}`)), remainder: String(remainder) as SqlFragment };
+}
+
+/** The row-level security policy ensureSchema/enableRls create (a policy's name is per table). */
+export const RLS_POLICY_NAME = 'pgvector_migrate_user_isolation';
+export const RLS_POLICY: SqlFragment = quoteIdent(RLS_POLICY_NAME);

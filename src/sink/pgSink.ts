@@ -69,12 +69,20 @@ class PgDriver implements Driver {
       // (readerDuringCopy: the load's own connection is busy with its COPY), a third
       // inspect/search or a second load meanwhile.
       max: 3,
+      // row_security=off: a query that row-level security would filter FAILS (42501, "query would
+      // be affected by row-level security policy") instead of silently seeing part of a table, as
+      // pg_dump does; superusers and BYPASSRLS roles are unaffected (README, "Row-level security").
       // Dry runs: the server itself refuses writes from these sessions.
-      ...(this.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+      options: `-c row_security=off${this.readOnly ? ' -c default_transaction_read_only=on' : ''}`,
     });
     // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash
     // the process. The next query on that connection fails and is reported with its store.
     this.#pool.on('error', () => undefined);
+    // A checked-out client has no such listener (pg-pool removes it while the client is lent), so a
+    // connection killed mid-COPY (pg_terminate_backend, a server restart) would crash the process
+    // with an unhandled 'error'. The failure still reaches the running query, which fails its
+    // store; the pool discards the dead client when it is released.
+    this.#pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
@@ -110,6 +118,33 @@ class PgDriver implements Driver {
       throw error;
     } finally {
       client.release(broken);
+    }
+  }
+
+  async session<T>(fn: (session: SqlRunner) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${this.location}`, this.secrets);
+    }
+    let failed: Error | undefined;
+    try {
+      return await fn({
+        query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
+          const result = await client.query<R>(text, [...params]);
+          return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+        },
+        exec: async (text: string) => {
+          await client.query(text);
+        },
+      });
+    } catch (error) {
+      // The session's settings may not have been restored: never hand this connection out again.
+      failed = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      client.release(failed);
     }
   }
 

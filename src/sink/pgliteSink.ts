@@ -81,6 +81,11 @@ class PgliteDriver implements Driver {
     return this.#db.transaction((tx) => fn(new PgliteTransaction(tx)));
   }
 
+  session<T>(fn: (session: SqlRunner) => Promise<T>): Promise<T> {
+    // PGlite has one session: this driver itself.
+    return fn(this);
+  }
+
   async close(): Promise<void> {
     if (!this.#db.closed) await this.#db.close();
   }

@@ -3,6 +3,7 @@ import { MigrateError } from '../errors.js';
 import type { SqlRunner } from './driver.js';
 import { indexName, opsSql, pcaModelsTable, previousTable, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
+import { partitionedTableStatements } from './tableLayout.js';
 import type { VectorType, Distance } from './types.js';
 
 /** Columns the sink writes or reads; a table lacking any of them cannot be loaded. */
@@ -204,6 +205,10 @@ export function schemaStatements(
   shape: TableShape,
   modelsExist: boolean,
   previous: Pick<TableShape, 'exists' | 'hasFingerprintColumn'>,
+  /** False: no HNSW index now (ensureSchema's deferSearchIndex; searchIndex.ts builds it later). */
+  searchIndex = true,
+  /** TargetSpec.partitions: a table created now is hash-partitioned (tableLayout.ts); an existing one keeps its layout. */
+  partitions?: number,
 ): string[] {
   const models = pcaModelsTable(table);
   const previousName = previousTable(table);
@@ -219,9 +224,9 @@ export function schemaStatements(
     previous: previousName.quoted,
     previous_store_index: indexName(previousName, 'store_idx'),
   };
-  const statements = [sqlFile('schema/001_documents.sql', values)];
+  const statements = !shape.exists && partitions !== undefined ? partitionedTableStatements(table, partitions, values) : [sqlFile('schema/001_documents.sql', values)];
   // Above the HNSW limit the index cannot be built; the table is still valid and searchable by scan.
-  if (dimensions <= MAX_HNSW_DIMENSIONS[vectorType]) statements.push(sqlFile('schema/002_embedding_hnsw.sql', values));
+  if (searchIndex && dimensions <= MAX_HNSW_DIMENSIONS[vectorType]) statements.push(sqlFile('schema/002_embedding_hnsw.sql', values));
   if (!modelsExist) statements.push(sqlFile('schema/003_pca_models.sql', values));
   if (!shape.hasPcaModelColumn) statements.push(sqlFile('schema/004_documents_pca_model.sql', values));
   // After 004: the previous-rows table mirrors the documents table with pca_model_id.

@@ -42,7 +42,40 @@ export interface TargetSpec {
   vectorType?: VectorType;
   /** Operator the HNSW index serves and search uses; 'cosine' when absent. */
   distance?: Distance;
+  /**
+   * Hash partitions on user_id (2 to 256), each with its own HNSW index, when ensureSchema CREATES
+   * the table; absent: a plain table. Absent on an existing table: keeps whatever layout it has.
+   * Given for an existing table of another layout (plain, or another count): E_SCHEMA, never a
+   * silent re-creation.
+   */
+  partitions?: number;
+  /**
+   * ensureSchema enables and forces row-level security with the policy
+   * `user_id = NULLIF(current_setting('app.user_id', true), '')` (idempotent; also on an existing
+   * table; see Sink.enableRls). Absent/false: leaves the table's RLS as it is (never disables it).
+   */
+  rls?: boolean;
 }
+
+export interface EnsureSchemaOptions {
+  /** Leave the table without its HNSW index (build it after loading: Sink.buildSearchIndex). */
+  deferSearchIndex?: boolean;
+}
+
+export interface BuildSearchIndexOptions {
+  /** pg: CREATE INDEX CONCURRENTLY (writes go on during the build). Ignored by PGlite. */
+  concurrently?: boolean;
+  /**
+   * `maintenance_work_mem` for the build only, e.g. '512MB' (a number with kB, MB or GB).
+   * Default DEFAULT_INDEX_BUILD_MEMORY ('512MB' on pg: the HNSW graph of 100k x 384 floats fits,
+   * and it is a small share of a 2-core / 24 GB server; '256MB' on PGlite, whose WebAssembly heap
+   * lives in this process). A graph larger than this is still built, but much more slowly.
+   */
+  maintenanceWorkMem?: string;
+}
+
+/** See Sink.searchIndexState. */
+export type SearchIndexState = 'valid' | 'invalid' | 'missing' | null;
 
 /** Operations that only need the table's name: a TargetSpec, or just `{ table }`. */
 export type TableRef = TargetSpec | { table: string };
@@ -67,6 +100,10 @@ export interface DatabaseInfo {
   tableVectorType: VectorType | null;
   /** Id of the table's active PCA model; null if none (or no models table yet). */
   activePcaModelId: string | null;
+  /** Hash partition count of the existing table (partitioned on user_id); null if not partitioned or no table. */
+  tablePartitions: number | null;
+  /** True when the existing table has row-level security enabled AND forced (false if no table). */
+  tableRls: boolean;
   /** True when the database did not exist yet (PGlite directory missing). */
   willBeCreated: boolean;
   /**
@@ -77,6 +114,8 @@ export interface DatabaseInfo {
   /** Name of the table keeping the rows runs replaced (`<table>_previous`, maybe shortened), as SQL would name it. */
   previousTable?: string;
   previousTableExists?: boolean;
+  /** The table's HNSW index: see Sink.searchIndexState (null when there is no table). */
+  searchIndex?: SearchIndexState;
 }
 
 export interface SearchHit {
@@ -108,8 +147,30 @@ export interface Sink {
    * Creates the extension, table and indexes if missing, the table's `<table>_previous`, and
    * applies the ledger migrations (sql/migrations/) to the table's schema, all in one
    * transaction. E_DIM_MISMATCH if the table has another dimension. Never on a read-only sink.
+   * With `options.deferSearchIndex`, the HNSW index is NOT created (neither on a table created
+   * now nor on an existing table that lacks it): load first, then call buildSearchIndex once,
+   * which is several times faster than maintaining the graph row by row. Until then searches are
+   * correct but scan (no ANN index). Without the option, a missing index is created here.
    */
-  ensureSchema(target: TargetSpec): Promise<void>;
+  ensureSchema(target: TargetSpec, options?: EnsureSchemaOptions): Promise<void>;
+  /**
+   * Creates the table's HNSW index (the one ensureSchema creates, for `target.distance`) if it
+   * is missing, with `maintenance_work_mem` raised for the build so the graph is built in memory.
+   * `built: false` when a valid index already existed, or when the dimension exceeds
+   * MAX_HNSW_DIMENSIONS (no index possible; searches scan). `ms`: time spent building.
+   * `concurrently` (pg only): CREATE INDEX CONCURRENTLY, outside any transaction, so loads and
+   * searches of the table go on meanwhile; an INVALID index left by an interrupted concurrent
+   * build is dropped (DROP INDEX CONCURRENTLY) and rebuilt. PGlite, and partitioned tables
+   * (PostgreSQL cannot build those concurrently), use a plain CREATE INDEX, which blocks writes
+   * to the table (not reads) while it runs; an invalid index is dropped and rebuilt there too.
+   * E_SCHEMA if the table does not exist; E_USAGE on a read-only sink or a bad option.
+   */
+  buildSearchIndex(target: TargetSpec, options?: BuildSearchIndexOptions): Promise<{ built: boolean; ms: number }>;
+  /**
+   * State of the table's HNSW index: 'valid', 'invalid' (an interrupted concurrent build left it;
+   * buildSearchIndex replaces it), 'missing', or null when the table does not exist. Reads only.
+   */
+  searchIndexState(target: TableRef): Promise<SearchIndexState>;
   /**
    * Replaces all rows of one (user, collection) in a single transaction: the batches are COPYed
    * into a staging table, the old rows deleted, the staged rows inserted and counted, then commit.
@@ -120,6 +181,14 @@ export interface Sink {
    * from before its first replacement. Locks: see LoadOptions (E_LOCKED with 'no-wait').
    */
   replaceStore(target: TargetSpec, key: StoreKey, batches: RowSource, options?: LoadOptions): Promise<LoadResult>;
+  /**
+   * Enables and forces row-level security on an existing documents table, with the policy
+   * `user_id = NULLIF(current_setting('app.user_id', true), '')` (sql/schema/009, 010): what
+   * ensureSchema does with `rls: true`, for a table created earlier (`setup-rls`). Idempotent:
+   * `changed` is false when all of it was there already. E_SCHEMA if the table does not exist or
+   * is not a documents table; E_USAGE on a read-only sink.
+   */
+  enableRls(target: TableRef): Promise<{ changed: boolean }>;
   /**
    * Runs `fn` in ONE database transaction: every `session.replaceStore` and `session.savePcaModel`
    * commits together when `fn` resolves, or none does when anything throws (the previous active
@@ -231,6 +300,9 @@ export interface Sink {
    * A table from before fingerprints (ensureSchema not run since) reports all rows as NULL.
    */
   diagnose(target: TableRef, opts?: { normTolerance?: number; examples?: number }): Promise<TableDiagnosis>;
+
+  /** Re-embedding of one documents table into its side table, and the swap (see Reembedding). */
+  reembedding(table: TableRef): Reembedding;
 
   close(): Promise<void>;
 }
@@ -408,4 +480,129 @@ export interface TableDiagnosis {
   duplicateTexts: { groups: number; rows: number; examples: { userId: string; contentSha256: string; rows: number }[] };
   /** Rows with an empty (or ASCII-whitespace-only) text. */
   missingText: { rows: number; examples: string[] };
+}
+
+// ---- Re-embedding side by side (reembed) ----
+
+/** A re-embedding job as the ledger (`reembed_jobs`) records it. */
+export interface ReembedJob {
+  id: string;
+  /** The documents table, unqualified (as the ledger keys tables). */
+  table: string;
+  /** The side table being filled (`<table>_reembed`), unqualified. */
+  sideTable: string;
+  /** The model as given (hub id or directory). */
+  model: string;
+  /** The full embedding fingerprint every side row carries when done. */
+  fingerprint: string;
+  dimensions: number;
+  vectorType: VectorType;
+  distance: Distance;
+  /** The side table's PCA model, when the new model's vectors are reduced. */
+  pcaModelId: string | null;
+  /** The job's options without secrets (model, reduction, the embedder's own fingerprint). */
+  options: Record<string, unknown>;
+  startedAt: string;
+  status: 'running' | 'swapped' | 'aborted';
+  /** After a swap: the retired table (`<table>_prev_<timestamp>`), unqualified. */
+  previousTable: string | null;
+  swappedAt: string | null;
+  finishedAt: string | null;
+}
+
+export type NewReembedJob = Pick<ReembedJob, 'id' | 'model' | 'fingerprint' | 'dimensions' | 'vectorType' | 'distance' | 'pcaModelId' | 'options'>;
+
+/** A row of the documents table still waiting for its new vector. */
+export interface ReembedPendingRow {
+  id: string;
+  userId: string;
+  collection: string;
+  text: string;
+  contentSha256: string;
+}
+
+/** A new vector for a row, with the text it was computed from. */
+export interface ReembedVector {
+  id: string;
+  text: string;
+  embedding: Float32Array;
+}
+
+/** One store's rows in the documents table and in the side table. */
+export interface ReembedStoreCount {
+  userId: string;
+  collection: string;
+  tableRows: number;
+  sideRows: number;
+  /** Side rows without the job's fingerprint, or whose text is no longer the row's. */
+  staleRows: number;
+}
+
+export interface SwapResult {
+  /** The retired table, as it can be named (`schema.name` when the table is qualified). */
+  previousTable: string;
+  /** Rows embedded under the swap's lock (written after the last catch-up pass). */
+  caughtUp: number;
+  /** Side rows removed because their row was deleted from the documents table. */
+  pruned: number;
+  /** Side rows whose metadata, timestamps or store were brought up to date. */
+  synced: number;
+}
+
+/**
+ * A documents table's re-embedding: the side table `<table>_reembed` is filled with new vectors
+ * computed from the table's own texts while applications keep reading and writing the table, then
+ * swapped in by renaming both tables in one transaction. Nothing here embeds: callers pass vectors
+ * (and a function embedding the rows found at the last moment, under the swap's lock).
+ * Side rows take every column but the embedding (and what describes it) from the documents table.
+ */
+export interface Reembedding {
+  /** The side table's name, as SQL would name it (schema-qualified when the table is). */
+  readonly sideTable: string;
+  /** The table's unfinished job, or null. Reads only. */
+  current(): Promise<ReembedJob | null>;
+  /** The table's latest swapped job (what --swap-back undoes), or null. Reads only. */
+  lastSwapped(): Promise<ReembedJob | null>;
+  /**
+   * Records a new running job. The side table must exist already (ensureSchema with the side
+   * table's spec). E_REEMBED when the table already has an unfinished job.
+   */
+  start(job: NewReembedJob): Promise<ReembedJob>;
+  /**
+   * Up to `limit` rows (of `users`, or all) that have no side row with the same text and the
+   * job's fingerprint, by id after `afterId`. Rows done are never returned again: this is what
+   * makes a job resumable and what its catch-up passes read.
+   */
+  pending(job: ReembedJob, options: { users?: readonly string[] | null; afterId?: string | null; limit: number }): Promise<ReembedPendingRow[]>;
+  /** Rows of the table (of `users`, or all) and how many of them are done. */
+  counts(job: ReembedJob, users?: readonly string[] | null): Promise<{ total: number; done: number }>;
+  /**
+   * Writes new vectors (one transaction): any side row of the same id is replaced, and rows whose
+   * text changed since it was read are left out (they stay pending). Returns rows written.
+   */
+  write(job: ReembedJob, vectors: readonly ReembedVector[]): Promise<number>;
+  /** Removes side rows whose row was deleted from the table since; returns how many. */
+  prune(job: ReembedJob): Promise<number>;
+  /** Per store, rows in the table and in the side table (every store of either). Reads only. */
+  compare(job: ReembedJob): Promise<ReembedStoreCount[]>;
+  /** One side row per user with its vector, for a spot-check search. Reads only. */
+  spotRows(job: ReembedJob): Promise<{ id: string; userId: string; collection: string; embedding: Float32Array }[]>;
+  /** Up to `size` texts of the table, a repeatable pseudo-random sample under `seed`. */
+  sampleTexts(size: number, seed: number): Promise<string[]>;
+  /**
+   * The swap, in ONE transaction holding both tables exclusively: rows still pending are given to
+   * `catchUp` and written, side rows of deleted rows removed, changed columns copied, the counts
+   * checked (E_REEMBED on any difference: nothing changes), then the table is renamed
+   * `<table>_prev_<timestamp>` and the side table takes its name, each with its indexes,
+   * partitions and `_previous` table; the PCA models and rollback records follow their rows.
+   */
+  swap(job: ReembedJob, catchUp: (rows: ReembedPendingRow[]) => Promise<Float32Array[]>, options?: LockOptions): Promise<SwapResult>;
+  /** Drops the unfinished job's side table (and its `_previous` and PCA models) and marks it aborted. */
+  abort(job: ReembedJob): Promise<void>;
+  /**
+   * Undoes the latest swap in one transaction: the current table becomes the side table again
+   * (its job running, ready to be checked and swapped in again, or aborted) and the retired table
+   * gets the table's name back. E_REEMBED when there is no swap to undo or a side table exists.
+   */
+  swapBack(options?: LockOptions): Promise<{ restored: string; sideTable: string; job: ReembedJob }>;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -44,6 +44,26 @@ async function copyHashing(from: string, to: string): Promise<BackupFile> {
 }
 
 /**
+ * `mkdir -p` that reports the real reason: Node's recursive mkdir turns a parent it cannot create
+ * (read-only file system, no permission) into ENOENT. Creating one level at a time surfaces it.
+ */
+async function makeDirectory(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const levels: string[] = [];
+    for (let p = dir; p !== path.dirname(p); p = path.dirname(p)) levels.unshift(p);
+    for (const level of levels) {
+      await mkdir(level).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+    }
+    throw err;
+  }
+}
+
+/**
  * Copies a store's files to `<backupRoot>/<user>/<collection>/` with a SHA-256 manifest, then
  * re-reads every copy and compares it with the hash taken while reading the source. Any failure
  * (unwritable directory, full disk, mismatch) is E_BACKUP, raised before the store is loaded.
@@ -51,8 +71,11 @@ async function copyHashing(from: string, to: string): Promise<BackupFile> {
 export async function backupStore(store: StoreLocation, backupRoot: string, now: Date): Promise<BackupResult> {
   const dir = path.join(backupRoot, store.userId, store.collection);
   const label = `${store.userId}/${store.collection}`;
+  // Set once this call has created the store's backup directory: only then is a half-written
+  // copy ours to remove (on a full disk it would otherwise starve the next stores' backups).
+  let created = false;
   try {
-    await mkdir(dir, { recursive: true });
+    created = (await makeDirectory(dir)) !== undefined;
     const files: BackupFile[] = [];
     for (const source of [store.vectorsPath, store.metadataPath]) {
       if (source === null) continue;
@@ -75,6 +98,7 @@ export async function backupStore(store: StoreLocation, backupRoot: string, now:
     await rename(`${manifestPath}.tmp`, manifestPath);
     return { dir, manifest };
   } catch (err) {
+    if (created) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     if (err instanceof MigrateError) throw err;
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EACCES' || e.code === 'EROFS' ? 'the directory is not writable' : e.code === 'EEXIST' ? 'a backup already exists there' : e.message;

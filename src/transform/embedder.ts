@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { sha256OfFile } from '../hash.js';
 import { MigrateError, toMigrateError } from '../errors.js';
+import { inPlannedBatches, lengthSortedBatches, type BatchLimits } from './batching.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
 export type { ModelDtype } from './modelSource.js';
@@ -36,10 +37,30 @@ export interface Embedder {
   readonly modelId: string;
   readonly dimensions: number;
   readonly fingerprint: EmbedderFingerprint;
-  /** Embeds one batch (the caller picks its size): one unit-length Float32Array per text, in order. */
-  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  /**
+   * One unit-length Float32Array per text, in the texts' order. Without `batchSize` the texts go
+   * through the model as one batch. With it, texts beyond one batch are grouped by token count
+   * (see batching.ts) into batches of at most `batchSize`, which pads far less than batches in
+   * the given order, and batches of long texts hold fewer of them (BATCH_LIMITS); the
+   * vectors are the same either way (padding is masked out).
+   */
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
   dispose(): Promise<void>;
 }
+
+export interface EmbedOptions {
+  /** Most texts per model call (a positive integer); default all of them in one call. */
+  batchSize?: number;
+}
+
+/**
+ * Limits of one model call once texts are grouped by length: at most 4096 tokens (texts x longest
+ * text, padding included) and 2^20 for texts x longest² — 32 texts of 128 tokens, 16 of 256, 4 of
+ * 500. Attention holds batch x heads x length² floats: 32 texts of 512 tokens need ~400 MB per
+ * layer's scores for MiniLM (measured peak RSS over 1 GB), 4 of them ~50 MB (peak 404 MB, of
+ * which ~300 MB is the loaded model and runtime), at about the same cost per text.
+ */
+export const BATCH_LIMITS: Readonly<BatchLimits> = { maxTokens: 4096, maxAttention: 1 << 20 };
 
 type Transformers = typeof import('@huggingface/transformers');
 type FeatureExtractionPipeline = import('@huggingface/transformers').FeatureExtractionPipeline;
@@ -293,15 +314,26 @@ class PipelineEmbedder implements Embedder {
     readonly fingerprint: EmbedderFingerprint,
   ) {}
 
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
     if (this.disposed) throw new MigrateError('E_EMBED', `the embedder for ${this.modelId} has been disposed`);
+    const batchSize = options.batchSize ?? texts.length;
+    if (options.batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1)) {
+      throw new MigrateError('E_USAGE', `the batch size must be a positive integer, not ${String(options.batchSize)}`);
+    }
     // The tokenizer rejects an empty batch ("text array must be non-empty").
     if (texts.length === 0) return [];
     try {
-      return await runBatch(this.pipe, texts, this.modelId);
+      if (texts.length <= batchSize) return await runBatch(this.pipe, texts, this.modelId);
+      const plan = lengthSortedBatches(texts.map((t) => this.tokenCount(t)), batchSize, BATCH_LIMITS);
+      return await inPlannedBatches(texts, plan, (batch) => runBatch(this.pipe, batch, this.modelId));
     } catch (err) {
-      throw toMigrateError(err, 'E_EMBED', `embedding a batch of ${texts.length} texts with ${this.modelId} failed`);
+      throw toMigrateError(err, 'E_EMBED', `embedding ${texts.length} texts with ${this.modelId} failed`);
     }
+  }
+
+  /** Tokens the model will see (special tokens included, truncated like the pipeline truncates). */
+  private tokenCount(text: string): number {
+    return Math.min(this.pipe.tokenizer.encode(text).length, this.pipe.tokenizer.model_max_length);
   }
 
   async dispose(): Promise<void> {

@@ -82,8 +82,17 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
 }
 
 /**
- * Turns a store's records into batches of rows. Memory holds one batch at a time: the next batch
- * is not read until the sink has taken the previous one.
+ * Batches per vectorizer call: a window this many batches wide is vectorized at once, so that a
+ * re-embedding vectorizer can group its texts by length (see transform/batching.ts). 8 x 32 texts
+ * of up to 512 tokens stay a few megabytes; wider windows gained under 5% on the mixed-length
+ * benchmark corpus (BENCHMARKS.md).
+ */
+export const SORT_WINDOW_BATCHES = 8;
+
+/**
+ * Turns a store's records into batches of rows (at most `batchSize` each, in source order).
+ * Memory holds one window (`windowBatches` batches) at a time: the next window is not read until
+ * the sink has taken the previous one's rows.
  */
 export async function* rowBatches(
   records: AsyncIterable<SourceRecord>,
@@ -91,14 +100,18 @@ export async function* rowBatches(
   vectorizer: Vectorizer,
   batchSize: number,
   stats: RowStats,
+  windowBatches = SORT_WINDOW_BATCHES,
 ): AsyncGenerator<DocumentRow[]> {
-  let batch: PendingRow[] = [];
+  const windowSize = batchSize * windowBatches;
+  let window: PendingRow[] = [];
+  const flush = async function* (): AsyncGenerator<DocumentRow[]> {
+    const rows = await toRows(window, ctx, vectorizer, stats);
+    window = [];
+    for (let i = 0; i < rows.length; i += batchSize) yield rows.slice(i, i + batchSize);
+  };
   for await (const pending of extractTexts(records, stats)) {
-    batch.push(pending);
-    if (batch.length >= batchSize) {
-      yield await toRows(batch, ctx, vectorizer, stats);
-      batch = [];
-    }
+    window.push(pending);
+    if (window.length >= windowSize) yield* flush();
   }
-  if (batch.length > 0) yield await toRows(batch, ctx, vectorizer, stats);
+  if (window.length > 0) yield* flush();
 }

@@ -2,6 +2,7 @@ import { MigrateError } from '../errors.js';
 import type { StoredVector } from '../source/types.js';
 import type { Embedder } from './embedder.js';
 import type { Projector } from './pca/index.js';
+import { sha256Hex } from './rowId.js';
 
 /** One entry on its way to becoming a row: its text and, in keep mode, its stored vector. */
 export interface PendingEntry {
@@ -31,14 +32,105 @@ export interface Vectorizer {
   vectors(batch: readonly PendingEntry[]): Promise<Float32Array[]>;
 }
 
-export function reembedding(embedder: Embedder): Vectorizer {
+/** Texts per model call when the caller does not say (the CLI's --batch-size default too). */
+export const DEFAULT_EMBED_BATCH = 32;
+
+/**
+ * Re-embeds the texts. A call with more entries than `batchSize` (rowBatches hands over a window
+ * of several batches) is embedded in length-sorted batches of `batchSize`: see Embedder.embed.
+ */
+export function reembedding(embedder: Embedder, options: { batchSize?: number } = {}): Vectorizer {
+  const batchSize = options.batchSize ?? DEFAULT_EMBED_BATCH;
   return {
     label: embedder.modelId,
     dimensions: embedder.dimensions,
     needsStoredVectors: false,
     pcaModelId: null,
     fingerprint: { ...embedder.fingerprint },
-    vectors: (batch) => embedder.embed(batch.map((e) => e.text)),
+    vectors: (batch) => embedder.embed(batch.map((e) => e.text), { batchSize }),
+  };
+}
+
+/**
+ * Vectors of one run keyed by text hash, least recently used dropped first beyond `capacity`, so
+ * that memory stays bounded however many texts a run sees. Holds what one vectorizer produced:
+ * never share it between vectorizers of different fingerprints.
+ */
+export class VectorCache {
+  readonly #entries = new Map<string, Float32Array>();
+  readonly capacity: number;
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 0) throw new MigrateError('E_INTERNAL', `vector cache capacity must be an integer >= 0, not ${capacity}`);
+    this.capacity = capacity;
+  }
+
+  /** A cache of about `bytes` of float32 vectors of `dimensions` (at least 1000 entries). */
+  static forBudget(dimensions: number, bytes = DEDUP_CACHE_BYTES): VectorCache {
+    return new VectorCache(Math.max(1000, Math.floor(bytes / (4 * Math.max(1, dimensions)))));
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): Float32Array | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      // Map keeps insertion order: re-inserting marks it most recently used.
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: Float32Array): void {
+    if (this.capacity === 0) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.capacity) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done === true) break;
+      this.#entries.delete(oldest.value);
+    }
+  }
+}
+
+/** Memory the run's vector cache may use: 32 MB, about 21,000 vectors of 384 dimensions. */
+export const DEDUP_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Computes each distinct text once per run: identical texts within a batch, and texts already
+ * vectorized earlier in the run (another store, another user) while they are in `cache`, get the
+ * same vector without a model call. Entries are keyed by their text's SHA-256. Only for
+ * vectorizers whose vector depends on the text alone (re-embedding), never for kept vectors.
+ * Duplicates share one Float32Array: nothing downstream writes into vectors.
+ */
+export function deduplicating(inner: Vectorizer, cache: VectorCache): Vectorizer {
+  return {
+    ...inner,
+    async vectors(batch) {
+      const keys = batch.map((e) => e.contentSha256 ?? sha256Hex(e.text));
+      const found = new Map<string, Float32Array>();
+      const missing = new Map<string, PendingEntry>();
+      batch.forEach((e, i) => {
+        const key = keys[i] as string;
+        if (found.has(key) || missing.has(key)) return;
+        const cached = cache.get(key);
+        if (cached !== undefined) found.set(key, cached);
+        else missing.set(key, e);
+      });
+      if (missing.size > 0) {
+        const computed = await inner.vectors([...missing.values()]);
+        if (computed.length !== missing.size) throw new MigrateError('E_EMBED', `got ${computed.length} vectors for ${missing.size} distinct texts`);
+        [...missing.keys()].forEach((key, i) => {
+          const vector = computed[i] as Float32Array;
+          found.set(key, vector);
+          cache.set(key, vector);
+        });
+      }
+      return keys.map((key) => found.get(key) as Float32Array);
+    },
   };
 }
 

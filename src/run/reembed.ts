@@ -1,0 +1,304 @@
+/**
+ * `reembed`: moves a populated table to a new embedding model without a moment where search mixes
+ * two models. The new vectors go into a side table computed from the table's own texts while
+ * applications keep using the table; the side table gets its HNSW index, is checked (counts per
+ * store, fingerprints, a search per user), catches up with rows written meanwhile, and is swapped
+ * in by renaming both tables in one transaction. Every step can be interrupted and run again.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ReembedConfig } from '../config.js';
+import { MigrateError } from '../errors.js';
+import type { Embedder } from '../transform/embedder.js';
+import { createSearchProjector, fitReduction } from '../transform/pcaFit.js';
+import { planReduction, type ReductionPlan } from '../transform/reduction.js';
+import { deduplicating, fingerprintOf, projecting, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
+import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
+import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
+import { withEmbedder, withSink } from './resources.js';
+
+export interface ReembedReport {
+  table: string;
+  sideTable: string;
+  jobId: string;
+  model: string;
+  fingerprint: string;
+  dimensions: number;
+  vectorType: 'vector' | 'halfvec';
+  reduction: { method: ReductionPlan['method']; sourceDimensions: number; pcaModelId: string | null; fitted: boolean };
+  /** True when an interrupted job was continued. */
+  resumed: boolean;
+  rows: {
+    /** Rows of the table in this run's scope (--users, or all). */
+    total: number;
+    /** Rows already done when the run started (an earlier, interrupted run did them). */
+    alreadyDone: number;
+    /** Rows embedded by the main pass. */
+    embedded: number;
+    /** Rows embedded by the catch-up passes (written by applications while the job ran). */
+    caughtUp: number;
+    /** Side rows removed because applications deleted their row while the job ran. */
+    pruned: number;
+  };
+  index: { built: boolean; ms: number } | null;
+  verification: { stores: number; spotChecks: number } | null;
+  swap: { previousTable: string; caughtUp: number; pruned: number; synced: number } | null;
+  /** Why the side table was not swapped in (--no-swap, --users covering part of the table). */
+  swapDeferred: string | null;
+  durationMs: number;
+  rowsPerSecond: number;
+}
+
+export type ReembedEvent =
+  | { type: 'reembed-start'; table: string; sideTable: string; jobId: string; model: string; dimensions: number; resumed: boolean; total: number; done: number }
+  | { type: 'reembed-phase'; phase: 'sampling' | 'embedding' | 'catch-up' | 'index' | 'verify' | 'swap'; detail: string }
+  | { type: 'reembed-progress'; phase: 'embedding' | 'catch-up'; done: number; total: number; rowsPerSecond: number; etaSeconds: number | null }
+  | { type: 'reembed-done'; report: ReembedReport };
+
+export type ReembedObserver = (event: ReembedEvent) => void;
+
+/** Catch-up passes before the swap; what arrives after the last one is embedded under the swap's lock. */
+const CATCH_UP_PASSES = 3;
+
+export async function reembed(config: ReembedConfig, observe: ReembedObserver): Promise<ReembedReport> {
+  return withSink(config.database, { readOnly: false }, (sink) => withEmbedder(config.model, (embedder) => runReembed(config, { sink, embedder, observe })));
+}
+
+export interface ReembedDeps {
+  sink: Sink;
+  embedder: Embedder;
+  observe: ReembedObserver;
+}
+
+export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
+  const { sink, embedder, observe } = deps;
+  const started = performance.now();
+  const info = await sink.inspect({ table: config.table, dimensions: 1 });
+  if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; there is nothing to re-embed`);
+  const r = sink.reembedding({ table: config.table });
+  let job = await r.current();
+  const resumed = job !== null;
+
+  const plan = job === null ? planReduction({ sourceDimensions: embedder.dimensions, mode: config.reduction.mode, dimensions: config.reduction.dimensions, pgvectorVersion: info.pgvectorVersion, activePca: null, refit: false }) : planOf(job, embedder);
+  const side: TargetSpec = {
+    table: r.sideTable,
+    dimensions: plan.dimensions,
+    vectorType: plan.vectorType,
+    distance: plan.method === 'pca' ? 'l2' : 'cosine',
+    // The side table becomes the table: same layout, same row-level security.
+    ...(info.tablePartitions === null ? {} : { partitions: info.tablePartitions }),
+    ...(info.tableRls ? { rls: true } : {}),
+  };
+  // Without its HNSW index while it fills: one build at the end is several times faster.
+  await sink.ensureSchema(side, { deferSearchIndex: true });
+
+  const { vectorizer, fitted } = await vectorizerFor(plan, job, r, sink, embedder, side, config, observe);
+  const fingerprint = fingerprintOf(vectorizer, plan.vectorType);
+  if (job !== null && job.fingerprint !== fingerprint) {
+    throw new MigrateError(
+      'E_REEMBED',
+      `${config.table} has an unfinished re-embedding to ${job.model} (job ${job.id}) with other settings than this run's; run it again with the same --model and reduction, or remove it with reembed --abort`,
+    );
+  }
+  job ??= await r.start({
+    id: randomUUID(),
+    model: config.model.id,
+    fingerprint,
+    dimensions: plan.dimensions,
+    vectorType: plan.vectorType,
+    distance: side.distance ?? 'cosine',
+    pcaModelId: vectorizer.pcaModelId,
+    options: { model: config.model.id, reduce: config.reduction.mode, dimensions: config.reduction.dimensions, batchSize: config.batchSize },
+  });
+
+  const scope = await r.counts(job, config.users);
+  observe({ type: 'reembed-start', table: config.table, sideTable: r.sideTable, jobId: job.id, model: job.model, dimensions: job.dimensions, resumed, total: scope.total, done: scope.done });
+
+  const progress = progressMeter(scope.total, scope.done, observe);
+  observe({ type: 'reembed-phase', phase: 'embedding', detail: `${scope.total - scope.done} of ${scope.total} rows to embed` });
+  const embedded = await embedPending(r, job, vectorizer, config, (n) => progress('embedding', n));
+
+  let caughtUp = 0;
+  for (let pass = 0; pass < CATCH_UP_PASSES; pass++) {
+    const late = await embedPending(r, job, vectorizer, config, (n) => progress('catch-up', n));
+    caughtUp += late;
+    if (late === 0) break;
+  }
+
+  const report: ReembedReport = {
+    table: config.table,
+    sideTable: r.sideTable,
+    jobId: job.id,
+    model: job.model,
+    fingerprint,
+    dimensions: job.dimensions,
+    vectorType: job.vectorType,
+    reduction: { method: plan.method, sourceDimensions: plan.sourceDimensions, pcaModelId: job.pcaModelId, fitted },
+    resumed,
+    rows: { total: scope.total, alreadyDone: scope.done, embedded, caughtUp, pruned: 0 },
+    index: null,
+    verification: null,
+    swap: null,
+    swapDeferred: null,
+    durationMs: 0,
+    rowsPerSecond: 0,
+  };
+  const finish = (): ReembedReport => {
+    report.durationMs = performance.now() - started;
+    report.rowsPerSecond = (embedded + caughtUp) / Math.max(report.durationMs / 1000, 1e-3);
+    observe({ type: 'reembed-done', report });
+    return report;
+  };
+
+  const whole = config.users === null ? null : await r.counts(job, null);
+  const remaining = whole === null ? 0 : whole.total - whole.done;
+  if (remaining > 0) {
+    report.swapDeferred = `${remaining} rows of users outside --users are not re-embedded yet; run reembed for them (or without --users) to finish and swap`;
+    return finish();
+  }
+
+  report.rows.pruned = await r.prune(job);
+  observe({ type: 'reembed-phase', phase: 'index', detail: `building the HNSW index of ${r.sideTable}` });
+  report.index = await sink.buildSearchIndex(side, { concurrently: sink.driver === 'pg' });
+  observe({ type: 'reembed-phase', phase: 'verify', detail: 'counts per store, fingerprints, one search per user' });
+  report.verification = await verifySide(sink, r, job, side);
+
+  if (!config.swap) {
+    report.swapDeferred = `--no-swap: ${r.sideTable} is complete and verified; run reembed again with the same --model to swap it in`;
+    return finish();
+  }
+  observe({ type: 'reembed-phase', phase: 'swap', detail: `renaming ${r.sideTable} to ${config.table}` });
+  const current = job;
+  report.swap = await r.swap(current, (rows) => vectorizer.vectors(rows.map(entryOf)), config.noWait ? { lock: 'no-wait' } : {});
+  return finish();
+}
+
+/** Removes the table's unfinished side table. E_REEMBED when there is none. */
+export async function abortReembed(config: ReembedConfig): Promise<{ table: string; sideTable: string; jobId: string }> {
+  return withSink(config.database, { readOnly: false }, async (sink) => {
+    const r = sink.reembedding({ table: config.table });
+    const job = await r.current();
+    if (job === null) throw new MigrateError('E_REEMBED', `${config.table} has no unfinished re-embedding to abort`);
+    await r.abort(job);
+    return { table: config.table, sideTable: r.sideTable, jobId: job.id };
+  });
+}
+
+/** Undoes the table's latest swap. */
+export async function swapBackReembed(config: ReembedConfig): Promise<{ table: string; restored: string; sideTable: string; jobId: string }> {
+  return withSink(config.database, { readOnly: false }, async (sink) => {
+    const result = await sink.reembedding({ table: config.table }).swapBack(config.noWait ? { lock: 'no-wait' } : {});
+    return { table: config.table, restored: result.restored, sideTable: result.sideTable, jobId: result.job.id };
+  });
+}
+
+/** A resumed job keeps the dimension, type and PCA model it started with. */
+function planOf(job: ReembedJob, embedder: Embedder): ReductionPlan {
+  if (job.pcaModelId !== null) return { method: 'pca', vectorType: 'vector', sourceDimensions: embedder.dimensions, dimensions: job.dimensions, model: 'reuse' };
+  if (job.dimensions !== embedder.dimensions) {
+    throw new MigrateError(
+      'E_REEMBED',
+      `${job.table} has an unfinished re-embedding to ${job.model} (${job.dimensions} dimensions) but this model gives ${embedder.dimensions}; run it with the same --model, or reembed --abort first`,
+    );
+  }
+  return job.vectorType === 'halfvec'
+    ? { method: 'halfvec', vectorType: 'halfvec', sourceDimensions: embedder.dimensions, dimensions: job.dimensions }
+    : { method: 'none', vectorType: 'vector', sourceDimensions: embedder.dimensions, dimensions: job.dimensions };
+}
+
+/**
+ * The new model, projected when the plan reduces with PCA: the job's model when resuming, the side
+ * table's when an earlier run fitted one and stopped before recording the job, else a fit on a
+ * sample of the table's own texts.
+ */
+async function vectorizerFor(
+  plan: ReductionPlan,
+  job: ReembedJob | null,
+  r: Reembedding,
+  sink: Sink,
+  embedder: Embedder,
+  side: TargetSpec,
+  config: ReembedConfig,
+  observe: ReembedObserver,
+): Promise<{ vectorizer: Vectorizer; fitted: boolean }> {
+  // Identical texts (within and across users) are embedded once per run, as in migrate.
+  const base = deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions));
+  if (plan.method !== 'pca') return { vectorizer: base, fitted: false };
+  const existing = job?.pcaModelId != null ? await sink.getPcaModelById(side, job.pcaModelId) : await sink.getPcaModel(side);
+  if (existing !== null && existing.sourceDimensions === embedder.dimensions && existing.targetDimensions === plan.dimensions) {
+    return { vectorizer: projecting(base, createSearchProjector(fromPcaModelRecord(existing)), existing), fitted: false };
+  }
+  if (job !== null) throw new MigrateError('E_REEMBED', `the PCA model ${job.pcaModelId ?? '?'} of job ${job.id} is gone from ${side.table}; reembed --abort and start again`);
+  const { pcaSample, pcaSeed } = config.reduction;
+  observe({ type: 'reembed-phase', phase: 'sampling', detail: `embedding up to ${pcaSample} of the table's texts to fit PCA` });
+  const texts = await r.sampleTexts(pcaSample, pcaSeed);
+  const vectors: Float32Array[] = [];
+  for (let i = 0; i < texts.length; i += config.batchSize) vectors.push(...(await embedder.embed(texts.slice(i, i + config.batchSize))));
+  const fittedModel = await fitReduction(vectors, plan.dimensions);
+  const saved = await sink.savePcaModel(toNewPcaModel(side.table, fittedModel, { sampling: 'table texts, md5(id || seed) order', seed: pcaSeed, population: texts.length }));
+  return { vectorizer: projecting(base, createSearchProjector(fittedModel.model), saved), fitted: true };
+}
+
+function entryOf(row: ReembedPendingRow, index: number): { index: number; text: string } {
+  return { index, text: row.text };
+}
+
+/** One pass over the rows still pending (of config.users), in id order; returns rows written. */
+async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, onBatch: (rows: number) => void): Promise<number> {
+  let afterId: string | null = null;
+  let written = 0;
+  for (;;) {
+    const rows = await r.pending(job, { users: config.users, afterId, limit: config.batchSize });
+    if (rows.length === 0) return written;
+    const embeddings = await vectorizer.vectors(rows.map(entryOf));
+    const n = await r.write(
+      job,
+      rows.map((row, i) => ({ id: row.id, text: row.text, embedding: embeddings[i] as Float32Array })),
+    );
+    written += n;
+    onBatch(n);
+    afterId = (rows[rows.length - 1] as ReembedPendingRow).id;
+  }
+}
+
+/** Rows done out of the scope's total, with the rate of this run and the time left at that rate. */
+function progressMeter(total: number, alreadyDone: number, observe: ReembedObserver): (phase: 'embedding' | 'catch-up', rows: number) => void {
+  const started = performance.now();
+  let doneNow = 0;
+  return (phase, rows) => {
+    doneNow += rows;
+    const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
+    const rate = doneNow / seconds;
+    const done = Math.min(total, alreadyDone + doneNow);
+    observe({ type: 'reembed-progress', phase, done, total, rowsPerSecond: rate, etaSeconds: rate > 0 ? (total - done) / rate : null });
+  };
+}
+
+/**
+ * Before the swap: every store has as many rows in the side table as in the table, all with the
+ * job's fingerprint and the table's text, and for each user a search of the side table with one
+ * of the user's own new vectors finds that row first among the user's rows (the index answers,
+ * and the rows are filed under the right user). E_REEMBED otherwise; nothing is swapped.
+ */
+async function verifySide(sink: Sink, r: Reembedding, job: ReembedJob, side: TargetSpec): Promise<{ stores: number; spotChecks: number }> {
+  const stores = await r.compare(job);
+  const bad = stores.filter((s) => s.tableRows !== s.sideRows || s.staleRows > 0);
+  if (bad.length > 0) {
+    const first = bad[0] as (typeof bad)[number];
+    throw new MigrateError(
+      'E_REEMBED',
+      `${bad.length} store(s) of ${job.table} do not match ${r.sideTable} (e.g. ${first.userId}/${first.collection}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); run reembed again to finish`,
+    );
+  }
+  const spots = await r.spotRows(job);
+  for (const spot of spots) {
+    const hits = await sink.search(side, { userId: spot.userId, embedding: spot.embedding, k: 1 });
+    const hit = hits[0];
+    if (hit === undefined || hit.userId !== spot.userId || (hit.id !== spot.id && hit.distance > 1e-6)) {
+      throw new MigrateError(
+        'E_REEMBED',
+        `spot check failed for user ${spot.userId}: searching ${r.sideTable} with row ${spot.id}'s own vector returned ${hit === undefined ? 'nothing' : `row ${hit.id} at distance ${hit.distance}`}; nothing was swapped`,
+      );
+    }
+  }
+  return { stores: stores.length, spotChecks: spots.length };
+}
