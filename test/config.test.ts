@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { buildMigrateConfig, buildQueryConfig, DEFAULTS } from '../src/config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS } from '../src/config.js';
 import { redactUrl } from '../src/sink/redact.js';
 
 const now = new Date('2026-11-21T18:51:00.123Z');
@@ -93,5 +93,28 @@ describe('support flags', () => {
     const { TOOL_VERSION } = await import('../src/version.js');
     const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(TOOL_VERSION).toBe(pkg.version);
+  });
+});
+
+describe('buildReembedConfig', () => {
+  it('needs the new model for a run, from --model or the environment, but not to abort or swap back', () => {
+    expect(() => buildReembedConfig({}, {}, '/work')).toThrow(/needs the new model/);
+    expect(buildReembedConfig({}, { PGVECTOR_MIGRATE_MODEL: 'Xenova/bge-small-en-v1.5' }, '/work').model.id).toBe('Xenova/bge-small-en-v1.5');
+    expect(buildReembedConfig({ abort: true }, {}, '/work').action).toBe('abort');
+    expect(buildReembedConfig({ swapBack: true }, {}, '/work').action).toBe('swap-back');
+    expect(() => buildReembedConfig({ abort: true, swapBack: true }, {}, '/work')).toThrow(/separate steps/);
+  });
+
+  it('reads the batch, users, reduction and swap options', () => {
+    const c = buildReembedConfig(
+      { model: 'm', users: 'alice, bob', batchSize: '8', reduce: 'pca', dimensions: '256', swap: false, wait: false, table: 'docs', report: 'r.json' },
+      {},
+      '/work',
+    );
+    expect(c).toMatchObject({ action: 'run', table: 'docs', users: ['alice', 'bob'], batchSize: 8, swap: false, noWait: true, reportPath: '/work/r.json' });
+    expect(c.reduction).toMatchObject({ mode: 'pca', dimensions: 256 });
+    expect(buildReembedConfig({ model: 'm' }, {}, '/work')).toMatchObject({ swap: true, noWait: false, users: null, batchSize: DEFAULTS.batchSize, table: DEFAULTS.table });
+    expect(() => buildReembedConfig({ model: 'm', batchSize: '0' }, {}, '/work')).toThrow(/--batch-size/);
+    expect(() => buildReembedConfig({ model: 'm', reduce: 'zip' }, {}, '/work')).toThrow(/--reduce/);
   });
 });

@@ -152,8 +152,9 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       expect(first.map((m) => [m.version, m.name])).toEqual([
         [1, 'ledger'],
         [2, 'replacements'],
+        [3, 'reembed_jobs'],
       ]);
-      expect(await tablesOf(schema)).toEqual(['docs', 'docs_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'vector_pca_models']);
+      expect(await tablesOf(schema)).toEqual(['docs', 'docs_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
 
       await ctx.h.sink.ensureSchema({ table, dimensions: DIMS });
       const other = ctx.track(`${schema}.other_docs`);
@@ -161,7 +162,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       const again = await ctx.h.query(`SELECT version, name, applied_at::text AS applied_at FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
       expect(again).toEqual(first);
       const info = await ctx.h.sink.inspect({ table, dimensions: DIMS });
-      expect(info).toMatchObject({ ledgerVersion: 2, previousTable: `${schema}.docs_previous`, previousTableExists: true });
+      expect(info).toMatchObject({ ledgerVersion: 3, previousTable: `${schema}.docs_previous`, previousTableExists: true });
 
       // The previous-rows table mirrors the documents table's columns and vector type.
       const cols = await ctx.h.query<{ name: string; type: string }>(
@@ -196,7 +197,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await ctx.h.query(`DELETE FROM "${schema}".pgvector_migrate_migrations`);
       await ctx.h.sink.ensureSchema(target);
       const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-      expect(versions.map((v) => v.version)).toEqual([1, 2]);
+      expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
       // The ledger's rows survived (IF NOT EXISTS everywhere, nothing dropped).
       expect((await ctx.h.sink.getRun(run, target))?.id).toBe(run);
     });
@@ -537,7 +538,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await ctx.h.sink.ensureSchema({ table: `${schema}.docs`, dimensions: DIMS });
       await expectMigrateError(ctx.h.sink.ensureSchema({ table: `${schema}.docs_previous`, dimensions: DIMS }), 'E_SCHEMA', 'replaced_by_run');
       await expectMigrateError(ctx.h.sink.replaceStore({ table: `${schema}.docs_previous`, dimensions: DIMS }, ALICE, inBatches([], 1)), 'E_SCHEMA', 'replaced_by_run');
-      for (const reserved of ['migration_runs', 'migration_stores', 'migration_replacements', 'pgvector_migrate_migrations']) {
+      for (const reserved of ['migration_runs', 'migration_stores', 'migration_replacements', 'pgvector_migrate_migrations', 'reembed_jobs']) {
         await expectMigrateError(ctx.h.sink.ensureSchema({ table: `${schema}.${reserved}`, dimensions: DIMS }), 'E_USAGE', 'reserved');
       }
     });
@@ -782,8 +783,8 @@ describe('sink store locks across sessions (pg)', () => {
       await Promise.all(sinks.map((sink) => sink.close()));
     }
     const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2]);
-    expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'vector_pca_models']);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
   });
 });
 

@@ -219,6 +219,7 @@ describe('migrations', () => {
     expect(migrations.map((m) => [m.version, m.name, m.file])).toEqual([
       [1, 'ledger', 'migrations/001_ledger.sql'],
       [2, 'replacements', 'migrations/002_replacements.sql'],
+      [3, 'reembed_jobs', 'migrations/003_reembed_jobs.sql'],
     ]);
     const ledger = ledgerTables('app');
     for (const m of migrations) {
