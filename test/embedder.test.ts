@@ -247,6 +247,22 @@ describe('createEmbedder with the tiny-bert fixture', () => {
     expect(maxAbsDiff(last as Float32Array, vectors[63] as Float32Array)).toBeLessThan(TOLERANCE);
   });
 
+  it("gives bit for bit what transformers.js's own pipeline gives with { pooling: 'mean', normalize: true }", async () => {
+    // The embedder pools in its own code (src/transform/pooling.ts) for speed; the floats must not change.
+    const { pipeline } = await import('@huggingface/transformers');
+    const pipe = await pipeline('feature-extraction', path.resolve(TINY_RELATIVE), { local_files_only: true, device: 'cpu' });
+    try {
+      const texts = Array.from({ length: 24 }, (_, i) => `${'mixed length text '.repeat(1 + ((i * 5) % 23))}#${i}`);
+      const theirs = await pipe(texts, { pooling: 'mean', normalize: true });
+      const ours = await embedder.embed(texts);
+      const width = embedder.dimensions;
+      texts.forEach((_, i) => expect(ours[i]).toEqual((theirs.data as Float32Array).slice(i * width, (i + 1) * width)));
+      theirs.dispose();
+    } finally {
+      await pipe.dispose();
+    }
+  });
+
   it('loads a hub id from the given cache directory with downloads disabled', async () => {
     const cacheDir = tempDir('embedder-cache-');
     cleanup.push(cacheDir);

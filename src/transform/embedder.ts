@@ -2,6 +2,7 @@ import path from 'node:path';
 import { sha256OfFile } from '../hash.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { inPlannedBatches, lengthSortedBatches, type BatchLimits } from './batching.js';
+import { meanPoolNormalized } from './pooling.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
 export type { ModelDtype } from './modelSource.js';
@@ -206,35 +207,36 @@ function numberField(config: unknown, key: string): number | null {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : null;
 }
 
-/** Copies each row out of the pooled [n, d] tensor so no result shares the tensor's buffer. */
-function splitRows(data: Float32Array, dims: readonly number[], count: number, modelId: string): Float32Array[] {
-  const [rows, width] = dims;
-  if (dims.length !== 2 || rows !== count || width === undefined || width <= 0 || data.length !== count * width) {
-    throw new MigrateError('E_EMBED', `model ${modelId} returned a tensor of shape [${dims.join(', ')}] for ${count} texts`);
+/**
+ * The feature-extraction pipeline's steps (tokenize with padding and truncation, run the model),
+ * with our own pooling (pooling.ts): the vectors are the pipeline's `{ pooling: 'mean',
+ * normalize: true }` output, bit for bit (test/embedder.test.ts checks it).
+ */
+async function runBatch(pipe: FeatureExtractionPipeline, texts: readonly string[], modelId: string): Promise<Float32Array[]> {
+  const inputs = pipe.tokenizer([...texts], { padding: true, truncation: true }) as Record<string, TensorLike>;
+  const outputs = (await pipe.model(inputs)) as Record<string, TensorLike | undefined>;
+  try {
+    const hidden = outputs['last_hidden_state'] ?? outputs['token_embeddings'];
+    const mask = inputs['attention_mask'];
+    if (hidden === undefined || mask === undefined) throw new MigrateError('E_EMBED', `model ${modelId} returned no last_hidden_state (a feature-extraction model must)`);
+    if (!(hidden.data instanceof Float32Array)) throw new MigrateError('E_EMBED', `model ${modelId} returned ${hidden.type} embeddings, expected float32`);
+    const rows = meanPoolNormalized(hidden.data, hidden.dims, mask.data as ArrayLike<number | bigint>);
+    if (rows.length !== texts.length) throw new MigrateError('E_EMBED', `model ${modelId} returned ${rows.length} vectors for ${texts.length} texts`);
+    rows.forEach((row, i) => {
+      for (const v of row) if (!Number.isFinite(v)) throw new MigrateError('E_EMBED', `model ${modelId} returned a non-finite value for text ${i} of the batch`);
+    });
+    return rows;
+  } finally {
+    for (const t of [...Object.values(outputs), ...Object.values(inputs)]) t?.dispose();
   }
-  const out: Float32Array[] = [];
-  for (let i = 0; i < count; i++) {
-    const row = data.slice(i * width, (i + 1) * width);
-    for (let j = 0; j < width; j++) {
-      if (!Number.isFinite(row[j] as number)) {
-        throw new MigrateError('E_EMBED', `model ${modelId} returned a non-finite value for text ${i} of the batch`);
-      }
-    }
-    out.push(row);
-  }
-  return out;
 }
 
-async function runBatch(pipe: FeatureExtractionPipeline, texts: readonly string[], modelId: string): Promise<Float32Array[]> {
-  const output = await pipe([...texts], { pooling: 'mean', normalize: true });
-  try {
-    if (!(output.data instanceof Float32Array)) {
-      throw new MigrateError('E_EMBED', `model ${modelId} returned ${output.type} embeddings, expected float32`);
-    }
-    return splitRows(output.data, output.dims, texts.length, modelId);
-  } finally {
-    output.dispose();
-  }
+/** What runBatch reads of transformers.js's Tensor. */
+interface TensorLike {
+  data: unknown;
+  dims: number[];
+  type: string;
+  dispose(): void;
 }
 
 /**
