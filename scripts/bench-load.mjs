@@ -45,17 +45,10 @@ const { pgliteSinkFrom } = await dist('sink/pgliteSink.js');
 // ---- the rows ------------------------------------------------------------------------------
 
 const texts = await corpusTexts(ensureCorpus(2000));
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
-const random = rng(7);
+const { seededRandom } = await dist('transform/random.js');
+const uniform = seededRandom(7);
+/** Centred values in [-0.5, 0.5). */
+const random = () => uniform() - 0.5;
 /** stores[s] = rows of user s, one collection. */
 const stores = Array.from({ length: STORES }, (_, s) => {
   const userId = `bench_user${s}`;

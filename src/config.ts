@@ -295,13 +295,17 @@ export interface ReembedConfig {
   reportPath: string | null;
 }
 
-export interface ReembedFlags {
+/** The options every command that opens the database and the model shares. */
+interface ModelDatabaseFlags {
   databaseUrl?: string;
   pgliteDir?: string;
   model?: string;
   modelCache?: string;
   offline?: boolean;
   table?: string;
+}
+
+export interface ReembedFlags extends ModelDatabaseFlags {
   users?: string;
   batchSize?: string;
   reduce?: string;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pythonOracle, REPO, TINY_MODEL } from './helpers/cli.js';
+import { seededRandom } from '../src/transform/random.js';
 import { startPrivatePg, type PrivatePg } from './helpers/privatePg.js';
 import { mountTmpfs, type Mounted } from './helpers/tmpfs.js';
 import { storesDone, watchCli, type CliLine } from './helpers/watchCli.js';
@@ -213,17 +214,6 @@ describe('the server restarted in the middle of a run', () => {
   });
 });
 
-/** mulberry32: a seeded generator, so a failing series of kill points can be replayed (FAULT_SEED). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Where a kill landed, from the last progress line the tool printed before it. */
 function phaseOf(last: CliLine | undefined, signal: NodeJS.Signals | null): string {
@@ -252,7 +242,8 @@ describe('SIGKILL of the tool at random points, each followed by a re-run', () =
   it('leaves every store equal to the source after the re-run: no duplicates, never a partial store', { timeout: 600_000 }, async () => {
     const seed = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`SIGKILL trials: FAULT_SEED=${seed}`);
-    const random = seeded(seed);
+    // The project's seeded generator, so a failing series of kill points can be replayed (FAULT_SEED).
+    const random = seededRandom(seed);
     const equal = (rows: Map<string, StoredRow[]>, context: string, emptyAllowed: (l: string) => boolean = () => false) => expectEqualsSource(rows, context, emptyAllowed, small);
 
     // Reference runs measure how long a run takes, so that kill delays cover a whole run: a
