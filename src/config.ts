@@ -124,13 +124,17 @@ export interface MigrateFlags {
   rls?: boolean;
 }
 
-export interface QueryFlags {
+/** The options every command that opens the database and the model shares. */
+interface ModelDatabaseFlags {
   databaseUrl?: string;
   pgliteDir?: string;
   model?: string;
   modelCache?: string;
   offline?: boolean;
   table?: string;
+}
+
+export interface QueryFlags extends ModelDatabaseFlags {
   user: string;
   collection?: string;
   k?: string;
@@ -293,16 +297,6 @@ export interface ReembedConfig {
   swap: boolean;
   noWait: boolean;
   reportPath: string | null;
-}
-
-/** The options every command that opens the database and the model shares. */
-interface ModelDatabaseFlags {
-  databaseUrl?: string;
-  pgliteDir?: string;
-  model?: string;
-  modelCache?: string;
-  offline?: boolean;
-  table?: string;
 }
 
 export interface ReembedFlags extends ModelDatabaseFlags {
