@@ -1,4 +1,5 @@
 /** Pure pieces of the sink: binary COPY encoding, identifiers, SQL templates, redaction. */
+import { PLAIN_LAYOUT } from '../src/sink/tableLayout.js';
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MigrateError } from '../src/errors.js';
@@ -261,8 +262,10 @@ describe('SQL files', () => {
       vector_type: vectorTypeSql('halfvec'),
       dimensions: validateDimensions(384),
       user_collection_index: quoteIdent('docs_idx'),
+      ...PLAIN_LAYOUT,
     });
     expect(ddl).toContain('CREATE TABLE IF NOT EXISTS "docs"');
+    expect(ddl).toContain('PRIMARY KEY (id)\n) ;');
     expect(ddl).toContain('embedding       halfvec(384) NOT NULL');
     expect(ddl).not.toContain('{{');
   });

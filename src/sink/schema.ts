@@ -3,7 +3,7 @@ import { MigrateError } from '../errors.js';
 import type { SqlRunner } from './driver.js';
 import { indexName, opsSql, pcaModelsTable, previousTable, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
-import { partitionedTableStatements } from './tableLayout.js';
+import { partitionedTableStatements, PLAIN_LAYOUT } from './tableLayout.js';
 import type { VectorType, Distance } from './types.js';
 
 /** Columns the sink writes or reads; a table lacking any of them cannot be loaded. */
@@ -224,7 +224,7 @@ export function schemaStatements(
     previous: previousName.quoted,
     previous_store_index: indexName(previousName, 'store_idx'),
   };
-  const statements = !shape.exists && partitions !== undefined ? partitionedTableStatements(table, partitions, values) : [sqlFile('schema/001_documents.sql', values)];
+  const statements = !shape.exists && partitions !== undefined ? partitionedTableStatements(table, partitions, values) : [sqlFile('schema/001_documents.sql', { ...values, ...PLAIN_LAYOUT })];
   // Above the HNSW limit the index cannot be built; the table is still valid and searchable by scan.
   if (searchIndex && dimensions <= MAX_HNSW_DIMENSIONS[vectorType]) statements.push(sqlFile('schema/002_embedding_hnsw.sql', values));
   if (!modelsExist) statements.push(sqlFile('schema/003_pca_models.sql', values));

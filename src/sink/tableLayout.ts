@@ -1,7 +1,7 @@
 /**
  * The documents table's layout beyond its columns: hash partitions on user_id (--partitions) and
  * row-level security (--rls, setup-rls). Read from the catalogs; the DDL is in sql/schema/
- * 001_documents_partitioned.sql, 008_documents_partition.sql, 009_documents_rls.sql and
+ * 001_documents.sql (partitioned form), 008_documents_partition.sql, 009_documents_rls.sql and
  * 010_documents_rls_policy.sql.
  */
 import { MigrateError } from '../errors.js';
@@ -65,13 +65,20 @@ export function assertPartitions(layout: TableLayout, table: ResolvedTable, part
   );
 }
 
+/** 001_documents.sql's layout placeholders for a table created plain, or hash-partitioned. */
+export const PLAIN_LAYOUT: Readonly<Record<'primary_key' | 'partitioning', SqlFragment>> = { primary_key: 'id' as SqlFragment, partitioning: '' as SqlFragment };
+const PARTITIONED_LAYOUT: Readonly<Record<'primary_key' | 'partitioning', SqlFragment>> = {
+  primary_key: 'id, user_id' as SqlFragment,
+  partitioning: 'PARTITION BY HASH (user_id)' as SqlFragment,
+};
+
 /**
- * The statements creating a new hash-partitioned table: the parent (instead of 001), then its
+ * The statements creating a new hash-partitioned table: the parent (001 in its partitioned form), then its
  * `count` partitions. `values` are schemaStatements' placeholders (table, types, index names).
  */
 export function partitionedTableStatements(table: ResolvedTable, count: number, values: Readonly<Record<string, SqlFragment>>): string[] {
   const modulus = validatePartitions(count);
-  const statements = [sqlFile('schema/001_documents_partitioned.sql', values)];
+  const statements = [sqlFile('schema/001_documents.sql', { ...values, ...PARTITIONED_LAYOUT })];
   for (let remainder = 0; remainder < count; remainder++) {
     const partition = partitionTable(table, remainder);
     statements.push(sqlFile('schema/008_documents_partition.sql', { partition: partition.table.quoted, table: table.quoted, modulus, remainder: partition.remainder }));
