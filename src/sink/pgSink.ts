@@ -96,12 +96,7 @@ class PgDriver implements Driver {
   }
 
   async transaction<T>(fn: (tx: DriverTransaction) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${this.location}`, this.secrets);
-    }
+    const client = await this.#connect();
     // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
     let broken: Error | undefined;
     try {
@@ -122,23 +117,10 @@ class PgDriver implements Driver {
   }
 
   async session<T>(fn: (session: SqlRunner) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${this.location}`, this.secrets);
-    }
+    const client = await this.#connect();
     let failed: Error | undefined;
     try {
-      return await fn({
-        query: async <R extends Row>(text: string, params: readonly unknown[] = []) => {
-          const result = await client.query<R>(text, [...params]);
-          return { rows: result.rows, rowCount: result.rowCount ?? 0 };
-        },
-        exec: async (text: string) => {
-          await client.query(text);
-        },
-      });
+      return await fn(new ClientRunner(client));
     } catch (error) {
       // The session's settings may not have been restored: never hand this connection out again.
       failed = error instanceof Error ? error : new Error(String(error));
@@ -148,31 +130,48 @@ class PgDriver implements Driver {
     }
   }
 
+  /** A connection of the pool for a transaction or a session; E_CONNECT when none can be had. */
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.#pool.connect();
+    } catch (error) {
+      throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${this.location}`, this.secrets);
+    }
+  }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }
 }
 
-class PgTransaction implements DriverTransaction {
-  readonly #client: pg.PoolClient;
+/** Queries on one checked-out connection (a session, or a transaction's). */
+class ClientRunner implements SqlRunner {
+  protected readonly client: pg.PoolClient;
+
+  constructor(client: pg.PoolClient) {
+    this.client = client;
+  }
+
+  async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const result = await this.client.query<R>(text, [...params]);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+
+  async exec(text: string): Promise<void> {
+    await this.client.query(text);
+  }
+}
+
+class PgTransaction extends ClientRunner implements DriverTransaction {
   readonly #pool: SqlRunner;
 
   constructor(client: pg.PoolClient, pool: SqlRunner) {
-    this.#client = client;
+    super(client);
     this.#pool = pool;
   }
 
   readerDuringCopy(): SqlRunner {
     return this.#pool;
-  }
-
-  async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const result = await this.#client.query<R>(text, [...params]);
-    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
-  }
-
-  async exec(text: string): Promise<void> {
-    await this.#client.query(text);
   }
 
   /**
@@ -183,7 +182,7 @@ class PgTransaction implements DriverTransaction {
    * the transaction is then rolled back by the caller.
    */
   async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
-    const stream = this.#client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging })));
+    const stream = this.client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging })));
     await pipeline(async function* encode() {
       yield encodeHeader();
       for await (const batch of batches) yield encodeRows(batch, options);
