@@ -97,7 +97,11 @@ describe.each(['pglite', 'pg'] as const)('reembed: tiny-bert -> tiny-bert-48 sid
     // Progress went out as JSON lines with rows done / total, rate and ETA.
     const progress = r.lines.filter((l) => l['type'] === 'reembed-progress');
     expect(progress.length).toBeGreaterThanOrEqual(Math.ceil(ROWS / 16));
-    expect(progress.at(-1)).toMatchObject({ done: ROWS, total: ROWS });
+    expect(progress.at(-1)).toMatchObject({ done: ROWS, unwritten: 0, total: ROWS });
+    // One page is a sort window (64 batches of 16): the whole table was embedded, grouped by
+    // length, before its first batch was written, and progress moved meanwhile.
+    expect(progress.some((p) => p['done'] === 0 && p['unwritten'] === ROWS)).toBe(true);
+    expect(progress.filter((p) => p['done'] === 0).length).toBeGreaterThan(1);
     expect(typeof progress[0]?.['rowsPerSecond']).toBe('number');
 
     // Readers of the table still see only the old model.
@@ -201,8 +205,10 @@ describe.each(['pglite', 'pg'] as const)('reembed: tiny-bert -> tiny-bert-48 sid
   });
 
   it('an interrupted job resumes where it stopped: no row computed twice, exactly one vector per row', async () => {
-    // Killed once at least 40 rows are committed (batches of 8 are committed one by one).
-    const args = [CLI, 'reembed', ...db(), '--model', MODEL_48, '--batch-size', '8', '--json'];
+    // Killed once at least 40 rows are committed. Batches of 1 are committed one by one, in pages
+    // of 64 (one sort window): the kill lands while the first page is being written or the
+    // second embedded.
+    const args = [CLI, 'reembed', ...db(), '--model', MODEL_48, '--batch-size', '1', '--json'];
     let killedAt = 0;
     await new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../src/source/store.js';
 import { inPlannedBatches, lengthSortedBatches } from '../src/transform/batching.js';
 import { createEmbedder, type EmbedOptions, type Embedder } from '../src/transform/embedder.js';
-import { newRowStats, rowBatches } from '../src/transform/rows.js';
-import { deduplicating, reembedding, VectorCache } from '../src/transform/vectorize.js';
+import { newRowStats, rowBatches, SORT_WINDOW_BATCHES } from '../src/transform/rows.js';
+import { deduplicating, keepingStored, reembedding, VectorCache } from '../src/transform/vectorize.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TINY = path.join(REPO, 'fixtures', 'models', 'tiny-bert');
@@ -102,8 +102,11 @@ function countingEmbedder(dimensions = 4): Embedder & { calls: string[][] } {
     modelId: 'counting',
     dimensions,
     fingerprint: { model: 'counting', modelSha256: null, onnxFile: null, pooling: 'mean', normalized: true, dimensions },
-    async embed(texts: readonly string[], _options?: EmbedOptions) {
+    async embed(texts: readonly string[], options?: EmbedOptions) {
       calls.push([...texts]);
+      // Progress per model call of batchSize texts, as the real embedder reports it.
+      const size = options?.batchSize ?? texts.length;
+      for (let i = 0; i < texts.length; i += size) options?.onProgress?.(Math.min(size, texts.length - i));
       return texts.map((t) => {
         const v = new Float32Array(dimensions);
         for (let i = 0; i < t.length; i++) v[i % dimensions] = (v[i % dimensions] as number) + t.charCodeAt(i);
@@ -177,5 +180,39 @@ describe('batch limits', () => {
     // Four texts make a full batch; 3 x 30 tokens pass both limits; 2 x 120 tokens pass the token
     // limit (240) but not the attention one (28,800); 1000 tokens get a batch of their own.
     expect(plan).toEqual([[7, 1, 9, 10], [11, 12, 4], [2], [3], [6], [5], [0], [8]]);
+  });
+});
+
+describe('sort windows of rowBatches', () => {
+  const texts = Array.from({ length: 3 * 2 * SORT_WINDOW_BATCHES + 5 }, (_, i) => `text ${i} ${'x'.repeat(i % 17)}`);
+
+  it('hands a re-embedding vectorizer whole windows of SORT_WINDOW_BATCHES batches, reports progress inside a window, and yields batches in source order', async () => {
+    const embedder = countingEmbedder();
+    const progress: number[] = [];
+    const vectorizer = reembedding(embedder, { batchSize: 2 });
+    const stats = newRowStats();
+    const rows = [];
+    for await (const batch of rowBatches(records(texts), { userId: 'u', collection: 'c' }, vectorizer, 2, stats, { onProgress: () => progress.push(stats.rows + stats.vectorized) })) {
+      expect(batch.length).toBeLessThanOrEqual(2);
+      rows.push(...batch);
+    }
+    expect(embedder.calls.map((c) => c.length)).toEqual([2 * SORT_WINDOW_BATCHES, 2 * SORT_WINDOW_BATCHES, 2 * SORT_WINDOW_BATCHES, 5]);
+    expect(rows.map((r) => r.text)).toEqual(texts);
+    // Progress moved within the first window, batch by batch, before any row was yielded.
+    expect(progress.slice(0, 3)).toEqual([2, 4, 6]);
+    expect(progress.at(-1)).toBe(texts.length);
+  });
+
+  it('hands keep mode one batch at a time (nothing to sort: a window would only hold memory)', async () => {
+    const sizes: number[] = [];
+    const keep = keepingStored('kept', 2);
+    const vectorizer = { ...keep, vectors: (batch: Parameters<typeof keep.vectors>[0]) => (sizes.push(batch.length), keep.vectors(batch)) };
+    async function* withVectors(): AsyncGenerator<SourceRecord> {
+      for (const [index, text] of texts.entries()) yield { index, entry: { text }, vector: new Float32Array([index, 1]) };
+    }
+    let n = 0;
+    for await (const batch of rowBatches(withVectors(), { userId: 'u', collection: 'c' }, vectorizer, 4, newRowStats())) n += batch.length;
+    expect(n).toBe(texts.length);
+    expect(Math.max(...sizes)).toBe(4);
   });
 });

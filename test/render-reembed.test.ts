@@ -33,12 +33,15 @@ describe('reembed output', () => {
     const render = reembedProgressRenderer(s.out);
     const events: ReembedEvent[] = [
       { type: 'reembed-start', table: 'docs', sideTable: 'docs_reembed', jobId: 'job-1', model: 'new-model', dimensions: 48, resumed: true, total: 100, done: 40 },
-      { type: 'reembed-progress', phase: 'embedding', done: 70, total: 100, rowsPerSecond: 15, etaSeconds: 2 },
+      { type: 'reembed-progress', phase: 'embedding', done: 70, unwritten: 0, total: 100, rowsPerSecond: 15, etaSeconds: 2 },
     ];
     for (const e of events) render(e);
     expect(s.text()).toContain('resuming job job-1: docs -> docs_reembed');
     expect(s.text()).toContain('40/100 rows done');
     expect(s.text()).toMatch(/\[#{17}\.{7}\] 70\/100 rows {2}15\.0 rows\/s {2}ETA 2s/);
+    // Rows embedded but not yet written are shown beside the bar, which counts durable rows only.
+    render({ type: 'reembed-progress', phase: 'embedding', done: 70, unwritten: 12, total: 100, rowsPerSecond: 15, etaSeconds: 1 });
+    expect(s.text()).toMatch(/\[#{17}\.{7}\] 70\/100 rows \(\+12 embedded\) {2}15\.0 rows\/s {2}ETA 1s/);
   });
 
   it('ends with what was done and where the old table is', () => {

@@ -159,7 +159,8 @@ export function reembedProgressRenderer(err: Output): (event: ReembedEvent) => v
         const width = 24;
         const filled = event.total === 0 ? width : Math.round((event.done / event.total) * width);
         const eta = event.etaSeconds === null ? '?' : fmtDuration(event.etaSeconds);
-        const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${event.done}/${event.total} rows  ${event.rowsPerSecond.toFixed(1)} rows/s  ETA ${eta}  (${event.phase})`;
+        const embedding = event.unwritten > 0 ? ` (+${event.unwritten} embedded)` : '';
+        const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${event.done}/${event.total} rows${embedding}  ${event.rowsPerSecond.toFixed(1)} rows/s  ETA ${eta}  (${event.phase})`;
         err.write(`\r\x1b[2K${line.slice(0, (err.columns ?? 100) - 1)}`);
         return;
       }

@@ -238,11 +238,14 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse:
   const produce = (lookup: EmbeddingLookup) => {
     const vectorizer = reuse ? reusingStored(ctx.vectorizer, (shas) => lookup(shas, fingerprint), counter) : ctx.vectorizer;
     const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
-    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint }, vectorizer, config.batchSize, stats);
+    // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
+    // a couple of thousand texts, most of a minute on a CPU.
+    const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
+    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint }, vectorizer, config.batchSize, stats, { onProgress: progress });
     return (async function* () {
       for await (const batch of batches) {
         yield batch;
-        observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.skipped.length, rowsTotal });
+        progress();
       }
     })();
   };

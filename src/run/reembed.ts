@@ -11,6 +11,7 @@ import { MigrateError } from '../errors.js';
 import type { Embedder } from '../transform/embedder.js';
 import { createSearchProjector, fitReduction } from '../transform/pcaFit.js';
 import { planReduction, type ReductionPlan } from '../transform/reduction.js';
+import { SORT_WINDOW_BATCHES } from '../transform/rows.js';
 import { deduplicating, fingerprintOf, projecting, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
@@ -51,7 +52,8 @@ export interface ReembedReport {
 export type ReembedEvent =
   | { type: 'reembed-start'; table: string; sideTable: string; jobId: string; model: string; dimensions: number; resumed: boolean; total: number; done: number }
   | { type: 'reembed-phase'; phase: 'sampling' | 'embedding' | 'catch-up' | 'index' | 'verify' | 'swap'; detail: string }
-  | { type: 'reembed-progress'; phase: 'embedding' | 'catch-up'; done: number; total: number; rowsPerSecond: number; etaSeconds: number | null }
+  /** done: rows written (durable); unwritten: rows of the current page embedded, not yet written. */
+  | { type: 'reembed-progress'; phase: 'embedding' | 'catch-up'; done: number; unwritten: number; total: number; rowsPerSecond: number; etaSeconds: number | null }
   | { type: 'reembed-done'; report: ReembedReport };
 
 export type ReembedObserver = (event: ReembedEvent) => void;
@@ -115,11 +117,11 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
 
   const progress = progressMeter(scope.total, scope.done, observe);
   observe({ type: 'reembed-phase', phase: 'embedding', detail: `${scope.total - scope.done} of ${scope.total} rows to embed` });
-  const embedded = await embedPending(r, job, vectorizer, config, (n) => progress('embedding', n));
+  const embedded = await embedPending(r, job, vectorizer, config, progress('embedding'));
 
   let caughtUp = 0;
   for (let pass = 0; pass < CATCH_UP_PASSES; pass++) {
-    const late = await embedPending(r, job, vectorizer, config, (n) => progress('catch-up', n));
+    const late = await embedPending(r, job, vectorizer, config, progress('catch-up'));
     caughtUp += late;
     if (late === 0) break;
   }
@@ -242,35 +244,66 @@ function entryOf(row: ReembedPendingRow, index: number): { index: number; text: 
   return { index, text: row.text };
 }
 
-/** One pass over the rows still pending (of config.users), in id order; returns rows written. */
-async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, onBatch: (rows: number) => void): Promise<number> {
+/**
+ * One pass over the rows still pending (of config.users), in id order; returns rows written. A
+ * page is one sort window (SORT_WINDOW_BATCHES batches), so the model sees texts grouped by
+ * length; it is written back in batches of config.batchSize, each committed on its own. A run
+ * stopped mid-page loses at most that page's embeddings, never a written row.
+ */
+async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, progress: PassProgress): Promise<number> {
+  const pageSize = config.batchSize * (vectorizer.groupsByLength ? SORT_WINDOW_BATCHES : 1);
   let afterId: string | null = null;
   let written = 0;
   for (;;) {
-    const rows = await r.pending(job, { users: config.users, afterId, limit: config.batchSize });
+    const rows = await r.pending(job, { users: config.users, afterId, limit: pageSize });
     if (rows.length === 0) return written;
-    const embeddings = await vectorizer.vectors(rows.map(entryOf));
-    const n = await r.write(
-      job,
-      rows.map((row, i) => ({ id: row.id, text: row.text, embedding: embeddings[i] as Float32Array })),
-    );
-    written += n;
-    onBatch(n);
+    const embeddings = await vectorizer.vectors(rows.map(entryOf), progress.embedded);
+    for (let i = 0; i < rows.length; i += config.batchSize) {
+      const batch = rows.slice(i, i + config.batchSize);
+      const n = await r.write(
+        job,
+        batch.map((row, k) => ({ id: row.id, text: row.text, embedding: embeddings[i + k] as Float32Array })),
+      );
+      written += n;
+      progress.written(n, batch.length);
+    }
     afterId = (rows[rows.length - 1] as ReembedPendingRow).id;
   }
 }
 
-/** Rows done out of the scope's total, with the rate of this run and the time left at that rate. */
-function progressMeter(total: number, alreadyDone: number, observe: ReembedObserver): (phase: 'embedding' | 'catch-up', rows: number) => void {
+/** What one pass tells the progress meter: rows embedded (not yet durable), then rows written. */
+interface PassProgress {
+  embedded(rows: number): void;
+  /** `written` of `offered` rows were written (the rest changed under us and stay pending). */
+  written(written: number, offered: number): void;
+}
+
+/**
+ * Rows done (written, durable) out of the scope's total, the rows of the current page embedded
+ * but not written yet, the rate of this run (rows embedded per second) and the time left at it.
+ */
+function progressMeter(total: number, alreadyDone: number, observe: ReembedObserver): (phase: 'embedding' | 'catch-up') => PassProgress {
   const started = performance.now();
   let doneNow = 0;
-  return (phase, rows) => {
-    doneNow += rows;
+  let unwritten = 0;
+  const emit = (phase: 'embedding' | 'catch-up') => {
     const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
-    const rate = doneNow / seconds;
+    const rate = (doneNow + unwritten) / seconds;
     const done = Math.min(total, alreadyDone + doneNow);
-    observe({ type: 'reembed-progress', phase, done, total, rowsPerSecond: rate, etaSeconds: rate > 0 ? (total - done) / rate : null });
+    const left = Math.max(0, total - done - unwritten);
+    observe({ type: 'reembed-progress', phase, done, unwritten, total, rowsPerSecond: rate, etaSeconds: rate > 0 ? left / rate : null });
   };
+  return (phase) => ({
+    embedded(rows) {
+      unwritten += rows;
+      emit(phase);
+    },
+    written(written, offered) {
+      doneNow += written;
+      unwritten = Math.max(0, unwritten - offered);
+      emit(phase);
+    },
+  });
 }
 
 /**

@@ -52,6 +52,8 @@ export interface Embedder {
 export interface EmbedOptions {
   /** Most texts per model call (a positive integer); default all of them in one call. */
   batchSize?: number;
+  /** Told the number of texts of each model call once it is done. */
+  onProgress?: (texts: number) => void;
 }
 
 /**
@@ -324,10 +326,15 @@ class PipelineEmbedder implements Embedder {
     }
     // The tokenizer rejects an empty batch ("text array must be non-empty").
     if (texts.length === 0) return [];
+    const run = async (batch: readonly string[]): Promise<Float32Array[]> => {
+      const vectors = await runBatch(this.pipe, batch, this.modelId);
+      options.onProgress?.(batch.length);
+      return vectors;
+    };
     try {
-      if (texts.length <= batchSize) return await runBatch(this.pipe, texts, this.modelId);
+      if (texts.length <= batchSize) return await run(texts);
       const plan = lengthSortedBatches(texts.map((t) => this.tokenCount(t)), batchSize, BATCH_LIMITS);
-      return await inPlannedBatches(texts, plan, (batch) => runBatch(this.pipe, batch, this.modelId));
+      return await inPlannedBatches(texts, plan, run);
     } catch (err) {
       throw toMigrateError(err, 'E_EMBED', `embedding ${texts.length} texts with ${this.modelId} failed`);
     }

@@ -7,13 +7,15 @@ import type { PendingEntry, Vectorizer } from './vectorize.js';
 
 export interface RowStats {
   rows: number;
+  /** Entries of the window being vectorized that are done but not yet rows. */
+  vectorized: number;
   skipped: { index: number; reason: string }[];
   warnings: string[];
   vectorizeMs: number;
 }
 
 export function newRowStats(): RowStats {
-  return { rows: 0, skipped: [], warnings: [], vectorizeMs: 0 };
+  return { rows: 0, vectorized: 0, skipped: [], warnings: [], vectorizeMs: 0 };
 }
 
 export interface PendingRow extends PendingEntry {
@@ -47,13 +49,23 @@ export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats:
   }
 }
 
-async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectorizer, stats: RowStats): Promise<DocumentRow[]> {
+async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectorizer, stats: RowStats, onProgress?: () => void): Promise<DocumentRow[]> {
   const started = performance.now();
   let vectors: Float32Array[];
   try {
-    vectors = await vectorizer.vectors(batch);
+    vectors = await vectorizer.vectors(
+      batch,
+      onProgress === undefined
+        ? undefined
+        : (entries) => {
+            stats.vectorized += entries;
+            onProgress();
+          },
+    );
   } catch (err) {
     throw toMigrateError(err, 'E_EMBED', `vectorizing entries ${batch[0]?.index}..${batch.at(-1)?.index} of ${ctx.userId}/${ctx.collection}`);
+  } finally {
+    stats.vectorized = 0;
   }
   stats.vectorizeMs += performance.now() - started;
   if (vectors.length !== batch.length) {
@@ -82,17 +94,23 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
 }
 
 /**
- * Batches per vectorizer call: a window this many batches wide is vectorized at once, so that a
- * re-embedding vectorizer can group its texts by length (see transform/batching.ts). 8 x 32 texts
- * of up to 512 tokens stay a few megabytes; wider windows gained under 5% on the mixed-length
- * benchmark corpus (BENCHMARKS.md).
+ * Batches per call of a vectorizer that groups texts by length: 64 x 32 texts of up to 512 tokens
+ * are a few megabytes. On the benchmark corpus (20 to 500 tokens) the padded work of windows of
+ * 8 batches is 10% over a sort of the whole store, of 64 batches 1.4% (BENCHMARKS.md).
  */
-export const SORT_WINDOW_BATCHES = 8;
+export const SORT_WINDOW_BATCHES = 64;
+
+export interface RowBatchOptions {
+  /** Batches per vectorizer call; default SORT_WINDOW_BATCHES for a vectorizer that groups by length, else 1. */
+  windowBatches?: number;
+  /** Called as entries of a window are vectorized (stats.vectorized says how many), between batches. */
+  onProgress?: () => void;
+}
 
 /**
  * Turns a store's records into batches of rows (at most `batchSize` each, in source order).
- * Memory holds one window (`windowBatches` batches) at a time: the next window is not read until
- * the sink has taken the previous one's rows.
+ * Memory holds one window at a time: the next window is not read until the sink has taken the
+ * previous one's rows.
  */
 export async function* rowBatches(
   records: AsyncIterable<SourceRecord>,
@@ -100,12 +118,12 @@ export async function* rowBatches(
   vectorizer: Vectorizer,
   batchSize: number,
   stats: RowStats,
-  windowBatches = SORT_WINDOW_BATCHES,
+  options: RowBatchOptions = {},
 ): AsyncGenerator<DocumentRow[]> {
-  const windowSize = batchSize * windowBatches;
+  const windowSize = batchSize * (options.windowBatches ?? (vectorizer.groupsByLength ? SORT_WINDOW_BATCHES : 1));
   let window: PendingRow[] = [];
   const flush = async function* (): AsyncGenerator<DocumentRow[]> {
-    const rows = await toRows(window, ctx, vectorizer, stats);
+    const rows = await toRows(window, ctx, vectorizer, stats, options.onProgress);
     window = [];
     for (let i = 0; i < rows.length; i += batchSize) yield rows.slice(i, i + batchSize);
   };

@@ -29,8 +29,21 @@ export interface Vectorizer {
   readonly pcaModelId: string | null;
   /** Everything that produced the vectors (see `fingerprintOf`). */
   readonly fingerprint: Readonly<Record<string, string | number | boolean | null>>;
-  vectors(batch: readonly PendingEntry[]): Promise<Float32Array[]>;
+  /**
+   * Whether a call with many entries costs less per entry than the same entries in several calls:
+   * a model groups a call's texts by length (batching.ts), so callers hand it a wide window
+   * (SORT_WINDOW_BATCHES batches); per-entry work (keep mode) gains nothing and gets one batch.
+   */
+  readonly groupsByLength: boolean;
+  /**
+   * The vectors of `batch`, in its order. `onProgress`, when given, is told how many of the
+   * batch's entries have been vectorized so far as the work goes (a wide window takes a while).
+   */
+  vectors(batch: readonly PendingEntry[], onProgress?: ProgressCallback): Promise<Float32Array[]>;
 }
+
+/** Told the number of entries of the current call done since the last call. */
+export type ProgressCallback = (entries: number) => void;
 
 /** Texts per model call when the caller does not say (the CLI's --batch-size default too). */
 export const DEFAULT_EMBED_BATCH = 32;
@@ -47,7 +60,8 @@ export function reembedding(embedder: Embedder, options: { batchSize?: number } 
     needsStoredVectors: false,
     pcaModelId: null,
     fingerprint: { ...embedder.fingerprint },
-    vectors: (batch) => embedder.embed(batch.map((e) => e.text), { batchSize }),
+    groupsByLength: true,
+    vectors: (batch, onProgress) => embedder.embed(batch.map((e) => e.text), { batchSize, ...(onProgress === undefined ? {} : { onProgress }) }),
   };
 }
 
@@ -109,7 +123,7 @@ export const DEDUP_CACHE_BYTES = 32 * 1024 * 1024;
 export function deduplicating(inner: Vectorizer, cache: VectorCache): Vectorizer {
   return {
     ...inner,
-    async vectors(batch) {
+    async vectors(batch, onProgress) {
       const keys = batch.map((e) => e.contentSha256 ?? sha256Hex(e.text));
       const found = new Map<string, Float32Array>();
       const missing = new Map<string, PendingEntry>();
@@ -120,8 +134,10 @@ export function deduplicating(inner: Vectorizer, cache: VectorCache): Vectorizer
         if (cached !== undefined) found.set(key, cached);
         else missing.set(key, e);
       });
+      // Entries answered from the cache or by an earlier copy of their text count as done at once.
+      if (batch.length > missing.size) onProgress?.(batch.length - missing.size);
       if (missing.size > 0) {
-        const computed = await inner.vectors([...missing.values()]);
+        const computed = await inner.vectors([...missing.values()], onProgress);
         if (computed.length !== missing.size) throw new MigrateError('E_EMBED', `got ${computed.length} vectors for ${missing.size} distinct texts`);
         [...missing.keys()].forEach((key, i) => {
           const vector = computed[i] as Float32Array;
@@ -142,6 +158,7 @@ export function keepingStored(label: string, dimensions: number): Vectorizer {
     needsStoredVectors: true,
     pcaModelId: null,
     fingerprint: { model: label, kept: true, dimensions },
+    groupsByLength: false,
     async vectors(batch) {
       return batch.map((e) => {
         if (e.vector === undefined) throw new MigrateError('E_INTERNAL', `entry ${e.index} reached keep mode without its stored vector`);
@@ -162,7 +179,7 @@ export function keepingStored(label: string, dimensions: number): Vectorizer {
 export function reusingStored(inner: Vectorizer, lookup: (shas: string[]) => Promise<Map<string, Float32Array>>, counter: { reused: number }): Vectorizer {
   return {
     ...inner,
-    async vectors(batch) {
+    async vectors(batch, onProgress) {
       const shas = batch.flatMap((e) => (e.contentSha256 === undefined ? [] : [e.contentSha256]));
       const found = shas.length === 0 ? new Map<string, Float32Array>() : await lookup(shas);
       const usable = (e: PendingEntry): Float32Array | undefined => {
@@ -170,7 +187,8 @@ export function reusingStored(inner: Vectorizer, lookup: (shas: string[]) => Pro
         return stored !== undefined && stored.length === inner.dimensions ? stored : undefined;
       };
       const missing = batch.filter((e) => usable(e) === undefined);
-      const computed = missing.length === 0 ? [] : await inner.vectors(missing);
+      if (batch.length > missing.length) onProgress?.(batch.length - missing.length);
+      const computed = missing.length === 0 ? [] : await inner.vectors(missing, onProgress);
       let next = 0;
       return batch.map((e) => {
         const stored = usable(e);
@@ -192,8 +210,9 @@ export function projecting(inner: Vectorizer, projector: Projector, model: { id:
     needsStoredVectors: inner.needsStoredVectors,
     pcaModelId: model.id,
     fingerprint: { ...inner.fingerprint, sourceDimensions: inner.dimensions, dimensions: model.targetDimensions, pcaModelId: model.id },
-    async vectors(batch) {
-      return projector.project(await inner.vectors(batch));
+    groupsByLength: inner.groupsByLength,
+    async vectors(batch, onProgress) {
+      return projector.project(await inner.vectors(batch, onProgress));
     },
   };
 }
