@@ -66,10 +66,21 @@ export class PythonBase64Decoder {
     return this.stopped;
   }
 
-  update(chunk: Uint8Array): Buffer {
-    if (this.stopped) return Buffer.alloc(0);
+  /** The most bytes `update` can return for `inputLength` input bytes. */
+  static maxOutput(inputLength: number): number {
     // At most 3 bytes per 4 input characters, plus the pending partial quantum.
-    const out = Buffer.allocUnsafe(Math.floor((chunk.length * 3) / 4) + 3);
+    return Math.floor((inputLength * 3) / 4) + 3;
+  }
+
+  /**
+   * Decodes `chunk`. The result is a view of `into` when that is given and large enough
+   * (maxOutput), so a caller decoding a big file chunk by chunk can reuse one buffer; it is then
+   * overwritten by the next call.
+   */
+  update(chunk: Uint8Array, into?: Buffer): Buffer {
+    if (this.stopped) return Buffer.alloc(0);
+    const needed = PythonBase64Decoder.maxOutput(chunk.length);
+    const out = into !== undefined && into.length >= needed ? into : Buffer.allocUnsafe(needed);
     let o = 0;
     let quadPos = this.quadPos;
     let leftChar = this.leftChar;

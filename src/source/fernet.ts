@@ -32,7 +32,7 @@ const BLOCK = 16;
 const MIN_LEN = HEADER_LEN + BLOCK + MAC_LEN; // one block of ciphertext at least (PKCS7 always pads)
 /** cryptography's _MAX_CLOCK_SKEW. */
 const MAX_CLOCK_SKEW_SEC = 60n;
-const READ_CHUNK = 1 << 20;
+const READ_CHUNK = 64 << 10;
 
 export interface FernetDecryptOptions {
   /**
@@ -165,17 +165,23 @@ export function fernetEncrypt(plaintext: Uint8Array, key: FernetKey, parts: { iv
   return Buffer.concat([body, mac]).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
 
-/** Reads a whole file through the Python base64 decoder, chunk by chunk, from position 0. */
+/**
+ * Reads a whole file through the Python base64 decoder, chunk by chunk, from position 0. Both the
+ * read buffer and the decoded buffer are reused: each yielded chunk is only valid until the
+ * consumer asks for the next one. Fresh buffers per chunk were garbage the size of the file for
+ * every pass, which V8 collects late (peak RSS grew with the file).
+ */
 async function* decodedChunks(fh: FileHandle, label: string): AsyncGenerator<Buffer> {
   const decoder = new PythonBase64Decoder();
   const buf = Buffer.allocUnsafe(READ_CHUNK);
+  const decoded = Buffer.allocUnsafe(PythonBase64Decoder.maxOutput(READ_CHUNK));
   let position = 0;
   try {
     while (!decoder.done) {
       const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, position);
       if (bytesRead === 0) break;
       position += bytesRead;
-      const out = decoder.update(buf.subarray(0, bytesRead));
+      const out = decoder.update(buf.subarray(0, bytesRead), decoded);
       if (out.length > 0) yield out;
     }
     decoder.final();
@@ -187,37 +193,46 @@ async function* decodedChunks(fh: FileHandle, label: string): AsyncGenerator<Buf
 
 /**
  * Feeds an HMAC with everything but the last 32 bytes of a stream whose length is not known in
- * advance, by holding the latest 32 bytes back.
+ * advance, by holding the latest 32 bytes back (copied: the chunks' buffers are reused).
  */
 class TailHoldingMac {
   private readonly hmac: Hmac;
-  private tail: Buffer = Buffer.alloc(0);
+  private readonly tail = Buffer.alloc(MAC_LEN);
+  private tailLength = 0;
   total = 0;
 
   constructor(signingKey: Buffer) {
     this.hmac = createHmac('sha256', signingKey);
   }
 
-  /** Returns the bytes that are now known not to be part of the trailing tag. */
-  update(chunk: Buffer): Buffer {
+  /**
+   * Takes the next chunk and returns, in order, the pieces now known not to be part of the
+   * trailing tag (none, one or two), without joining them: joining copied every chunk. The pieces
+   * may be views of `chunk` or of the held tail; they are valid until the next call.
+   */
+  update(chunk: Buffer): Buffer[] {
     this.total += chunk.length;
-    let released: Buffer;
+    const released: Buffer[] = [];
     if (chunk.length >= MAC_LEN) {
-      released = this.tail.length > 0 ? Buffer.concat([this.tail, chunk.subarray(0, chunk.length - MAC_LEN)]) : chunk.subarray(0, chunk.length - MAC_LEN);
-      this.tail = Buffer.from(chunk.subarray(chunk.length - MAC_LEN));
+      if (this.tailLength > 0) released.push(Buffer.from(this.tail.subarray(0, this.tailLength)));
+      if (chunk.length > MAC_LEN) released.push(chunk.subarray(0, chunk.length - MAC_LEN));
+      chunk.copy(this.tail, 0, chunk.length - MAC_LEN);
+      this.tailLength = MAC_LEN;
     } else {
-      const joined = Buffer.concat([this.tail, chunk]);
+      // At most 63 bytes: joining them costs nothing.
+      const joined = Buffer.concat([this.tail.subarray(0, this.tailLength), chunk]);
       const cut = Math.max(0, joined.length - MAC_LEN);
-      released = joined.subarray(0, cut);
-      this.tail = joined.subarray(cut);
+      if (cut > 0) released.push(joined.subarray(0, cut));
+      joined.copy(this.tail, 0, cut);
+      this.tailLength = joined.length - cut;
     }
-    if (released.length > 0) this.hmac.update(released);
+    for (const piece of released) this.hmac.update(piece);
     return released;
   }
 
   /** The computed tag and the tag found at the end of the stream. */
   finish(): { computed: Buffer; found: Buffer } {
-    return { computed: this.hmac.digest(), found: this.tail };
+    return { computed: this.hmac.digest(), found: Buffer.from(this.tail.subarray(0, this.tailLength)) };
   }
 }
 
@@ -287,16 +302,18 @@ async function* decryptPass(
     let header = Buffer.alloc(0);
     let decipher: ReturnType<typeof createDecipheriv> | undefined;
     for await (const chunk of decodedChunks(fh, label)) {
-      // `released` excludes the trailing tag, so it is header + ciphertext, in order.
-      let released = mac.update(chunk);
-      if (decipher === undefined) {
-        header = Buffer.concat([header, released]);
-        if (header.length < HEADER_LEN) continue;
-        decipher = createDecipheriv('aes-128-cbc', key.encryptionKey, header.subarray(9, HEADER_LEN));
-        released = header.subarray(HEADER_LEN);
+      // The released pieces exclude the trailing tag, so they are header + ciphertext, in order.
+      for (let piece of mac.update(chunk)) {
+        if (decipher === undefined) {
+          header = Buffer.concat([header, piece]);
+          if (header.length < HEADER_LEN) continue;
+          decipher = createDecipheriv('aes-128-cbc', key.encryptionKey, header.subarray(9, HEADER_LEN));
+          piece = header.subarray(HEADER_LEN);
+        }
+        // update() returns a new buffer, so the output outlives the reused chunk.
+        const out = decipher.update(piece);
+        if (out.length > 0) yield out;
       }
-      const out = decipher.update(released);
-      if (out.length > 0) yield out;
     }
     const { computed } = mac.finish();
     if (mac.total !== expectedTotal || !macEquals(expectedMac, computed) || decipher === undefined) {

