@@ -252,7 +252,9 @@ describe('createEmbedder with the tiny-bert fixture', () => {
     const { pipeline } = await import('@huggingface/transformers');
     const pipe = await pipeline('feature-extraction', path.resolve(TINY_RELATIVE), { local_files_only: true, device: 'cpu' });
     try {
+      // Mixed lengths (padding) and one text past the model's 512 tokens (truncation).
       const texts = Array.from({ length: 24 }, (_, i) => `${'mixed length text '.repeat(1 + ((i * 5) % 23))}#${i}`);
+      texts.push('much longer '.repeat(400));
       const theirs = await pipe(texts, { pooling: 'mean', normalize: true });
       const ours = await embedder.embed(texts);
       const width = embedder.dimensions;

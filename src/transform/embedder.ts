@@ -3,6 +3,7 @@ import { sha256OfFile } from '../hash.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { inPlannedBatches, lengthSortedBatches, type BatchLimits } from './batching.js';
 import { meanPoolNormalized } from './pooling.js';
+import { encodeTexts, padBatch, tokenCount, type BatchTokenizer, type Encoding } from './tokens.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
 export type { ModelDtype } from './modelSource.js';
@@ -211,19 +212,22 @@ function numberField(config: unknown, key: string): number | null {
 
 /**
  * The feature-extraction pipeline's steps (tokenize with padding and truncation, run the model),
- * with our own pooling (pooling.ts): the vectors are the pipeline's `{ pooling: 'mean',
- * normalize: true }` output, bit for bit (test/embedder.test.ts checks it).
+ * with tokens computed once per text (tokens.ts) and our own pooling (pooling.ts): the vectors are
+ * the pipeline's `{ pooling: 'mean', normalize: true }` output, bit for bit (test/embedder.test.ts
+ * checks it).
  */
-async function runBatch(pipe: FeatureExtractionPipeline, texts: readonly string[], modelId: string): Promise<Float32Array[]> {
-  const inputs = pipe.tokenizer([...texts], { padding: true, truncation: true }) as Record<string, TensorLike>;
-  const outputs = (await pipe.model(inputs)) as Record<string, TensorLike | undefined>;
+async function runBatch(pipe: FeatureExtractionPipeline, tensor: TensorConstructor, encodings: readonly Encoding[], modelId: string): Promise<Float32Array[]> {
+  const padded = padBatch(pipe.tokenizer, encodings);
+  const inputs: Record<string, TensorLike> = Object.fromEntries(Object.entries(padded).map(([key, t]) => [key, new tensor('int64', t.data, t.dims)]));
+  let outputs: Record<string, TensorLike | undefined> = {};
   try {
+    outputs = (await pipe.model(inputs)) as Record<string, TensorLike | undefined>;
     const hidden = outputs['last_hidden_state'] ?? outputs['token_embeddings'];
-    const mask = inputs['attention_mask'];
+    const mask = padded['attention_mask'];
     if (hidden === undefined || mask === undefined) throw new MigrateError('E_EMBED', `model ${modelId} returned no last_hidden_state (a feature-extraction model must)`);
     if (!(hidden.data instanceof Float32Array)) throw new MigrateError('E_EMBED', `model ${modelId} returned ${hidden.type} embeddings, expected float32`);
-    const rows = meanPoolNormalized(hidden.data, hidden.dims, mask.data as ArrayLike<number | bigint>);
-    if (rows.length !== texts.length) throw new MigrateError('E_EMBED', `model ${modelId} returned ${rows.length} vectors for ${texts.length} texts`);
+    const rows = meanPoolNormalized(hidden.data, hidden.dims, mask.data);
+    if (rows.length !== encodings.length) throw new MigrateError('E_EMBED', `model ${modelId} returned ${rows.length} vectors for ${encodings.length} texts`);
     rows.forEach((row, i) => {
       for (const v of row) if (!Number.isFinite(v)) throw new MigrateError('E_EMBED', `model ${modelId} returned a non-finite value for text ${i} of the batch`);
     });
@@ -232,6 +236,8 @@ async function runBatch(pipe: FeatureExtractionPipeline, texts: readonly string[
     for (const t of [...Object.values(outputs), ...Object.values(inputs)]) t?.dispose();
   }
 }
+
+type TensorConstructor = new (type: 'int64', data: BigInt64Array, dims: number[]) => TensorLike;
 
 /** What runBatch reads of transformers.js's Tensor. */
 interface TensorLike {
@@ -285,7 +291,8 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
     }
 
     const hidden = numberField(config, 'hidden_size');
-    const [probe] = await runBatch(pipe, [PROBE_TEXT], modelId).catch((err: unknown) => {
+    const batchTokenizer = tokenizer as unknown as BatchTokenizer;
+    const [probe] = await runBatch(pipe, tf.Tensor, encodeTexts(batchTokenizer, [PROBE_TEXT]), modelId).catch((err: unknown) => {
       throw toMigrateError(err, 'E_MODEL', `model ${modelId} loaded but cannot embed a probe text`);
     });
     const dimensions = probe?.length ?? 0;
@@ -301,7 +308,7 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       normalized: true,
       dimensions,
     };
-    return new PipelineEmbedder(pipe, modelId, dimensions, fingerprint);
+    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint);
   } catch (err) {
     await pipe.dispose().catch(() => undefined);
     throw toMigrateError(err, 'E_MODEL', `cannot use model ${modelId}`);
@@ -313,6 +320,8 @@ class PipelineEmbedder implements Embedder {
 
   constructor(
     private readonly pipe: FeatureExtractionPipeline,
+    private readonly tokenizer: BatchTokenizer,
+    private readonly tensor: TensorConstructor,
     readonly modelId: string,
     readonly dimensions: number,
     readonly fingerprint: EmbedderFingerprint,
@@ -326,23 +335,19 @@ class PipelineEmbedder implements Embedder {
     }
     // The tokenizer rejects an empty batch ("text array must be non-empty").
     if (texts.length === 0) return [];
-    const run = async (batch: readonly string[]): Promise<Float32Array[]> => {
-      const vectors = await runBatch(this.pipe, batch, this.modelId);
+    const run = async (batch: readonly Encoding[]): Promise<Float32Array[]> => {
+      const vectors = await runBatch(this.pipe, this.tensor, batch, this.modelId);
       options.onProgress?.(batch.length);
       return vectors;
     };
     try {
-      if (texts.length <= batchSize) return await run(texts);
-      const plan = lengthSortedBatches(texts.map((t) => this.tokenCount(t)), batchSize, BATCH_LIMITS);
-      return await inPlannedBatches(texts, plan, run);
+      const encodings = encodeTexts(this.tokenizer, texts);
+      if (texts.length <= batchSize) return await run(encodings);
+      const plan = lengthSortedBatches(encodings.map(tokenCount), batchSize, BATCH_LIMITS);
+      return await inPlannedBatches(encodings, plan, run);
     } catch (err) {
       throw toMigrateError(err, 'E_EMBED', `embedding ${texts.length} texts with ${this.modelId} failed`);
     }
-  }
-
-  /** Tokens the model will see (special tokens included, truncated like the pipeline truncates). */
-  private tokenCount(text: string): number {
-    return Math.min(this.pipe.tokenizer.encode(text).length, this.pipe.tokenizer.model_max_length);
   }
 
   async dispose(): Promise<void> {
