@@ -80,7 +80,7 @@ export const results = [];
 export function report(name, { value, unit, baseline, baselineName, target = null, higherIsBetter = true }) {
   const ratio = higherIsBetter ? value / baseline : baseline / value;
   const verdict = target === null ? '' : ratio >= target ? 'PASS' : 'FAIL';
-  const line = `${name.padEnd(58)} ${fmt(value, value < 100 ? 1 : 0).padStart(9)} ${unit.padEnd(7)} vs ${baselineName} ${fmt(baseline, baseline < 100 ? 1 : 0)}: ${fmt(ratio, 2)}x${target === null ? '' : `  (target >= ${target}x) ${verdict}`}`;
+  const line = `${name.padEnd(72)} ${fmt(value, value < 100 ? 1 : 0).padStart(9)} ${unit.padEnd(7)} vs ${baselineName} ${fmt(baseline, baseline < 100 ? 1 : 0)}: ${fmt(ratio, 2)}x${target === null ? '' : `  (target >= ${fmt(target, 2)}x) ${verdict}`}`;
   console.log(line);
   results.push({ name, value, unit, baseline, baselineName, ratio, target, verdict });
   return ratio;
