@@ -15,7 +15,7 @@ import { args, corpusTexts, describeLengths, ensureBenchModel, ensureCorpus, fmt
 
 const TEXTS = Number(option('--texts', QUICK ? 96 : 512));
 const BATCH = Number(option('--batch', 32));
-const ROUNDS = Number(option('--rounds', QUICK ? 1 : 2));
+const ROUNDS = Number(option('--rounds', QUICK ? 1 : 3));
 const SWEEP = args.includes('--sweep');
 
 const model = ensureBenchModel();
