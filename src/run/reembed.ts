@@ -11,7 +11,7 @@ import { MigrateError } from '../errors.js';
 import type { Embedder } from '../transform/embedder.js';
 import { createSearchProjector, fitReduction } from '../transform/pcaFit.js';
 import { planReduction, type ReductionPlan } from '../transform/reduction.js';
-import { SORT_WINDOW_BATCHES } from '../transform/rows.js';
+import { windowSize } from '../transform/rows.js';
 import { deduplicating, fingerprintOf, projecting, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
@@ -246,12 +246,12 @@ function entryOf(row: ReembedPendingRow, index: number): { index: number; text: 
 
 /**
  * One pass over the rows still pending (of config.users), in id order; returns rows written. A
- * page is one sort window (SORT_WINDOW_BATCHES batches), so the model sees texts grouped by
+ * page is one sort window (rows.ts windowSize), so the model sees texts grouped by
  * length; it is written back in batches of config.batchSize, each committed on its own. A run
  * stopped mid-page loses at most that page's embeddings, never a written row.
  */
 async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, progress: PassProgress): Promise<number> {
-  const pageSize = config.batchSize * (vectorizer.groupsByLength ? SORT_WINDOW_BATCHES : 1);
+  const pageSize = windowSize(vectorizer, config.batchSize);
   let afterId: string | null = null;
   let written = 0;
   for (;;) {

@@ -100,9 +100,12 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
  */
 export const SORT_WINDOW_BATCHES = 64;
 
+/** Entries per vectorizer call: a sort window for a vectorizer that groups texts by length, else one batch. */
+export function windowSize(vectorizer: Pick<Vectorizer, 'groupsByLength'>, batchSize: number): number {
+  return batchSize * (vectorizer.groupsByLength ? SORT_WINDOW_BATCHES : 1);
+}
+
 export interface RowBatchOptions {
-  /** Batches per vectorizer call; default SORT_WINDOW_BATCHES for a vectorizer that groups by length, else 1. */
-  windowBatches?: number;
   /** Called as entries of a window are vectorized (stats.vectorized says how many), between batches. */
   onProgress?: () => void;
 }
@@ -120,7 +123,7 @@ export async function* rowBatches(
   stats: RowStats,
   options: RowBatchOptions = {},
 ): AsyncGenerator<DocumentRow[]> {
-  const windowSize = batchSize * (options.windowBatches ?? (vectorizer.groupsByLength ? SORT_WINDOW_BATCHES : 1));
+  const size = windowSize(vectorizer, batchSize);
   let window: PendingRow[] = [];
   const flush = async function* (): AsyncGenerator<DocumentRow[]> {
     const rows = await toRows(window, ctx, vectorizer, stats, options.onProgress);
@@ -129,7 +132,7 @@ export async function* rowBatches(
   };
   for await (const pending of extractTexts(records, stats)) {
     window.push(pending);
-    if (window.length >= windowSize) yield* flush();
+    if (window.length >= size) yield* flush();
   }
   if (window.length > 0) yield* flush();
 }

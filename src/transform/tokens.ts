@@ -17,7 +17,6 @@ export type Encoding = Readonly<Record<string, readonly number[]>>;
 export interface BatchTokenizer {
   readonly pad_token_id?: number | null;
   readonly padding_side: string;
-  readonly model_max_length: number;
   (texts: string[], options: { padding: false; truncation: true; return_tensor: false }): unknown;
 }
 
@@ -40,8 +39,8 @@ export function tokenCount(encoding: Encoding): number {
 /** One batch's model inputs: for each tokenizer output, int64 data of shape [texts, longest]. */
 export type PaddedBatch = Record<string, { data: BigInt64Array; dims: [number, number] }>;
 
-/** Whether this machine stores the low 32 bits of an int64 first (x86, arm64). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Which int32 word of an int64 holds its low 32 bits on this machine (0 when little-endian: x86, arm64). */
+const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
 /** Pads `encodings` to the longest of them, as the tokenizer pads a batch. */
 export function padBatch(tokenizer: Pick<BatchTokenizer, 'pad_token_id' | 'padding_side'>, encodings: readonly Encoding[]): PaddedBatch {
@@ -56,11 +55,10 @@ export function padBatch(tokenizer: Pick<BatchTokenizer, 'pad_token_id' | 'paddi
     // Written as pairs of int32 words: a BigInt per token cost more than the copy itself. Token
     // ids, masks and type ids are small integers, so the high word is the sign.
     const words = new Int32Array(data.buffer);
-    const lo = LITTLE_ENDIAN ? 0 : 1;
     const put = (at: number, v: number): void => {
       if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new MigrateError('E_EMBED', `the tokenizer returned ${v} in ${key}, not a 32-bit integer`);
-      words[2 * at + lo] = v;
-      words[2 * at + 1 - lo] = v < 0 ? -1 : 0;
+      words[2 * at + LOW_WORD] = v;
+      words[2 * at + 1 - LOW_WORD] = v < 0 ? -1 : 0;
     };
     encodings.forEach((encoding, row) => {
       const values = encoding[key] ?? [];
