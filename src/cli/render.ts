@@ -77,7 +77,8 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
       case 'store-done':
         done++;
         rowsDone = rowsBeforeStore + event.store.rowsLoaded + event.store.rowsPlanned + event.store.rowsSkipped;
-        if (event.store.status === 'failed') err.write(`\r\x1b[2Kfailed: ${current}: ${event.store.error?.message ?? ''}\n`);
+        // Not `current`: a store refused during validation ends without a store-start of its own.
+        if (event.store.status === 'failed') err.write(`\r\x1b[2Kfailed: ${event.store.userId}/${event.store.collection}: ${event.store.error?.message ?? ''}\n`);
         break;
       case 'estimate-start':
         err.write(`\r\x1b[2Kembedding a sample of ${event.sampleSize} texts to estimate the time...\n`);
