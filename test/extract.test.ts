@@ -14,6 +14,15 @@ describe('extractEntry', () => {
     expect(r).toMatchObject({ kind: 'text', text: 'p', metadata: { text: null } });
   });
 
+  it('keeps __proto__, constructor and prototype as ordinary metadata keys at every depth', () => {
+    const entry = JSON.parse('{"text": "t", "__proto__": {"__proto__": {"x": 1}, "constructor": 2}, "prototype": [{"__proto__": "s"}], "constructor": {"prototype": null}}') as Record<string, unknown>;
+    const r = extractEntry(entry, 0);
+    expect(r.kind).toBe('text');
+    if (r.kind !== 'text') return;
+    expect(Object.getPrototypeOf(r.metadata)).toBe(Object.prototype);
+    expect(JSON.stringify(r.metadata)).toBe('{"__proto__":{"__proto__":{"x":1},"constructor":2},"prototype":[{"__proto__":"s"}],"constructor":{"prototype":null}}');
+  });
+
   it('skips an empty or missing text with its index', () => {
     expect(extractEntry({ id: 'd', text: '' }, 3)).toEqual({ kind: 'skip', reason: 'entry 3 has an empty text' });
     expect(extractEntry({ id: 'e' }, 4)).toMatchObject({ kind: 'skip', reason: expect.stringContaining('entry 4 has no text') });

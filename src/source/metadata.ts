@@ -28,6 +28,7 @@ import { Readable, Transform, pipeline, type TransformCallback } from 'node:stre
 import Parser from 'stream-json/Parser.js';
 import { MigrateError, isMigrateError } from '../errors.js';
 import { openFernetFile } from './fernet.js';
+import { setJsonKey } from './jsonKey.js';
 import type { FernetKey } from './keys.js';
 import type { MetadataEntry } from './types.js';
 
@@ -340,11 +341,7 @@ class EntryAssembler {
     if (Array.isArray(target)) {
       target.push(value);
     } else if (target !== null && this.key !== null) {
-      if (this.key === '__proto__') {
-        Object.defineProperty(target, '__proto__', { value, writable: true, enumerable: true, configurable: true });
-      } else {
-        target[this.key] = value;
-      }
+      setJsonKey(target, this.key, value);
       this.key = null;
     }
   }

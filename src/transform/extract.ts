@@ -1,3 +1,4 @@
+import { setJsonKey } from '../source/jsonKey.js';
 import type { MetadataEntry } from '../source/types.js';
 
 /** Keys the application used for the text, newest first (older entries used the LangChain names). */
@@ -54,7 +55,7 @@ function cleanJson(value: unknown, where: string, warnings: string[]): unknown {
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      out[cleanString(k, where, warnings)] = cleanJson(v, where, warnings);
+      setJsonKey(out, cleanString(k, where, warnings), cleanJson(v, where, warnings));
     }
     return out;
   }
