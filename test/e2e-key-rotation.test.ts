@@ -5,7 +5,8 @@
  * key set missing some keys fails exactly those stores with E_DECRYPT and writes nothing of them.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { dropTable, readRows, REPO, runCli, targetArgs, TEST_DATABASE_URL, type 
 const K1 = 'W3pm0Q8cT3l3M1gP1yH0mXb8m5Jg1J3uG1m2l1Yt2xE=';
 const K2 = 'old,raw key #2'; // a raw-string key with a comma: only the repeated flag can pass it
 const WRONG = 'not-the-right-key';
+/** Each test runs the CLI (PGlite start-up included) up to three times on 2 shared cores. */
+const SLOW = 300_000;
 
 interface Report {
   stores: { userId: string; collection: string; status: string; key: string | null; rowsLoaded: number; error: { code: string; message: string } | null }[];
@@ -27,16 +30,16 @@ const STORES = [
   { user: 'dave', collection: 'personal_assistant', master_key: K2, encrypt: true },
 ].map((s) => ({ ...s, dims: 6, entries: [0, 1, 2, 3].map((i) => ({ id: `${s.user}-${s.collection}-${i}`, text: `${s.user} ${s.collection} note ${i} ✓`, timestamp: `2024-01-0${i + 1}` })) }));
 
-let work = '';
+// Made at load time: the drivers' table below is built when the tests are collected.
+const work = mkdtempSync(path.join(tmpdir(), 'pvm-rotation-'));
 let root = '';
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'pvm-rotation-'));
   root = path.join(work, 'user_data');
   execFileSync('python3', [path.join(REPO, 'scripts/write_stores.py')], { input: JSON.stringify({ root, stores: STORES }) });
 });
 afterAll(async () => {
-  if (work !== '') await rm(work, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
 });
 
 const keyOf = (r: Report) => Object.fromEntries(r.stores.map((s) => [`${s.userId}/${s.collection}`, s.key]));
@@ -73,13 +76,15 @@ describe.each(targets().map((t) => [t.driver, t] as const))('key rotation (%s)',
       [...STORES].sort((a, b) => `${a.user}/${a.collection}`.localeCompare(`${b.user}/${b.collection}`)).flatMap((s) => s.entries.map((e) => [s.user, s.collection, e.text])),
     );
     for (const where of [r.stdout, r.stderr, JSON.stringify(report)]) for (const k of [K1, K2]) expect(where.includes(k)).toBe(false);
-    // verify re-reads the sources with the same key set.
+  }, SLOW);
+
+  it('verify re-reads the sources with the same key set, and flags the rows of stores a smaller key set cannot open', async () => {
     const v = await runCli(['verify', root, ...targetArgs(target), '--table', `${table}_all`, '--embeddings', 'keep', '--json', '--master-key', K1, '--master-key', K2, '--try-default-key']);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     const onlyK1 = await runCli(['verify', root, ...targetArgs(target), '--table', `${table}_all`, '--embeddings', 'keep', '--json', '--master-key', K1]);
     expect(onlyK1.code).toBe(1);
     expect(onlyK1.stdout).toMatch(/not-loaded-but-has-rows/);
-  });
+  }, SLOW);
 
   it('with only K1 the stores of the other keys fail E_DECRYPT and have no rows at all', async () => {
     const { r, report } = await migrate(['--master-key', K1], 'k1');
@@ -95,7 +100,7 @@ describe.each(targets().map((t) => [t.driver, t] as const))('key rotation (%s)',
     const rows = await readRows(target, `${table}_k1`);
     expect([...new Set(rows.map((row) => `${row.user_id}/${row.collection_name}`))]).toEqual(['alice_example_com/new', 'carol/plain']);
     expect(rows).toHaveLength(8);
-  });
+  }, SLOW);
 });
 
 describe('candidate keys from the environment, and a key set without the default key', () => {
@@ -112,7 +117,7 @@ describe('candidate keys from the environment, and a key set without the default
       'carol/plain': null,
       'dave/personal_assistant': 'master#1',
     });
-  });
+  }, SLOW);
 
   it('a store no candidate opens fails with E_DECRYPT saying how many keys were tried, and hints at --try-default-key', async () => {
     const report = path.join(work, 'nodefault.json');
@@ -121,5 +126,5 @@ describe('candidate keys from the environment, and a key set without the default
     const bob = (JSON.parse(await readFile(report, 'utf8')) as Report).stores.find((s) => s.userId === 'bob');
     expect(bob?.error?.code).toBe('E_DECRYPT');
     expect(bob?.error?.message).toMatch(/does not verify under any of the 2 candidate keys tried for user bob \(master#1, master#2\).*--try-default-key/);
-  });
+  }, SLOW);
 });

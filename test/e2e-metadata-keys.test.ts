@@ -5,7 +5,8 @@
  * every depth.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,8 @@ const ENTRIES = JSON.parse(`[
   {"text": "t0", "__proto__": {"__proto__": {"x": 1}, "constructor": "c", "prototype": [{"__proto__": null}]}, "constructor": {"prototype": {"__proto__": "deep"}}, "prototype": 3},
   {"text": "t1", "__proto__": "a string", "nested": [{"__proto__": []}, {"constructor": {"name": "x"}}, {"__proto__": 0, "toString": false}]},
   {"text": "t2", "list": [[{"prototype": {"constructor": {"__proto__": {"__proto__": true}}}}]]},
-  {"page_content": "t3", "__proto__": {"text": "not the text"}, "hasOwnProperty": "h"}
+  {"page_content": "t3", "__proto__": {"text": "not the text"}, "hasOwnProperty": "h"},
+  {"text": null, "page_content": "t4", "constructor": null}
 ]`) as unknown[];
 
 /** Python's reading of each source file, entry by entry, against the jsonb the tool stored. */
@@ -44,11 +46,11 @@ for s in spec["stores"]:
 print(json.dumps(bad))
 `;
 
-let work = '';
+// Made at load time: the drivers' table below is built when the tests are collected.
+const work = mkdtempSync(path.join(tmpdir(), 'pvm-keys-'));
 let root = '';
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'pvm-keys-'));
   root = path.join(work, 'user_data');
   const stores = [
     { user: 'alice', collection: 'plain', master_key: MASTER, encrypt: false, entries: ENTRIES },
@@ -57,7 +59,7 @@ beforeAll(async () => {
   execFileSync('python3', [path.join(REPO, 'scripts/write_stores.py')], { input: JSON.stringify({ root, stores }) });
 });
 afterAll(async () => {
-  if (work !== '') await rm(work, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
 });
 
 const targets = (): Target[] => [
@@ -72,10 +74,14 @@ describe.each(targets().map((t) => [t.driver, t] as const))('metadata keys __pro
   });
 
   it('survive as ordinary keys at every depth, plain and encrypted, exactly as Python reads them', async () => {
-    const r = await runCli(['migrate', root, ...targetArgs(target), '--table', table, '--embeddings', 'keep', '--no-backup', '--master-key', MASTER]);
+    const report = path.join(work, `${target.driver}.json`);
+    const r = await runCli(['migrate', root, ...targetArgs(target), '--table', table, '--embeddings', 'keep', '--no-backup', '--master-key', MASTER, '--report', report]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    // The entry whose text is null: its text comes from page_content, with a warning per store.
+    const stores = (JSON.parse(await readFile(report, 'utf8')) as { stores: { warnings: string[] }[] }).stores;
+    for (const s of stores) expect(s.warnings).toEqual(['entry 4: text is null, not a string; took the text from page_content and kept text in the metadata']);
     const rows = await withDb(target, (q) => q<{ collection_name: string; m: string; text: string }>(`SELECT collection_name, text, metadata::text AS m FROM "${table}" ORDER BY collection_name, source_index`));
-    expect(rows.map((row) => row.text)).toEqual(['t0', 't1', 't2', 't3', 't0', 't1', 't2', 't3']);
+    expect(rows.map((row) => row.text)).toEqual(['t0', 't1', 't2', 't3', 't4', 't0', 't1', 't2', 't3', 't4']);
     expect(rows[0]?.m).toContain('"__proto__": {"x": 1}');
     const spec = {
       master_key: MASTER,
@@ -87,5 +93,5 @@ describe.each(targets().map((t) => [t.driver, t] as const))('metadata keys __pro
     };
     const mismatches = JSON.parse(execFileSync('python3', ['-c', ORACLE, REPO], { input: JSON.stringify(spec), encoding: 'utf8' })) as unknown[];
     expect(mismatches).toEqual([]);
-  });
+  }, 300_000);
 });
