@@ -3,7 +3,7 @@
  * with the application's key derivation (scripts/write_stores.py).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,18 @@ describe('KeyRing', () => {
     expect((error as Error).message).not.toContain(K1);
     const withDefault = await countingRing([K3], true).ring.forStore(store('alice', 'k1')).catch((e: unknown) => e);
     expect((withDefault as Error).message).toMatch(/any of the 2 candidate keys tried for user alice \(master#1, default\): the master key it was written with is not among them, the user id/);
+  });
+
+  it('a truncated token fails as truncated, not as a key problem, whatever the candidates', async () => {
+    const s = store('alice', 'k2b');
+    const bytes = await readFile(s.metadataPath as string);
+    await writeFile(s.metadataPath as string, bytes.subarray(0, bytes.length - 40));
+    try {
+      const error = await countingRing([K1, K2], true).ring.forStore(s).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'E_DECRYPT', message: expect.stringMatching(/truncated or corrupted \(not a key problem\)/) });
+    } finally {
+      await writeFile(s.metadataPath as string, bytes);
+    }
   });
 
   it('with one candidate, a wrong key fails when the file is opened, with the single-key message', async () => {
