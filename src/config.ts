@@ -51,7 +51,10 @@ export interface MigrateConfig {
   root: string;
   dryRun: boolean;
   database: DatabaseConfig;
-  masterKey: Secret | null;
+  /** Candidate master keys, in the order they are tried (empty: none configured). */
+  masterKeys: Secret[];
+  /** Also try the application's default per-user key (always tried when no master key is configured). */
+  tryDefaultKey: boolean;
   model: ModelConfig;
   batchSize: number;
   users: string[] | null;
@@ -97,7 +100,9 @@ export interface MigrateFlags {
   dryRun?: boolean;
   databaseUrl?: string;
   pgliteDir?: string;
-  masterKey?: string;
+  /** One --master-key, or several (the flag repeated). */
+  masterKey?: string | string[];
+  tryDefaultKey?: boolean;
   model?: string;
   modelCache?: string;
   offline?: boolean;
@@ -146,6 +151,8 @@ export interface QueryFlags extends ModelDatabaseFlags {
 export interface Environment {
   DATABASE_URL?: string | undefined;
   ENCRYPTION_MASTER_KEY?: string | undefined;
+  /** Several candidate master keys, comma-separated (a comma cannot occur in a base64url key). */
+  ENCRYPTION_MASTER_KEYS?: string | undefined;
   PGVECTOR_MIGRATE_MODEL?: string | undefined;
   PGVECTOR_MIGRATE_MODEL_CACHE?: string | undefined;
 }
@@ -176,6 +183,21 @@ function list(raw: string | undefined, name: string): string[] | null {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/**
+ * The candidate master keys, in the order they are tried. Flags win over the environment as a
+ * whole: any --master-key replaces both variables. From the environment, ENCRYPTION_MASTER_KEY
+ * (the application's current key) comes first, then the ENCRYPTION_MASTER_KEYS entries. A key
+ * given twice is tried once, at its first position.
+ */
+function masterKeys(flags: { masterKey?: string | string[] }, env: Environment): Secret[] {
+  const given = flags.masterKey === undefined ? [] : Array.isArray(flags.masterKey) ? flags.masterKey : [flags.masterKey];
+  const fromFlags = given.filter((k) => nonEmpty(k) !== undefined);
+  const fromEnv = [env.ENCRYPTION_MASTER_KEY, ...(env.ENCRYPTION_MASTER_KEYS ?? '').split(',').map((k) => k.trim())].filter(
+    (k): k is string => nonEmpty(k) !== undefined,
+  );
+  return [...new Set(fromFlags.length > 0 ? fromFlags : fromEnv)].map((k) => new Secret(k));
 }
 
 export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string }, env: Environment, cwd: string): DatabaseConfig {
@@ -212,7 +234,6 @@ function isInside(child: string, parent: string): boolean {
 export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Environment, cwd: string, now: Date): MigrateConfig {
   if (root.trim() === '') throw new MigrateError('E_USAGE', 'the root directory (user_data) is required');
   const absRoot = path.resolve(cwd, root);
-  const masterKey = nonEmpty(flags.masterKey) ?? nonEmpty(env.ENCRYPTION_MASTER_KEY);
   const users = list(flags.users, '--users');
   const collections = list(flags.collections, '--collections');
 
@@ -230,7 +251,8 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     root: absRoot,
     dryRun: flags.dryRun === true,
     database: databaseConfig(flags, env, cwd),
-    masterKey: masterKey === undefined ? null : new Secret(masterKey),
+    masterKeys: masterKeys(flags, env),
+    tryDefaultKey: flags.tryDefaultKey === true,
     model: modelConfig(flags, env, cwd),
     batchSize: positiveInt(flags.batchSize, '--batch-size', DEFAULTS.batchSize, 4096),
     users,

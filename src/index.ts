@@ -16,6 +16,7 @@ export { inspectStore, readStoreRecords, type StoreManifest, type SourceRecord }
 export { readPickledVectors, inspectPickledVectors, type PickleInfo } from './source/pickle/index.js';
 export { readMetadataEntries } from './source/metadata.js';
 export { deriveUserKey, masterKeyBytes, type FernetKey } from './source/keys.js';
+export { KeyRing, keyCandidates, type KeyCandidate } from './source/keyRing.js';
 export { backupStore, type BackupManifest } from './source/backup.js';
 export type { StoreLocation, DiscoveryEvent, StoredVector, MetadataEntry } from './source/types.js';
 

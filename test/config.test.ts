@@ -18,20 +18,34 @@ describe('buildMigrateConfig', () => {
     expect(c.batchSize).toBe(32);
     expect(c.table).toBe('vector_documents');
     expect(c.backupDir).toBe('/work/migration_backup/20261121T185100Z');
-    expect(c.masterKey).toBeNull();
+    expect(c.masterKeys).toEqual([]);
+    expect(c.tryDefaultKey).toBe(false);
   });
 
   it('takes flags over the environment over defaults', () => {
     const env = { DATABASE_URL: 'postgres://env@h/db', ENCRYPTION_MASTER_KEY: 'from-env', PGVECTOR_MIGRATE_MODEL: 'env/model' };
     const fromEnv = buildMigrateConfig('r', {}, env, '/w', now);
     expect(fromEnv.database.url?.reveal()).toBe('postgres://env@h/db');
-    expect(fromEnv.masterKey?.reveal()).toBe('from-env');
+    expect(fromEnv.masterKeys.map((k) => k.reveal())).toEqual(['from-env']);
     expect(fromEnv.model.id).toBe('env/model');
     const fromFlags = buildMigrateConfig('r', { databaseUrl: 'postgresql://flag@h/db', masterKey: 'from-flag', model: './m', batchSize: '8' }, env, '/w', now);
     expect(fromFlags.database.url?.reveal()).toBe('postgresql://flag@h/db');
-    expect(fromFlags.masterKey?.reveal()).toBe('from-flag');
+    expect(fromFlags.masterKeys.map((k) => k.reveal())).toEqual(['from-flag']);
     expect(fromFlags.model.id).toBe('./m');
     expect(fromFlags.batchSize).toBe(8);
+  });
+
+  it('takes several candidate master keys: repeated --master-key over ENCRYPTION_MASTER_KEY then ENCRYPTION_MASTER_KEYS', () => {
+    const reveal = (c: { masterKeys: { reveal(): string }[] }) => c.masterKeys.map((k) => k.reveal());
+    const env = { ENCRYPTION_MASTER_KEY: 'current', ENCRYPTION_MASTER_KEYS: 'old-1, old-2,,current' };
+    // The environment: the current key first, then the list (trimmed; a repeat is tried once, at its first place).
+    expect(reveal(buildMigrateConfig('r', {}, env, '/w', now))).toEqual(['current', 'old-1', 'old-2']);
+    expect(reveal(buildMigrateConfig('r', {}, { ENCRYPTION_MASTER_KEYS: 'a,b' }, '/w', now))).toEqual(['a', 'b']);
+    // Any flag replaces the environment as a whole; a flag keeps commas (raw-string keys may hold one).
+    expect(reveal(buildMigrateConfig('r', { masterKey: ['k,1', 'k2', ''] }, env, '/w', now))).toEqual(['k,1', 'k2']);
+    expect(buildMigrateConfig('r', { tryDefaultKey: true }, {}, '/w', now).tryDefaultKey).toBe(true);
+    const shown = inspect(buildMigrateConfig('r', { masterKey: ['sup3r-one', 'sup3r-two'] }, {}, '/w', now), { depth: 10 });
+    expect(shown).not.toMatch(/sup3r/);
   });
 
   it('parses --users, --no-backup, --offline and --report', () => {
@@ -57,7 +71,7 @@ describe('buildMigrateConfig', () => {
 
   it('never prints secrets when the configuration is serialized or inspected', () => {
     const c = buildMigrateConfig('r', { databaseUrl: 'postgres://u:hunter2pw@h/db', masterKey: 'sup3r-s3cret-key' }, {}, '/w', now);
-    const shown = JSON.stringify(c) + inspect(c, { depth: 10 }) + String(c.masterKey);
+    const shown = JSON.stringify(c) + inspect(c, { depth: 10 }) + String(c.masterKeys);
     expect(shown).not.toContain('hunter2pw');
     expect(shown).not.toContain('sup3r-s3cret-key');
   });

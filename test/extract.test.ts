@@ -9,9 +9,25 @@ describe('extractEntry', () => {
     expect(extractEntry({ id: 'c', content: 'three', n: [1, { x: null }] }, 2)).toEqual({ kind: 'text', text: 'three', metadata: { id: 'c', n: [1, { x: null }] }, warnings: [] });
   });
 
-  it('falls through to page_content when text is not a string', () => {
+  it('falls through to page_content when text is not a string, with a warning naming the entry, and keeps the non-string text in the metadata', () => {
     const r = extractEntry({ text: null, page_content: 'p' }, 0);
-    expect(r).toMatchObject({ kind: 'text', text: 'p', metadata: { text: null } });
+    expect(r).toEqual({ kind: 'text', text: 'p', metadata: { text: null }, warnings: ['entry 0: text is null, not a string; took the text from page_content and kept text in the metadata'] });
+    expect(extractEntry({ text: 7, page_content: { a: 1 }, content: 'c' }, 4)).toMatchObject({
+      text: 'c',
+      metadata: { text: 7, page_content: { a: 1 } },
+      warnings: ['entry 4: text is a number, page_content is an object, not a string; took the text from content and kept text and page_content in the metadata'],
+    });
+    // An older entry without a text key at all is not worth a warning.
+    expect(extractEntry({ page_content: 'p' }, 1)).toMatchObject({ text: 'p', warnings: [] });
+  });
+
+  it('keeps __proto__, constructor and prototype as ordinary metadata keys at every depth', () => {
+    const entry = JSON.parse('{"text": "t", "__proto__": {"__proto__": {"x": 1}, "constructor": 2}, "prototype": [{"__proto__": "s"}], "constructor": {"prototype": null}}') as Record<string, unknown>;
+    const r = extractEntry(entry, 0);
+    expect(r.kind).toBe('text');
+    if (r.kind !== 'text') return;
+    expect(Object.getPrototypeOf(r.metadata)).toBe(Object.prototype);
+    expect(JSON.stringify(r.metadata)).toBe('{"__proto__":{"__proto__":{"x":1},"constructor":2},"prototype":[{"__proto__":"s"}],"constructor":{"prototype":null}}');
   });
 
   it('skips an empty or missing text with its index', () => {

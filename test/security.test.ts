@@ -155,6 +155,42 @@ describe('secrets never appear in logs, reports, ledger rows or error messages',
     for (const [where, text] of Object.entries(all)) expectNoSecret(where, text, secrets);
   });
 
+  it('several candidate keys (repeated --master-key, ENCRYPTION_MASTER_KEYS, --try-default-key): no form of any candidate or derived key anywhere', async () => {
+    const other = 'Old-Rotated,Master-Key-9931'; // a raw-string key (comma included) that opens nothing here
+    const secrets = [...(await secretForms()), ...forms(other), ...forms(masterKeyBytes(other))];
+    for (const user of users) {
+      for (const [key, position] of [[other, 1], [MASTER, 2], [undefined, undefined]] as const) {
+        const k = await deriveUserKey(user, key, position);
+        secrets.push(...forms(k.signingKey), ...forms(k.encryptionKey), ...forms(Buffer.concat([k.signingKey, k.encryptionKey])));
+      }
+    }
+    const dir = path.join(work, 'pglite-rotation');
+    const runs: Record<string, string> = {};
+    for (const [name, args, env] of [
+      ['flags', ['--master-key', other, '--master-key', MASTER, '--try-default-key'], {}],
+      ['env', ['--try-default-key'], { ENCRYPTION_MASTER_KEY: `${MASTER}x`, ENCRYPTION_MASTER_KEYS: `Old-Rotated,${MASTER}` }],
+      ['wrong', ['--master-key', other, '--master-key', `${MASTER}x`], {}],
+    ] as const) {
+      const report = path.join(work, `report-rotation-${name}.json`);
+      const r = await runCli(['migrate', root, '--pglite-dir', dir, '--table', 'sec_rot', '--embeddings', 'keep', '--no-backup', '--force', '--report', report, ...args], { env });
+      expect(r.code, r.stderr).not.toBe(2);
+      if (name === 'wrong') expect(r.stdout).toMatch(/candidate keys tried/);
+      // From the environment the list is split at commas: MASTER comes third.
+      else expect(r.stdout).toMatch(name === 'flags' ? /"key":"master#2"/ : /"key":"master#3"/);
+      for (const [where, text] of Object.entries(await outputs(r, report))) runs[`${name} ${where}`] = text;
+    }
+    runs.ledger = (
+      await withDb({ driver: 'pglite', dir }, async (q) => {
+        const tables = await q<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_name LIKE 'migration_%'`);
+        const rows: string[] = [];
+        for (const { t } of tables) rows.push(...(await q<{ r: string }>(`SELECT x::text AS r FROM "${t}" x`)).map((x) => x.r));
+        return rows;
+      })
+    ).join('\n');
+    expect(runs.ledger).toMatch(/2 given \(not recorded\)/);
+    for (const [where, text] of Object.entries(runs)) expectNoSecret(where, text, secrets);
+  });
+
   it('PostgreSQL with a wrong password: the connect error names the server, not the password', async () => {
     const secrets = await secretForms();
     const url = new URL(TEST_DATABASE_URL);

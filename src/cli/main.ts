@@ -34,6 +34,11 @@ async function writeReport(file: string, report: RunReport | object): Promise<vo
   await rename(`${file}.tmp`, file);
 }
 
+/** commander's parser for a repeatable option: every occurrence, in order. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function commonOptions(cmd: Command): Command {
   return cmd
     .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
@@ -61,7 +66,8 @@ export async function runCli(io: CliIo): Promise<number> {
       .argument('<root>', 'the user_data directory'),
   )
     .option('--dry-run', 'read, decrypt and validate everything, estimate the time, check the database; write nothing')
-    .option('--master-key <key>', 'master key for encrypted metadata (default: $ENCRYPTION_MASTER_KEY; prefer the variable: arguments are visible in ps)')
+    .option('--master-key <key>', 'master key for encrypted metadata; repeat it for several candidates, tried in order (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS; prefer the variables: arguments are visible in ps)', collect)
+    .option('--try-default-key', "also try the application's default per-user key (stores written before a master key was set)")
     .option('--batch-size <n>', 'texts embedded per batch', String(DEFAULTS.batchSize))
     .option('--users <ids>', 'only these user ids, comma-separated')
     .option('--backup-dir <dir>', 'where store files are copied before loading', DEFAULTS.backupRoot)
@@ -139,7 +145,8 @@ export async function runCli(io: CliIo): Promise<number> {
     });
 
   commonOptions(program.command('verify').description('prove the table against the source: counts, text hashes, owners, and a search per store').argument('[root]', 'the user_data directory (default: the one the latest run read)'))
-    .option('--master-key <key>', 'master key for encrypted metadata (default: $ENCRYPTION_MASTER_KEY)')
+    .option('--master-key <key>', 'master key for encrypted metadata; repeat it for several candidates (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS)', collect)
+    .option('--try-default-key', "also try the application's default per-user key")
     .option('--embeddings <mode>', 'how the table was loaded: reembed (search with --model) or keep', 'reembed')
     .option('--user <id>', 'only this user')
     .option('--collections <names>', 'only these collections, comma-separated')

@@ -5,7 +5,8 @@ import { MigrateError, toMigrateError } from '../errors.js';
 import type { DatabaseInfo, EmbeddingLookup, LoadOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
-import { deriveUserKey, type FernetKey } from '../source/keys.js';
+import { KeyRing, keyCandidates } from '../source/keyRing.js';
+import type { FernetKey } from '../source/keys.js';
 import { inspectStore, readStoreRecords, storeSourceSha256 } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
 import type { Embedder } from '../transform/embedder.js';
@@ -71,6 +72,7 @@ function emptyStoreReport(store: StoreLocation): StoreReport {
     rowsSkipped: 0,
     rowsReused: 0,
     sourceSha256: null,
+    key: null,
     skippedEntries: [],
     warnings: [],
     error: null,
@@ -107,8 +109,7 @@ async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[
  * decrypted and parsed, the counts compared. Only stores that pass become candidates.
  */
 async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise<{ candidates: Candidate[]; reports: StoreReport[] }> {
-  // PBKDF2 with 100000 iterations is costly and users often have several collections.
-  const keys = new Map<string, Promise<FernetKey>>();
+  const keys = new KeyRing(keyCandidates(config.masterKeys, config.tryDefaultKey));
   const candidates: Candidate[] = [];
   const reports: StoreReport[] = [];
   for (const store of stores) {
@@ -116,18 +117,15 @@ async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise
     reports.push(report);
     const started = performance.now();
     try {
-      let key = keys.get(store.userId);
-      if (key === undefined) {
-        key = deriveUserKey(store.userId, config.masterKey?.reveal());
-        keys.set(store.userId, key);
-      }
-      const resolvedKey = await key;
+      const chosen = await keys.forStore(store);
+      const resolvedKey = chosen.key;
       report.sourceSha256 = await storeSourceSha256(store);
       const inspection = await inspectStore(store, resolvedKey);
       report.vectors = inspection.manifest.vectors;
       report.entries = inspection.manifest.entries;
       report.storedDimensions = inspection.manifest.dimensions;
       if (inspection.error !== null) throw inspection.error;
+      report.key = chosen.label;
       candidates.push({ store, report, key: resolvedKey });
     } catch (err) {
       fail(report, err);

@@ -29,6 +29,12 @@ export interface StoreReport {
   rowsReused: number;
   /** SHA-256 over the store's source files; null when they could not be read. */
   sourceSha256: string | null;
+  /**
+   * Which candidate key opened an encrypted metadata.json, by position: "master#1", "master#2",
+   * ... or "default" (the application's default per-user key); never the key. null when the
+   * file is plain JSON, or the store failed.
+   */
+  key: string | null;
   skippedEntries: SkippedEntry[];
   warnings: string[];
   error: { code: ErrorCode; message: string } | null;

@@ -2,7 +2,7 @@ import type { MigrateConfig } from '../config.js';
 import { toMigrateError } from '../errors.js';
 import type { Sink, StoredRowSummary, TargetSpec } from '../sink/types.js';
 import { discoverStores } from '../source/discover.js';
-import { deriveUserKey } from '../source/keys.js';
+import { KeyRing, keyCandidates } from '../source/keyRing.js';
 import { inspectStore, readStoreRecords } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
 import type { Embedder } from '../transform/embedder.js';
@@ -32,8 +32,8 @@ interface Expected {
   vector?: Float32Array | Float64Array;
 }
 
-async function expectedRows(store: StoreLocation, config: MigrateConfig, withVectors: boolean): Promise<Expected[] | null> {
-  const key = await deriveUserKey(store.userId, config.masterKey?.reveal());
+async function expectedRows(store: StoreLocation, keys: KeyRing, withVectors: boolean): Promise<Expected[] | null> {
+  const { key } = await keys.forStore(store);
   const inspection = await inspectStore(store, key);
   // A store the tool refuses must have nothing in the table: a failed store is never half-written.
   if (inspection.error !== null) return null;
@@ -89,6 +89,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
     const keep = config.embeddings === 'keep';
     const check = async (embedder: Embedder | null): Promise<VerifyResult> => {
       const result: VerifyResult = { stores: [], mismatches: [] };
+      const keys = new KeyRing(keyCandidates(config.masterKeys, config.tryDefaultKey));
       for await (const event of discoverStores(config.root, config.users === null ? {} : { users: config.users })) {
         if (event.kind !== 'store') continue;
         const store = event.store;
@@ -98,7 +99,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
         let expected: Expected[] | null = null;
         let rows: StoredRowSummary[] = [];
         try {
-          expected = await expectedRows(store, config, keep);
+          expected = await expectedRows(store, keys, keep);
           rows = info.tableExists ? await sink.readStoreSummaries(target, store) : [];
           if (expected === null) {
             if (rows.length > 0) result.mismatches.push({ store: label, kind: 'not-loaded-but-has-rows', detail: `the source store is invalid, yet the table holds ${rows.length} rows for it` });

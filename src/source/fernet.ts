@@ -257,19 +257,9 @@ export async function openFernetFile(path: string, key: FernetKey, opts: OpenFer
   const fh = await open(path, 'r');
   let handedOver = false;
   try {
-    const pass1 = new TailHoldingMac(key.signingKey);
-    let firstByte: number | undefined;
-    for await (const chunk of decodedChunks(fh, label)) {
-      if (firstByte === undefined) {
-        firstByte = chunk[0];
-        // Fail fast on something that is not a Fernet token at all.
-        if (firstByte !== VERSION) checkStructure(label, pass1.total + chunk.length, firstByte);
-      }
-      pass1.update(chunk);
-    }
-    checkStructure(label, pass1.total, firstByte);
-    const { computed, found } = pass1.finish();
-    if (!macEquals(computed, found)) throw signatureFailure(label, key);
+    const pass1 = await macPass(fh, key, label);
+    if (!pass1.verifies) throw signatureFailure(label, key);
+    const { computed } = pass1;
 
     // The generator closes the file when it ends, but a stream destroyed before its first read
     // never starts the generator: closing on 'close' as well covers that case.
@@ -280,6 +270,40 @@ export async function openFernetFile(path: string, key: FernetKey, opts: OpenFer
     return stream;
   } finally {
     if (!handedOver) await fh.close();
+  }
+}
+
+/**
+ * Pass 1: decodes and MACs the whole file. Throws E_DECRYPT when it is not a well-formed token
+ * (not a key problem); otherwise says whether the tag matches under `key`.
+ */
+async function macPass(fh: FileHandle, key: FernetKey, label: string): Promise<{ verifies: boolean; computed: Buffer; total: number }> {
+  const mac = new TailHoldingMac(key.signingKey);
+  let firstByte: number | undefined;
+  for await (const chunk of decodedChunks(fh, label)) {
+    if (firstByte === undefined) {
+      firstByte = chunk[0];
+      // Fail fast on something that is not a Fernet token at all.
+      if (firstByte !== VERSION) checkStructure(label, mac.total + chunk.length, firstByte);
+    }
+    mac.update(chunk);
+  }
+  checkStructure(label, mac.total, firstByte);
+  const { computed, found } = mac.finish();
+  return { verifies: macEquals(computed, found), computed, total: mac.total };
+}
+
+/**
+ * Whether a Fernet token file's signature verifies under `key`, without decrypting anything:
+ * what choosing among several candidate keys costs per candidate. A file that is not a
+ * well-formed token rejects with E_DECRYPT whatever the key.
+ */
+export async function fernetFileVerifies(path: string, key: FernetKey, opts: OpenFernetFileOptions = {}): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    return (await macPass(fh, key, opts.label ?? path)).verifies;
+  } finally {
+    await fh.close();
   }
 }
 

@@ -16,7 +16,8 @@ export const PBKDF2_ITERATIONS = 100_000;
 
 /** Where a key came from: safe to print, and what error messages use to say which key failed. */
 export type KeyOrigin =
-  | { kind: 'master-key'; userId: string }
+  /** `position`: which of several candidate master keys (1-based), when more than one was given. */
+  | { kind: 'master-key'; userId: string; position?: number }
   | { kind: 'default-key'; userId: string }
   | { kind: 'explicit' };
 
@@ -49,7 +50,9 @@ export class FernetKey {
   describe(): string {
     switch (this.origin.kind) {
       case 'master-key':
-        return `the key derived for user ${this.origin.userId} (with the configured master key)`;
+        return this.origin.position === undefined
+          ? `the key derived for user ${this.origin.userId} (with the configured master key)`
+          : `the key derived for user ${this.origin.userId} (with master key #${this.origin.position})`;
       case 'default-key':
         return `the key derived for user ${this.origin.userId} (without a master key, i.e. the application's default per-user key)`;
       default:
@@ -60,7 +63,7 @@ export class FernetKey {
   toString(): string {
     switch (this.origin.kind) {
       case 'master-key':
-        return `FernetKey(user ${this.origin.userId}, master key)`;
+        return `FernetKey(user ${this.origin.userId}, master key${this.origin.position === undefined ? '' : ` #${this.origin.position}`})`;
       case 'default-key':
         return `FernetKey(user ${this.origin.userId}, default key)`;
       default:
@@ -107,7 +110,7 @@ export function masterKeyBytes(masterKey: string): Buffer {
  *
  * Async because 100000 PBKDF2 rounds take ~50 ms; the thread pool runs them.
  */
-export async function deriveUserKey(userId: string, masterKey: string | undefined): Promise<FernetKey> {
+export async function deriveUserKey(userId: string, masterKey: string | undefined, position?: number): Promise<FernetKey> {
   if (masterKey === undefined) {
     const material = createHash('sha256').update(`default_key_${userId}`, 'utf8').digest();
     return new FernetKey(material, { kind: 'default-key', userId });
@@ -115,7 +118,7 @@ export async function deriveUserKey(userId: string, masterKey: string | undefine
   const password = masterKeyBytes(masterKey);
   const material = await pbkdf2Async(password, Buffer.from(userId, 'utf8'), PBKDF2_ITERATIONS, 32, 'sha256');
   password.fill(0);
-  const key = new FernetKey(material, { kind: 'master-key', userId });
+  const key = new FernetKey(material, { kind: 'master-key', userId, ...(position === undefined ? {} : { position }) });
   material.fill(0);
   return key;
 }

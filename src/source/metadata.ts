@@ -28,6 +28,8 @@ import { Readable, Transform, pipeline, type TransformCallback } from 'node:stre
 import Parser from 'stream-json/Parser.js';
 import { MigrateError, isMigrateError } from '../errors.js';
 import { openFernetFile } from './fernet.js';
+import { setJsonKey } from './jsonKey.js';
+import { describeUtf8Error, findUtf8Error, incompleteTail } from './utf8.js';
 import type { FernetKey } from './keys.js';
 import type { MetadataEntry } from './types.js';
 
@@ -136,7 +138,10 @@ export async function detectMetadataEncoding(path: string, label = path): Promis
  */
 export class StrictUtf8 extends Transform {
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  /** Bytes decoded so far: the file offset of the next piece. */
   private offset = 0;
+  /** The last (up to 3) bytes decoded: where a character cut by a piece boundary began. */
+  private tail = new Uint8Array(0);
 
   constructor(private readonly label: string) {
     // Strings out, so the parser does not decode the same bytes a second time.
@@ -150,10 +155,10 @@ export class StrictUtf8 extends Transform {
       try {
         text = this.decoder.decode(piece, { stream: true });
       } catch (error) {
-        callback(this.failure(error));
+        callback(this.failure(error, piece, false));
         return;
       }
-      this.offset += piece.length;
+      this.remember(piece);
       if (text.length > 0) this.push(text);
     }
     callback();
@@ -165,12 +170,31 @@ export class StrictUtf8 extends Transform {
       if (rest.length > 0) this.push(rest);
       callback();
     } catch (error) {
-      callback(this.failure(error));
+      callback(this.failure(error, new Uint8Array(0), true));
     }
   }
 
-  private failure(error: unknown): MigrateError {
-    return new MigrateError('E_METADATA', `${this.label} is not valid UTF-8 (in the block ending at byte ${this.offset + 1})`, { cause: error });
+  private remember(piece: Uint8Array): void {
+    const joined = piece.length >= 3 ? piece.subarray(piece.length - 3) : Buffer.concat([this.tail, piece]).subarray(-3);
+    // A copy: the chunk's buffer may be reused once this piece is consumed.
+    this.tail = Uint8Array.from(joined);
+    this.offset += piece.length;
+  }
+
+  /**
+   * Names the failing byte by its offset in the whole input (what Python's UnicodeDecodeError
+   * calls `start`), not by the piece it was found in: the bytes a cut character left pending
+   * are put back in front of the piece and the piece is scanned again, which only failures pay.
+   */
+  private failure(error: unknown, piece: Uint8Array, final: boolean): MigrateError {
+    const pending = this.tail.subarray(this.tail.length - incompleteTail(this.tail));
+    const bytes = Buffer.concat([pending, piece]);
+    const found = findUtf8Error(bytes, final);
+    const where =
+      found === null
+        ? `somewhere after byte offset ${this.offset - pending.length}`
+        : `at byte offset ${this.offset - pending.length + found.at} (counting from 0; of the decrypted text for an encrypted file): ${describeUtf8Error(bytes, found)}`;
+    return new MigrateError('E_METADATA', `${this.label} is not valid UTF-8, ${where}; Python could not have read it either`, { cause: error });
   }
 }
 
@@ -340,11 +364,7 @@ class EntryAssembler {
     if (Array.isArray(target)) {
       target.push(value);
     } else if (target !== null && this.key !== null) {
-      if (this.key === '__proto__') {
-        Object.defineProperty(target, '__proto__', { value, writable: true, enumerable: true, configurable: true });
-      } else {
-        target[this.key] = value;
-      }
+      setJsonKey(target, this.key, value);
       this.key = null;
     }
   }

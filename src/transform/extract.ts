@@ -1,3 +1,4 @@
+import { setJsonKey } from '../source/jsonKey.js';
 import type { MetadataEntry } from '../source/types.js';
 
 /** Keys the application used for the text, newest first (older entries used the LangChain names). */
@@ -25,6 +26,13 @@ export function extractEntry(entry: MetadataEntry, index: number): Extracted {
     return { kind: 'skip', reason };
   }
   const warnings: string[] = [];
+  // A text key that comes first but holds no string is kept in the metadata; taking the text from
+  // a later key instead is what the application's newest-first order implies, but never silently.
+  const passedOver = TEXT_KEYS.slice(0, TEXT_KEYS.indexOf(key)).filter((k) => Object.hasOwn(entry, k));
+  if (passedOver.length > 0) {
+    const found = passedOver.map((k) => `${k} is ${jsonType(entry[k])}`).join(', ');
+    warnings.push(`entry ${index}: ${found}, not a string; took the text from ${key} and kept ${passedOver.join(' and ')} in the metadata`);
+  }
   const text = cleanString(entry[key] as string, `entry ${index} text`, warnings);
   if (text.length === 0) {
     return { kind: 'skip', reason: `entry ${index} has an empty ${key}` };
@@ -32,6 +40,12 @@ export function extractEntry(entry: MetadataEntry, index: number): Extracted {
   const { [key]: _text, ...rest } = entry;
   const metadata = cleanJson(rest, `entry ${index} metadata`, warnings) as Record<string, unknown>;
   return { kind: 'text', text, metadata, warnings };
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 function cleanString(value: string, where: string, warnings: string[]): string {
@@ -54,7 +68,7 @@ function cleanJson(value: unknown, where: string, warnings: string[]): unknown {
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      out[cleanString(k, where, warnings)] = cleanJson(v, where, warnings);
+      setJsonKey(out, cleanString(k, where, warnings), cleanJson(v, where, warnings));
     }
     return out;
   }

@@ -55,8 +55,10 @@ export async function memoArgument(r: ByteReader, op: number, at: number): Promi
 
 /** GLOBAL / INST: "module\nname\n", UTF-8 as Python reads them. */
 export async function globalArguments(r: ByteReader, op: number, at: number): Promise<[string, string]> {
-  const module = decodeUtf8(await r.line(1024, opName(op)), at);
-  const name = decodeUtf8(await r.line(1024, opName(op)), at);
+  const moduleAt = r.offset;
+  const module = decodeUtf8(await r.line(1024, opName(op)), at, moduleAt);
+  const nameAt = r.offset;
+  const name = decodeUtf8(await r.line(1024, opName(op)), at, nameAt);
   return [module, name];
 }
 

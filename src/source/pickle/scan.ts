@@ -186,8 +186,10 @@ class Scanner {
         case OP.BINUNICODE:
         case OP.BINUNICODE8: {
           const n = dataLength(r, op, at);
-          if (n <= SHORT_STR * 4) this.push(this.str(decodeUtf8(await r.bytes(n), at)));
-          else {
+          if (n <= SHORT_STR * 4) {
+            const dataAt = r.offset;
+            this.push(this.str(decodeUtf8(await r.bytes(n), at, dataAt)));
+          } else {
             r.skip(n);
             this.push(OTHER);
           }

@@ -1,3 +1,4 @@
+import { describeUtf8Error, findUtf8Error } from '../utf8.js';
 import { pickleError } from './fail.js';
 
 /**
@@ -7,11 +8,17 @@ import { pickleError } from './fail.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function decodeUtf8(bytes: Uint8Array, at: number): string {
+/**
+ * `at`: the opcode's offset; `dataAt`: the file offset of the str's first byte, so the message
+ * names the failing byte itself (Python's UnicodeDecodeError counts from the start of the str).
+ */
+export function decodeUtf8(bytes: Uint8Array, at: number, dataAt: number): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw pickleError(`holds a str at offset ${at} that is not valid UTF-8`);
+    const found = findUtf8Error(bytes, true);
+    const where = found === null ? '' : `: ${describeUtf8Error(bytes, found)}, at file offset ${dataAt + found.at} (byte ${found.at} of the str)`;
+    throw pickleError(`holds a str at offset ${at} that is not valid UTF-8${where}`);
   }
 }
 

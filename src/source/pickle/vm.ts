@@ -317,6 +317,7 @@ export class PickleVM {
       this.stats.bytesLeftInFile += n;
       return slice;
     }
+    const dataAt = r.offset;
     const bytes = await r.bytes(n);
     if (isBytes) return bytes;
     // Python 2 str (BINSTRING) is read as latin-1, as pickle.load(encoding='latin1') does.
@@ -325,7 +326,7 @@ export class PickleVM {
       const latin1 = latin1FromUtf8(bytes);
       if (latin1 !== null) return { type: 'latin1', bytes: latin1 };
     }
-    return decodeUtf8(bytes, at);
+    return decodeUtf8(bytes, at, dataAt);
   }
 
   /**
