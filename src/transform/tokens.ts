@@ -17,18 +17,87 @@ export type Encoding = Readonly<Record<string, readonly number[]>>;
 export interface BatchTokenizer {
   readonly pad_token_id?: number | null;
   readonly padding_side: string;
-  (texts: string[], options: { padding: false; truncation: true; return_tensor: false }): unknown;
+  (texts: string[], options: { padding: false; truncation: true; max_length?: number; return_tensor: false }): unknown;
 }
 
-/** Each text's encoding, truncated to the tokenizer's model_max_length, in the texts' order. */
-export function encodeTexts(tokenizer: BatchTokenizer, texts: readonly string[]): Encoding[] {
+/**
+ * Each text's encoding, truncated to `window` tokens (at most the tokenizer's model_max_length;
+ * Infinity: the tokenizer's own), in the texts' order. A long text is tokenized only as far as the window reaches
+ * (see `encodeLongText`): tokenizing a 38M-character text whole took 3.8 GB.
+ */
+export function encodeTexts(tokenizer: BatchTokenizer, texts: readonly string[], window: number): Encoding[] {
   if (texts.length === 0) return [];
-  const out = tokenizer([...texts], { padding: false, truncation: true, return_tensor: false });
+  const limit = !Number.isFinite(window) ? Infinity : window * PREFIX_CHARS_PER_TOKEN * WHOLE_TEXT_PREFIXES;
+  const short = texts.filter((t) => t.length <= limit);
+  const encoded = tokenize(tokenizer, short, window);
+  let next = 0;
+  return texts.map((t) => (t.length <= limit ? (encoded[next++] as Encoding) : encodeLongText(tokenizer, t, window)));
+}
+
+function tokenize(tokenizer: BatchTokenizer, texts: readonly string[], window: number): Encoding[] {
+  if (texts.length === 0) return [];
+  const options = { padding: false, truncation: true, return_tensor: false } as const;
+  const out = tokenizer([...texts], !Number.isFinite(window) ? options : { ...options, max_length: window });
   if (out === null || typeof out !== 'object') throw new MigrateError('E_EMBED', 'the tokenizer returned no encodings');
   const columns = Object.entries(out as Record<string, unknown>);
   const ids = (out as Record<string, unknown>)['input_ids'];
   if (!Array.isArray(ids) || ids.length !== texts.length) throw new MigrateError('E_EMBED', `the tokenizer returned ${Array.isArray(ids) ? ids.length : 'no'} input_ids for ${texts.length} texts`);
   return texts.map((_, i) => Object.fromEntries(columns.map(([key, rows]) => [key, (rows as number[][])[i] as number[]])));
+}
+
+/**
+ * The first prefix tried holds this many characters per token of the window: English averages
+ * about 4 per WordPiece token, so most long texts need one try. Texts up to WHOLE_TEXT_PREFIXES
+ * times that prefix are tokenized whole: the two prefixes a long text costs (below) are then
+ * never more work than the whole text.
+ */
+const PREFIX_CHARS_PER_TOKEN = 8;
+const WHOLE_TEXT_PREFIXES = 4;
+
+/**
+ * A long text's encoding, from a prefix instead of the whole text. No character bound per token
+ * holds for every tokenizer (a run of whitespace makes no token, a 200-character word one [UNK]),
+ * so prefixes grow until one proves enough: prefix A is cut before a whitespace character (a
+ * word split at the cut would tokenize differently), B is cut the same way at twice A's length,
+ * and A is accepted when its truncated encoding fills the window and equals B's. A word or a
+ * normalization (lowercasing 'İ' gives two characters) that straddles A's end changes the tokens
+ * of A but not of B, so they differ and the prefixes grow; a text with no acceptable prefix is
+ * tokenized whole, as before. The result is the whole text's truncated encoding, token for token
+ * (test/tokens.test.ts compares them on long words, whitespace runs, CJK, emoji, combining marks
+ * and texts exactly at the window).
+ */
+function encodeLongText(tokenizer: BatchTokenizer, text: string, window: number): Encoding {
+  let chars = window * PREFIX_CHARS_PER_TOKEN;
+  for (;;) {
+    const a = cutBeforeWhitespace(text, chars);
+    const b = cutBeforeWhitespace(text, 2 * a);
+    if (b >= text.length) break;
+    const [first, second] = tokenize(tokenizer, [text.slice(0, a), text.slice(0, b)], window) as [Encoding, Encoding];
+    if (tokenCount(first) === window && sameEncoding(first, second)) return first;
+    chars = b;
+  }
+  return tokenize(tokenizer, [text], window)[0] as Encoding;
+}
+
+/** Where to end a prefix of at least `chars` characters: before the next whitespace within as many more, else at `chars` (never inside a surrogate pair). */
+function cutBeforeWhitespace(text: string, chars: number): number {
+  if (chars >= text.length) return text.length;
+  const end = Math.min(text.length, 2 * chars);
+  for (let i = chars; i < end; i++) if (WHITESPACE.test(text[i] as string)) return i;
+  const code = text.charCodeAt(chars - 1);
+  return code >= 0xd800 && code <= 0xdbff ? chars + 1 : chars;
+}
+
+const WHITESPACE = /\s/;
+
+function sameEncoding(a: Encoding, b: Encoding): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => {
+    const x = a[key];
+    const y = b[key];
+    return x !== undefined && y !== undefined && x.length === y.length && x.every((v, i) => v === y[i]);
+  });
 }
 
 /** The number of tokens the model sees for an encoding (special tokens included). */
