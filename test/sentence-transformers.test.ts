@@ -3,7 +3,8 @@
  * 1_Pooling/config.json) decide the window, the pooling and the normalization, as Python's
  * sentence-transformers reads them; without them nothing changes, the fingerprint included.
  * Model directories are tiny-bert plus the JSON files those Python configs hold; reference
- * vectors come from the ONNX model run directly (onnxruntime) or transformers.js's own pipeline.
+ * vectors come from the ONNX model run directly (onnxruntime) or from the plain model given the
+ * token-truncated text.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -150,34 +151,30 @@ describe('a model directory without sentence-transformers files', () => {
 });
 
 describe('sentence_bert_config.json max_seq_length', () => {
-  const long = Array.from({ length: 300 }, (_, i) => ['alpha', 'beta', 'quick', 'store', 'data'][i % 5]).join(' ');
+  // Words of one token each in tiny-bert's vocabulary (checked below).
+  const WORDS = ['quick', 'store', 'data', 'the', 'fox', 'dog', 'word'];
+  const words = (n: number): string => Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length]).join(' ');
+  const long = words(300);
 
-  it('embeds a longer text exactly as the pipeline truncating at max_seq_length does, and records it in the fingerprint', async () => {
+  it('embeds a longer text exactly as its first max_seq_length tokens, ending with [SEP] as Python truncates, and records it in the fingerprint', async () => {
     const st = modelDir({ sbert: { max_seq_length: 16, do_lower_case: false } });
-    // transformers.js's own pipeline, on a copy whose tokenizer window is 16 tokens.
-    const capped = modelDir({}, (dir) => {
-      const file = path.join(dir, 'tokenizer_config.json');
-      fs.writeFileSync(file, JSON.stringify({ ...(JSON.parse(fs.readFileSync(file, 'utf8')) as object), model_max_length: 16 }));
-    });
-    const { pipeline } = await import('@huggingface/transformers');
-    const pipe = await pipeline('feature-extraction', capped, { local_files_only: true, device: 'cpu' });
-    try {
-      const texts = [long, `${long} with another ending`, 'short text'];
-      const theirs = await pipe(texts, { pooling: 'mean', normalize: true });
+    // 16 tokens: [CLS], the first 14 words, [SEP].
+    const head = words(14);
+    expect((tokenizer(head, { return_tensor: false }) as unknown as { input_ids: number[] }).input_ids).toHaveLength(16);
+    await withEmbedder(TINY, async (plain) => {
+      const [expected] = await plain.embed([head]);
+      const [full] = await plain.embed([long]);
       await withEmbedder(st, async (e) => {
+        const texts = [long, `${long} with another ending`, words(15), head, 'short text'];
         const ours = await e.embed(texts);
-        texts.forEach((_, i) => expect(ours[i]).toEqual((theirs.data as Float32Array).slice(i * WIDTH, (i + 1) * WIDTH)));
-        expect(ours[0]).toEqual(ours[1]); // what follows the 16th token cannot matter
+        expect(ours[0]).toEqual(expected);
+        expect(ours[1]).toEqual(expected); // what follows the window cannot matter
+        expect(ours[2]).toEqual(expected); // one token over: the 15th word gives way to [SEP]
+        expect(ours[3]).toEqual(expected); // exactly at the window: unchanged
+        expect(ours[4]).toEqual((await plain.embed(['short text']))[0]);
+        expect(ours[0]).not.toEqual(full); // not the 512-token window
         expect(e.fingerprint).toMatchObject({ maxSeqLength: 16, pooling: 'mean', normalized: true });
       });
-      theirs.dispose();
-    } finally {
-      await pipe.dispose();
-    }
-    // And it is not what the 512-token window gives.
-    await withEmbedder(TINY, async (plain) => {
-      const [full] = await plain.embed([long]);
-      await withEmbedder(st, async (e) => expect((await e.embed([long]))[0]).not.toEqual(full));
     });
   });
 
@@ -192,8 +189,9 @@ describe('sentence_bert_config.json max_seq_length', () => {
 
   it('never widens the window past the tokenizer’s', async () => {
     const st = modelDir({ sbert: { max_seq_length: 4096 } });
-    const longer = `${long} `.repeat(4);
-    await withEmbedder(TINY, async (plain) => withEmbedder(st, async (e) => expect(await e.embed([longer])).toEqual(await plain.embed([longer]))));
+    await withEmbedder(TINY, async (plain) =>
+      withEmbedder(st, async (e) => expect(await e.embed([words(1200)])).toEqual(await plain.embed([words(510)]))),
+    );
   });
 });
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../src/transform/random.js';
-import { encodeTexts, padBatch, tokenCount, type BatchTokenizer } from '../src/transform/tokens.js';
+import { closingTokens, encodeTexts, keepClosingTokens, padBatch, tokenCount, type BatchTokenizer } from '../src/transform/tokens.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TINY = path.join(REPO, 'fixtures', 'models', 'tiny-bert');
@@ -152,5 +152,25 @@ describe('a long text is tokenized only as far as the window reaches', () => {
     const text = 'the '.repeat(4000); // 16,000 characters, past the window but under the cut-off
     expect(encodeTexts(spy, [text], 512)).toEqual([whole(text)]);
     expect(longest()).toBe(text.length);
+  });
+});
+
+describe('truncation keeping the closing special tokens (as Python’s tokenizers truncate)', () => {
+  const bert = (): BatchTokenizer => tokenizer as unknown as BatchTokenizer;
+
+  it('finds [SEP] as what BERT puts after a text', () => {
+    expect(closingTokens(bert())).toEqual({ input_ids: [3], attention_mask: [1], token_type_ids: [0] });
+  });
+
+  it('ends a cut text with [SEP] in place of its last token, and leaves a text that fits alone', () => {
+    const closing = closingTokens(bert());
+    const words = (n: number): string => Array.from({ length: n }, () => 'the').join(' '); // 'the' is one token
+    const [cut] = encodeTexts(bert(), [words(30)], 16);
+    const [fits] = encodeTexts(bert(), [words(14)], 16);
+    expect(cut?.['input_ids']?.at(-1)).not.toBe(3); // transformers.js drops [SEP]
+    expect(keepClosingTokens(cut ?? {}, closing)).toEqual(fits); // Python keeps it: [CLS] + 14 words + [SEP]
+    expect(keepClosingTokens(fits ?? {}, closing)).toEqual(fits);
+    const [short] = encodeTexts(bert(), ['the'], 16);
+    expect(keepClosingTokens(short ?? {}, closing)).toEqual(short);
   });
 });

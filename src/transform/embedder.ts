@@ -4,7 +4,7 @@ import { MigrateError, toMigrateError } from '../errors.js';
 import { inPlannedBatches, lengthSortedBatches, type BatchLimits } from './batching.js';
 import { meanPoolNormalized, normalizeInPlace, pool } from './pooling.js';
 import { DEFAULT_STEPS, localFileReader, readSentenceEmbeddingSteps, type PoolingMode, type SentenceEmbeddingSteps } from './sentenceTransformers.js';
-import { encodeTexts, padBatch, tokenCount, type BatchTokenizer, type Encoding } from './tokens.js';
+import { closingTokens, encodeTexts, keepClosingTokens, padBatch, tokenCount, type BatchTokenizer, type Encoding } from './tokens.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
 export type { ModelDtype } from './modelSource.js';
@@ -314,6 +314,8 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
 
     const hidden = numberField(config, 'hidden_size');
     const batchTokenizer = tokenizer as unknown as BatchTokenizer;
+    // sentence-transformers truncates with Python's tokenizers, which keep the closing [SEP].
+    const closing = steps.maxSeqLength === null ? null : closingTokens(batchTokenizer);
     const [probe] = await runBatch(pipe, tf.Tensor, encodeTexts(batchTokenizer, [PROBE_TEXT], tokenWindow), modelId, steps).catch((err: unknown) => {
       throw toMigrateError(err, 'E_MODEL', `model ${modelId} loaded but cannot embed a probe text`);
     });
@@ -331,7 +333,7 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       dimensions,
       ...(steps.maxSeqLength === null ? {} : { maxSeqLength: steps.maxSeqLength }),
     };
-    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint, steps, tokenWindow);
+    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint, steps, tokenWindow, closing);
   } catch (err) {
     await pipe.dispose().catch(() => undefined);
     throw toMigrateError(err, 'E_MODEL', `cannot use model ${modelId}`);
@@ -351,6 +353,8 @@ class PipelineEmbedder implements Embedder {
     private readonly steps: SentenceEmbeddingSteps,
     /** Tokens the model sees of one text: the tokenizer's window, or max_seq_length when smaller. */
     private readonly window: number,
+    /** The special tokens a text truncated at the window must still end with; null: cut as transformers.js cuts. */
+    private readonly closing: Encoding | null,
   ) {}
 
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
@@ -367,7 +371,9 @@ class PipelineEmbedder implements Embedder {
       return vectors;
     };
     try {
-      const encodings = encodeTexts(this.tokenizer, texts, this.window);
+      const cut = encodeTexts(this.tokenizer, texts, this.window);
+      const closing = this.closing;
+      const encodings = closing === null ? cut : cut.map((e) => keepClosingTokens(e, closing));
       if (texts.length <= batchSize) return await run(encodings);
       const plan = lengthSortedBatches(encodings.map(tokenCount), batchSize, BATCH_LIMITS);
       return await inPlannedBatches(encodings, plan, run);

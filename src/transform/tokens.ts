@@ -17,7 +17,7 @@ export type Encoding = Readonly<Record<string, readonly number[]>>;
 export interface BatchTokenizer {
   readonly pad_token_id?: number | null;
   readonly padding_side: string;
-  (texts: string[], options: { padding: false; truncation: true; max_length?: number; return_tensor: false }): unknown;
+  (texts: string[], options: { padding: false; truncation: boolean; max_length?: number; add_special_tokens?: boolean; return_tensor: false }): unknown;
 }
 
 /**
@@ -37,12 +37,16 @@ export function encodeTexts(tokenizer: BatchTokenizer, texts: readonly string[],
 function tokenize(tokenizer: BatchTokenizer, texts: readonly string[], window: number): Encoding[] {
   if (texts.length === 0) return [];
   const options = { padding: false, truncation: true, return_tensor: false } as const;
-  const out = tokenizer([...texts], !Number.isFinite(window) ? options : { ...options, max_length: window });
+  return columnsOf(tokenizer([...texts], !Number.isFinite(window) ? options : { ...options, max_length: window }), texts.length);
+}
+
+/** The tokenizer's batch output (one array per output, one row per text) as one encoding per text. */
+function columnsOf(out: unknown, texts: number): Encoding[] {
   if (out === null || typeof out !== 'object') throw new MigrateError('E_EMBED', 'the tokenizer returned no encodings');
   const columns = Object.entries(out as Record<string, unknown>);
   const ids = (out as Record<string, unknown>)['input_ids'];
-  if (!Array.isArray(ids) || ids.length !== texts.length) throw new MigrateError('E_EMBED', `the tokenizer returned ${Array.isArray(ids) ? ids.length : 'no'} input_ids for ${texts.length} texts`);
-  return texts.map((_, i) => Object.fromEntries(columns.map(([key, rows]) => [key, (rows as number[][])[i] as number[]])));
+  if (!Array.isArray(ids) || ids.length !== texts) throw new MigrateError('E_EMBED', `the tokenizer returned ${Array.isArray(ids) ? ids.length : 'no'} input_ids for ${texts} texts`);
+  return Array.from({ length: texts }, (_, i) => Object.fromEntries(columns.map(([key, rows]) => [key, (rows as number[][])[i] as number[]])));
 }
 
 /**
@@ -98,6 +102,38 @@ function sameEncoding(a: Encoding, b: Encoding): boolean {
     const y = b[key];
     return x !== undefined && y !== undefined && x.length === y.length && x.every((v, i) => v === y[i]);
   });
+}
+
+/**
+ * The special tokens the tokenizer puts after a text (`[SEP]` for BERT), found by encoding a probe
+ * with and without them; an empty encoding when it adds none after the text.
+ */
+export function closingTokens(tokenizer: BatchTokenizer): Encoding {
+  const probe = 'a';
+  const options = { padding: false, truncation: false, return_tensor: false } as const;
+  const [full] = columnsOf(tokenizer([probe], options), 1);
+  const [bare] = columnsOf(tokenizer([probe], { ...options, add_special_tokens: false }), 1);
+  const ids = full?.['input_ids'] ?? [];
+  const inner = bare?.['input_ids'] ?? [];
+  const start = ids.findIndex((_, i) => inner.every((v, k) => ids[i + k] === v));
+  if (inner.length === 0 || start < 0) throw new MigrateError('E_MODEL', 'cannot tell which special tokens the tokenizer adds after a text');
+  const from = start + inner.length;
+  return Object.fromEntries(Object.entries(full ?? {}).map(([key, values]) => [key, values.slice(from)]));
+}
+
+/**
+ * Truncation as Python's tokenizers do it (what sentence-transformers embeds): a text cut at the
+ * window keeps the closing special tokens, in place of its last tokens. transformers.js cuts the
+ * encoding instead, dropping them. `encoding` is the transformers.js encoding at the same window.
+ */
+export function keepClosingTokens(encoding: Encoding, closing: Encoding): Encoding {
+  const keys = Object.keys(closing);
+  const tail = closing['input_ids']?.length ?? 0;
+  const count = tokenCount(encoding);
+  if (tail === 0 || count < tail) return encoding;
+  const ends = keys.every((key) => (closing[key] ?? []).every((v, k) => encoding[key]?.[count - tail + k] === v));
+  if (ends) return encoding;
+  return Object.fromEntries(Object.entries(encoding).map(([key, values]) => [key, [...values.slice(0, count - tail), ...(closing[key] ?? values.slice(count - tail))]]));
 }
 
 /** The number of tokens the model sees for an encoding (special tokens included). */
