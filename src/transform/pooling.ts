@@ -5,6 +5,7 @@
  * and walks the hidden states with a stride: 4% of a whole run's CPU time in a profile, more than
  * tokenization. This computes the very same floats (same order of float64 sums, the norm summed
  * in float32 as transformers.js sums it) with one mask conversion per token and contiguous reads.
+ * `pool` adds sentence-transformers' cls and max pooling, for models whose Pooling config asks for them.
  */
 
 /**
