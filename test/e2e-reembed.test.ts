@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, dropTable, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, TINY_MODEL, withDb, type Target } from './helpers/cli.js';
+import { CLI, dropTable, dropTablesLike, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, TINY_MODEL, withDb, type Target } from './helpers/cli.js';
 
 const MODEL_48 = path.join(REPO, 'fixtures/models/tiny-bert-48');
 const ROOT = path.join(SHARED_STORES, 'user_data');
@@ -56,14 +56,7 @@ async function tablesLike(target: Target, prefix: string): Promise<string[]> {
 }
 
 async function dropAll(url: string, prefix: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND relname LIKE $1`, [`${prefix}%`]);
-    for (const r of rows) await client.query(`DROP TABLE IF EXISTS "${r.relname}" CASCADE`);
-  } finally {
-    await client.end();
-  }
+  await dropTablesLike(url, prefix);
   await dropTable(url, prefix);
 }
 

@@ -2,8 +2,9 @@ import path from 'node:path';
 import { sha256OfFile } from '../hash.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { inPlannedBatches, lengthSortedBatches, type BatchLimits } from './batching.js';
-import { meanPoolNormalized } from './pooling.js';
-import { encodeTexts, padBatch, tokenCount, type BatchTokenizer, type Encoding } from './tokens.js';
+import { meanPoolNormalized, normalizeInPlace, pool } from './pooling.js';
+import { DEFAULT_STEPS, localFileReader, readSentenceEmbeddingSteps, type PoolingMode, type SentenceEmbeddingSteps } from './sentenceTransformers.js';
+import { closingTokens, encodeTexts, keepClosingTokens, padBatch, tokenCount, type BatchTokenizer, type Encoding } from './tokens.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
 export type { ModelDtype } from './modelSource.js';
@@ -29,9 +30,12 @@ export interface EmbedderFingerprint {
   /** SHA-256 of the ONNX file that was loaded, or null when its file could not be located (hub model not in a file cache). */
   modelSha256: string | null;
   onnxFile: string | null;
-  pooling: 'mean';
-  normalized: true;
+  /** From the model's sentence-transformers files (sentenceTransformers.ts); mean and true without them. */
+  pooling: PoolingMode;
+  normalized: boolean;
   dimensions: number;
+  /** sentence_bert_config.json's max_seq_length; absent without it, so older fingerprints stay as they were. */
+  maxSeqLength?: number;
 }
 
 export interface Embedder {
@@ -191,12 +195,16 @@ function planLoad(opts: EmbedderOptions, source: ModelSource): LoadPlan {
   };
 }
 
+/** The directory the pipeline loaded from: the local one, or the file cache of a hub model (null when not in a file cache). */
+function loadedModelDir(plan: LoadPlan): string | null {
+  return plan.source.kind === 'local'
+    ? plan.source.dir
+    : findCachedHubModel(plan.source.id, [plan.cacheDir, libraryLocalModelPath].filter((d): d is string => d !== null));
+}
+
 /** The ONNX file the pipeline loaded (local directory, or the file cache of a hub model), if it can be found. */
 function locateOnnxFile(plan: LoadPlan, opts: EmbedderOptions): { path: string; name: string } | null {
-  const dir =
-    plan.source.kind === 'local'
-      ? plan.source.dir
-      : findCachedHubModel(plan.source.id, [plan.cacheDir, libraryLocalModelPath].filter((d): d is string => d !== null));
+  const dir = loadedModelDir(plan);
   if (dir === null) return null;
   try {
     const name = `onnx/${checkModelDirectory(dir, `model ${plan.source.id}`, opts.dtype)}`;
@@ -214,11 +222,11 @@ function numberField(config: unknown, key: string): number | null {
 
 /**
  * The feature-extraction pipeline's steps (tokenize with padding and truncation, run the model),
- * with tokens computed once per text (tokens.ts) and our own pooling (pooling.ts): the vectors are
- * the pipeline's `{ pooling: 'mean', normalize: true }` output, bit for bit (test/embedder.test.ts
- * checks it).
+ * with tokens computed once per text (tokens.ts) and our own pooling (pooling.ts): with the
+ * default steps the vectors are the pipeline's `{ pooling: 'mean', normalize: true }` output, bit
+ * for bit (test/embedder.test.ts checks it).
  */
-async function runBatch(pipe: FeatureExtractionPipeline, tensor: TensorConstructor, encodings: readonly Encoding[], modelId: string): Promise<Float32Array[]> {
+async function runBatch(pipe: FeatureExtractionPipeline, tensor: TensorConstructor, encodings: readonly Encoding[], modelId: string, steps: SentenceEmbeddingSteps): Promise<Float32Array[]> {
   const padded = padBatch(pipe.tokenizer, encodings);
   const inputs: Record<string, TensorLike> = Object.fromEntries(Object.entries(padded).map(([key, t]) => [key, new tensor('int64', t.data, t.dims)]));
   let outputs: Record<string, TensorLike | undefined> = {};
@@ -228,7 +236,10 @@ async function runBatch(pipe: FeatureExtractionPipeline, tensor: TensorConstruct
     const mask = padded['attention_mask'];
     if (hidden === undefined || mask === undefined) throw new MigrateError('E_EMBED', `model ${modelId} returned no last_hidden_state (a feature-extraction model must)`);
     if (!(hidden.data instanceof Float32Array)) throw new MigrateError('E_EMBED', `model ${modelId} returned ${hidden.type} embeddings, expected float32`);
-    const rows = meanPoolNormalized(hidden.data, hidden.dims, mask.data);
+    const rows =
+      steps.pooling === 'mean' && steps.normalize
+        ? meanPoolNormalized(hidden.data, hidden.dims, mask.data)
+        : pool(steps.pooling, hidden.data, hidden.dims, mask.data).map((row) => (steps.normalize ? normalizeInPlace(row) : row));
     if (rows.length !== encodings.length) throw new MigrateError('E_EMBED', `model ${modelId} returned ${rows.length} vectors for ${encodings.length} texts`);
     rows.forEach((row, i) => {
       for (const v of row) if (!Number.isFinite(v)) throw new MigrateError('E_EMBED', `model ${modelId} returned a non-finite value for text ${i} of the batch`);
@@ -251,13 +262,16 @@ interface TensorLike {
 
 /**
  * Loads a feature-extraction model once and embeds batches with mean pooling and L2
- * normalization. Texts longer than the model's window are truncated by the tokenizer.
+ * normalization, or the pooling, normalization and window its sentence-transformers files ask for
+ * (sentenceTransformers.ts). Texts longer than the window are truncated by the tokenizer.
  */
 export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
   const source = resolveModelSource(opts.model, opts.cwd ?? process.cwd());
   const tf = await loadTransformers();
   const plan = planLoad(opts, source);
   const modelId = source.id;
+  // A local directory's files are read before the (slower) load so that a refusal comes first.
+  const localSteps = source.kind === 'local' ? readSentenceEmbeddingSteps(localFileReader(source.dir), `model ${modelId}`) : null;
 
   let pipe: FeatureExtractionPipeline;
   try {
@@ -292,9 +306,17 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       Object.defineProperty(tokenizer, 'model_max_length', { value: positions, configurable: true });
     }
 
+    // A hub model's optional files are read from the file cache the loader filled; transformers.js
+    // does not fetch them, so a model it downloaded has none and keeps the default steps.
+    const cachedDir = localSteps === null ? loadedModelDir(plan) : null;
+    const steps = localSteps ?? (cachedDir === null ? { ...DEFAULT_STEPS } : readSentenceEmbeddingSteps(localFileReader(cachedDir), `cached model ${modelId}`));
+    const tokenWindow = Math.min(tokenizer.model_max_length, steps.maxSeqLength ?? Infinity);
+
     const hidden = numberField(config, 'hidden_size');
     const batchTokenizer = tokenizer as unknown as BatchTokenizer;
-    const [probe] = await runBatch(pipe, tf.Tensor, encodeTexts(batchTokenizer, [PROBE_TEXT]), modelId).catch((err: unknown) => {
+    // sentence-transformers truncates with Python's tokenizers, which keep the closing [SEP].
+    const closing = steps.maxSeqLength === null ? null : closingTokens(batchTokenizer);
+    const [probe] = await runBatch(pipe, tf.Tensor, encodeTexts(batchTokenizer, [PROBE_TEXT], tokenWindow), modelId, steps).catch((err: unknown) => {
       throw toMigrateError(err, 'E_MODEL', `model ${modelId} loaded but cannot embed a probe text`);
     });
     const dimensions = probe?.length ?? 0;
@@ -306,11 +328,12 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       model: modelId,
       modelSha256: onnx === null ? null : (await sha256OfFile(onnx.path)).sha256,
       onnxFile: onnx?.name ?? null,
-      pooling: 'mean',
-      normalized: true,
+      pooling: steps.pooling,
+      normalized: steps.normalize,
       dimensions,
+      ...(steps.maxSeqLength === null ? {} : { maxSeqLength: steps.maxSeqLength }),
     };
-    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint);
+    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint, steps, tokenWindow, closing);
   } catch (err) {
     await pipe.dispose().catch(() => undefined);
     throw toMigrateError(err, 'E_MODEL', `cannot use model ${modelId}`);
@@ -327,6 +350,11 @@ class PipelineEmbedder implements Embedder {
     readonly modelId: string,
     readonly dimensions: number,
     readonly fingerprint: EmbedderFingerprint,
+    private readonly steps: SentenceEmbeddingSteps,
+    /** Tokens the model sees of one text: the tokenizer's window, or max_seq_length when smaller. */
+    private readonly window: number,
+    /** The special tokens a text truncated at the window must still end with; null: cut as transformers.js cuts. */
+    private readonly closing: Encoding | null,
   ) {}
 
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
@@ -338,12 +366,14 @@ class PipelineEmbedder implements Embedder {
     // The tokenizer rejects an empty batch ("text array must be non-empty").
     if (texts.length === 0) return [];
     const run = async (batch: readonly Encoding[]): Promise<Float32Array[]> => {
-      const vectors = await runBatch(this.pipe, this.tensor, batch, this.modelId);
+      const vectors = await runBatch(this.pipe, this.tensor, batch, this.modelId, this.steps);
       options.onProgress?.(batch.length);
       return vectors;
     };
     try {
-      const encodings = encodeTexts(this.tokenizer, texts);
+      const cut = encodeTexts(this.tokenizer, texts, this.window);
+      const closing = this.closing;
+      const encodings = closing === null ? cut : cut.map((e) => keepClosingTokens(e, closing));
       if (texts.length <= batchSize) return await run(encodings);
       const plan = lengthSortedBatches(encodings.map(tokenCount), batchSize, BATCH_LIMITS);
       return await inPlannedBatches(encodings, plan, run);

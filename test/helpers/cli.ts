@@ -106,6 +106,18 @@ export async function dropTable(url: string, table: string): Promise<void> {
   }
 }
 
+/** Drops every table (and partitioned table) whose name starts with `prefix`: a test's table and its side tables. */
+export async function dropTablesLike(url: string, prefix: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND relname LIKE $1`, [`${prefix}%`]);
+    for (const r of rows) await client.query(`DROP TABLE IF EXISTS "${r.relname}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Arguments that point the CLI at a target database. */
 export function targetArgs(target: Target): string[] {
   return target.driver === 'pg' ? ['--database-url', target.url] : ['--pglite-dir', target.dir];
