@@ -197,7 +197,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await ctx.h.query(`DELETE FROM "${schema}".pgvector_migrate_migrations`);
       await ctx.h.sink.ensureSchema(target);
       const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-      expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+      expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
       // The ledger's rows survived (IF NOT EXISTS everywhere, nothing dropped).
       expect((await ctx.h.sink.getRun(run, target))?.id).toBe(run);
     });
@@ -783,7 +783,7 @@ describe('sink store locks across sessions (pg)', () => {
       await Promise.all(sinks.map((sink) => sink.close()));
     }
     const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
     expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
   });
 });

@@ -221,6 +221,7 @@ describe('migrations', () => {
       [1, 'ledger', 'migrations/001_ledger.sql'],
       [2, 'replacements', 'migrations/002_replacements.sql'],
       [3, 'reembed_jobs', 'migrations/003_reembed_jobs.sql'],
+      [4, 'run_interrupted', 'migrations/004_run_interrupted.sql'],
     ]);
     const ledger = ledgerTables('app');
     for (const m of migrations) {

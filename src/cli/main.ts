@@ -5,6 +5,7 @@ import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, dat
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
+import { failedRunRecorder } from '../run/failedRun.js';
 import { exportPca, importPca } from '../run/pcaCommands.js';
 import { runDoctor } from '../run/doctor.js';
 import { runQuery } from '../run/query.js';
@@ -14,6 +15,7 @@ import { rootFromLedger, runStatus } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
+import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
 
 export interface CliIo {
   argv: string[];
@@ -23,6 +25,8 @@ export interface CliIo {
   stderr: Output;
   stdin?: NodeJS.ReadableStream;
   now: () => Date;
+  /** SIGINT/SIGTERM stop a migrate run between stores (bin.ts passes `process`). */
+  signals?: ProcessSignals;
 }
 
 /** Failures of `reembed` that running it again continues from (exit 1, not 2). */
@@ -83,10 +87,23 @@ export async function runCli(io: CliIo): Promise<number> {
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
       const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const json = flags.json === true || io.stdout.isTTY !== true;
-      const report = await migrate(config, json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr));
+      const render = json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr);
+      const recorder = failedRunRecorder(config, io.now);
+      let report: RunReport;
+      try {
+        report = await withInterrupts(io.signals, io.stderr, (signal) => migrate(config, (e) => (recorder.observe(e), render(e)), signal === undefined ? {} : { signal }));
+      } catch (err) {
+        // Exit 2 after the run began: the report still says what failed and what was done.
+        if (config.reportPath !== null) await writeReport(config.reportPath, recorder.report(err)).catch(() => undefined);
+        throw err;
+      }
       if (config.reportPath !== null) await writeReport(config.reportPath, report);
       if (!json) io.stdout.write(summaryTable(report));
       exitCode = exitCodeOf(report);
+      if (report.interrupted !== undefined) {
+        io.stderr.write(interruptedMessage(report));
+        exitCode = signalExitCode(report.interrupted.reason) ?? exitCode;
+      }
     });
 
   commonOptions(
