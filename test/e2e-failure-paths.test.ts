@@ -28,7 +28,10 @@ interface Report {
   error?: { code: string; message: string };
 }
 interface StatusLine {
-  stores: { userId: string; collection: string; status: string; errorCode: string | null; runId: string }[];
+  stores: { userId: string; collection: string; status: string; errorCode: string | null; runId: string; rows: number; rowsLoaded: number }[];
+  unfinishedRuns: { id: string; status: string }[];
+  searchIndex: string | null;
+  notes: string[];
 }
 
 const readReport = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as Report;
@@ -238,6 +241,11 @@ describe.each(['pg', 'pglite'] as const)('SIGINT and SIGTERM stop a run between 
     expect(ok.length).toBeGreaterThan(0);
     expect(await runStatus(report.runId)).toEqual([{ status: 'interrupted', finished: true }]);
     expect((await loadedStores()).sort()).toEqual(ok.sort());
+    // status names the interrupted run, and the index the interrupted run did not build.
+    const during = (await runCli(['status', ...targetArgs(db), '--table', table, '--json'])).lines[0] as unknown as StatusLine;
+    expect(during.unfinishedRuns).toEqual([expect.objectContaining({ id: report.runId, status: 'interrupted' })]);
+    expect(during.searchIndex).toBe('missing');
+    expect(during.notes.join('\n')).toMatch(/was interrupted: run the same migrate again[\s\S]*HNSW search index is missing/);
 
     const again = await runCli(args('--report', path.join(work, 'rerun.json')));
     expect(again.code).toBe(1); // the generated tree's two broken stores
@@ -251,7 +259,15 @@ describe.each(['pg', 'pglite'] as const)('SIGINT and SIGTERM stop a run between 
         .sort(),
     );
     expect(await runStatus(rerun.runId)).toEqual([{ status: 'failed', finished: true }]);
-  });
+    const after = (await runCli(['status', ...targetArgs(db), '--table', table, '--json'])).lines[0] as unknown as StatusLine;
+    expect(after.unfinishedRuns).toEqual([]);
+    expect(after.searchIndex).toBe('valid');
+    // An unchanged store shows the rows of the load it skipped over, not 0.
+    const [first] = ok;
+    const unchanged = after.stores.find((o) => `${o.userId}/${o.collection}` === first);
+    const texts = expected.stores.find((s) => `${s.user}/${s.collection}` === first)?.texts.length;
+    expect(unchanged).toMatchObject({ status: 'unchanged', rowsLoaded: 0, rows: texts });
+  }, 400_000); // PGlite opens take seconds each on a busy 2-core machine; six processes here
 
   it('SIGTERM exits 143 with the same interrupted run', async () => {
     const file = path.join(work, 'sigterm.json');
@@ -350,5 +366,53 @@ describe('Unix-socket database URLs (real PostgreSQL over /var/run/postgresql)',
     expect(report.database.location).toBe(`/var/run/postgresql:5432/${database}`);
     const rows = await readRows({ driver: 'pg', url: TEST_DATABASE_URL }, table);
     expect(rows.length).toBe(40 + 12);
+  });
+});
+
+describe('a PCA refit waiting for other loads of its table says so (real PostgreSQL)', () => {
+  const table = `refitwait_${process.pid}`;
+  const keepCarol = (...extra: string[]) => ['migrate', path.join(SHARED_STORES, 'user_data'), '--database-url', TEST_DATABASE_URL, '--table', table, '--users', 'carol_corp', '--embeddings', 'keep', '--no-backup', '--json', ...extra];
+  afterAll(async () => {
+    await dropTable(TEST_DATABASE_URL, table);
+  });
+
+  it('emits a waiting-table event while another session holds the table lock, and --no-wait fails with E_LOCKED instead', async () => {
+    const env = { ENCRYPTION_MASTER_KEY: MASTER_KEY };
+    expect((await runCli(keepCarol('--reduce', 'pca'), { env })).code).toBe(0);
+    const pg = (await import('pg')).default;
+    const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await holder.connect();
+    try {
+      // What a load of another store of this table holds for its whole transaction (src/sink/locks.ts).
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock_shared(hashtextextended('pgvector-migrate table oid ' || to_regclass($1)::oid::text, 0))`, [`"${table}"`]);
+      const refused = await runCli(keepCarol('--refit-pca', '--pca-sample', '25', '--no-wait'), { env });
+      expect(refused.code).toBe(1);
+      const done = refused.lines.find((l) => l['type'] === 'run-done') as { report: { stores: ReportStore[] } } | undefined;
+      expect(done?.report.stores[0]?.error?.message).toMatch(/being written by another run/);
+
+      let waited = false;
+      const r = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, [CLI, ...keepCarol('--refit-pca', '--pca-sample', '25')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
+        let buffered = '';
+        child.stdout.on('data', (d: Buffer) => {
+          buffered += d.toString('utf8');
+          const lines = buffered.split('\n');
+          buffered = lines.pop() ?? '';
+          for (const l of lines) {
+            if (!l.startsWith('{') || (JSON.parse(l) as { type: string }).type !== 'waiting-table' || waited) continue;
+            waited = true;
+            void holder.query('COMMIT');
+          }
+        });
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      expect(waited).toBe(true);
+      expect(r).toBe(0);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
   });
 });

@@ -11,7 +11,7 @@ import { runDoctor } from '../run/doctor.js';
 import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
 import { runSetupRls } from '../run/setupRls.js';
-import { rootFromLedger, runStatus } from '../run/status.js';
+import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
@@ -141,16 +141,18 @@ export async function runCli(io: CliIo): Promise<number> {
   dbOptions(program.command('status').description('the latest outcome of every store, failed ones first with their reason'))
     .option('--user <id>', 'only this user')
     .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean }) => {
-      const outcomes = await runStatus({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, userId: flags.user ?? null });
+      const status = await runStatus({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, userId: flags.user ?? null });
+      const outcomes = status.stores;
       if (jsonOut(flags)) {
-        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes })}\n`);
+        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes: statusNotes(status) })}\n`);
       } else if (outcomes.length === 0) {
         io.stdout.write(`no run recorded for table ${flags.table}${flags.user === undefined ? '' : ` and user ${flags.user}`}\n`);
       } else {
         for (const o of outcomes) {
           const why = o.errorCode === null ? '' : `  ${o.errorCode}: ${o.errorMessage ?? ''}`;
-          io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rowsLoaded).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
+          io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rows).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
         }
+        for (const note of statusNotes(status)) io.stdout.write(`note: ${note}\n`);
       }
       exitCode = outcomes.some((o) => o.status === 'failed') ? 1 : 0;
     });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { MigrateConfig } from '../config.js';
 import { isMigrateError, MigrateError, toMigrateError } from '../errors.js';
-import type { DatabaseInfo, EmbeddingLookup, LoadOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
+import type { DatabaseInfo, EmbeddingLookup, LoadOptions, LockOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { deriveUserKey, type FernetKey } from '../source/keys.js';
@@ -595,6 +595,10 @@ async function refitInOneTransaction(
   const base = ctx.vectorizer;
   let firstFailure: Candidate | null = null;
   try {
+    const lock: LockOptions = {
+      lock: ctx.config.noWait ? 'no-wait' : 'wait',
+      onWait: () => ctx.observe({ type: 'waiting-table', table: ctx.target.table, reason: 'other runs are loading this table; the refit rewrites all of it, so it waits for them to finish' }),
+    };
     await ctx.deps.sink.transaction(ctx.target, async (session) => {
       const record = await session.savePcaModel(pending);
       ctx.vectorizer = projecting(base, projector, record);
@@ -605,7 +609,7 @@ async function refitInOneTransaction(
         },
       );
       onSaved(record);
-    });
+    }, lock);
   } catch (err) {
     firstFailure = candidates.find((c) => c.report.status === 'failed') ?? null;
     const why = firstFailure === null ? toMigrateError(err, 'E_LOAD', 'refit').message : `${storeLabel(firstFailure.store)} failed`;
