@@ -327,6 +327,15 @@ describe('redaction', () => {
     expect(redactUrl('postgres://h/db')).toBe('postgres://h/db');
   });
 
+  it('reads Unix-socket URLs with an empty host as node-postgres does (postgres://user@/db?host=/dir)', () => {
+    const socket = 'postgres://postgres@/pgvm?host=/var/run/postgresql';
+    expect(redactUrl(socket)).toBe(socket);
+    expect(describeUrl(socket)).toBe('/var/run/postgresql:5432/pgvm');
+    expect(redactUrl('postgres://u:hunter2@/db?host=/tmp')).toBe('postgres://u:***@/db?host=/tmp');
+    expect(urlSecrets('postgres://u:hunter2@/db?host=/tmp')).toEqual(['hunter2']);
+    expect(describeUrl('postgres:///db?host=/tmp&port=5433')).toBe('/tmp:5433/db');
+  });
+
   it('masks every form of the password in free text', () => {
     const secrets = urlSecrets(url);
     expect(secrets).toContain('s3cr@t-pw');

@@ -29,7 +29,8 @@ export interface RunDependencies {
   now?: () => Date;
   /**
    * Stops the run between stores: the store being written finishes (or rolls back), no other
-   * starts, the ledger run ends 'interrupted' and the report says so (`interrupted`).
+   * starts, the deferred index build is skipped, the ledger run ends 'interrupted' and the report
+   * says so (`interrupted`). Validation (read-only) and a PCA fit are not cut short.
    */
   signal?: AbortSignal;
 }
@@ -127,12 +128,7 @@ async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[
  * Validates every store before anything is written: the whole pickle is decoded, the metadata
  * decrypted and parsed, the counts compared. Only stores that pass become candidates.
  */
-async function validate(
-  config: MigrateConfig,
-  stores: StoreLocation[],
-  refused: ReadonlyMap<StoreLocation, MigrateError>,
-  signal: AbortSignal | undefined,
-): Promise<{ candidates: Candidate[]; reports: StoreReport[] }> {
+async function validate(config: MigrateConfig, stores: StoreLocation[], refused: ReadonlyMap<StoreLocation, MigrateError>): Promise<{ candidates: Candidate[]; reports: StoreReport[] }> {
   // PBKDF2 with 100000 iterations is costly and users often have several collections.
   const keys = new Map<string, Promise<FernetKey>>();
   const candidates: Candidate[] = [];
@@ -140,10 +136,6 @@ async function validate(
   for (const store of stores) {
     const report = emptyStoreReport(store);
     reports.push(report);
-    if (signal?.aborted === true) {
-      notStarted(report, signal);
-      continue;
-    }
     const started = performance.now();
     try {
       const refusal = refused.get(store);
@@ -390,7 +382,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
   }
   observe({ type: 'validating', stores: stores.length });
-  const { candidates: validated, reports } = await validate(config, stores, discovered.refused, deps.signal);
+  const { candidates: validated, reports } = await validate(config, stores, discovered.refused);
 
   const active = await sink.getPcaModel({ table: config.table });
   // With --partitions, a table of another layout is refused here, before anything is read or written.

@@ -70,7 +70,7 @@ export function describeUrl(url: string): string {
   try {
     const parsed = parseConnectionUrl(url);
     const host = hostOf(parsed) || parsed.searchParams.get('host') || 'localhost';
-    const port = parsed.port || '5432';
+    const port = parsed.port || parsed.searchParams.get('port') || '5432';
     const database = safeDecode(parsed.pathname.replace(/^\//, '')) || '(default database)';
     return `${host}:${port}/${database}`;
   } catch {
