@@ -468,6 +468,8 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   };
   let runStarted = false;
   const { signal } = deps;
+  // Set where the signal actually stopped work (a store not started, the index build skipped).
+  let stopped = false;
   // A new table, or one without a valid HNSW index, is loaded without it and indexed once at the
   // end (also when stores failed): far faster than growing the graph row by row. Meanwhile its
   // readers get correct results by a scan, without the ANN index. A run that dies before that
@@ -490,6 +492,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
           // A refit that stopped part-way would leave two PCA spaces: it rolls back whole.
           if (refit) throw new MigrateError('E_INTERRUPTED', `the run was interrupted (${reasonOf(signal)})`);
           for (const rest of candidates.slice(i)) notStarted(rest.report, signal);
+          stopped = true;
           break;
         }
         observe({ type: 'store-start', userId: c.store.userId, collection: c.store.collection, position: i + 1, of: candidates.length });
@@ -515,6 +518,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   } finally {
     await projector?.dispose();
     if (schemaReady && deferIndex && signal?.aborted === true) {
+      stopped = true;
       runWarnings.push(`the HNSW index of ${target.table} was not built (the run was interrupted); searches are correct but scan until a later run builds it`);
     } else if (schemaReady && deferIndex) {
       try {
@@ -530,7 +534,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     if (runStarted) {
       // When the run is already failing, closing the ledger must not replace that error with its own;
       // an unclosed run shows as 'running' and its stores' outcomes are recorded regardless.
-      await sink.finishRun(runId, interrupted(reports) ? 'interrupted' : reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
+      await sink.finishRun(runId, stopped || interrupted(reports) ? 'interrupted' : reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
     }
   }
 
@@ -565,7 +569,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     estimate: config.dryRun ? await estimate(ctx, rowsPlanned) : null,
     warnings: runWarnings,
     ...(searchIndex === undefined ? {} : { searchIndex }),
-    ...(signal !== undefined && interrupted(reports) ? { interrupted: { reason: reasonOf(signal), storesNotStarted: reports.filter(isNotStarted).length } } : {}),
+    ...(signal !== undefined && (stopped || interrupted(reports)) ? { interrupted: { reason: reasonOf(signal), storesNotStarted: reports.filter(isNotStarted).length } } : {}),
   };
   report.finishedAt = now().toISOString();
   observe({ type: 'run-done', report });
