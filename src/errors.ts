@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'E_LOAD' // the database rejected the store's rows
   | 'E_LOCKED' // another run holds the store (or its table) and the caller asked not to wait
   | 'E_ROLLBACK' // a store cannot be rolled back (nothing saved, already restored, purged, or written since)
+  | 'E_INTERRUPTED' // the run was stopped by a signal (SIGINT/SIGTERM or the caller's AbortSignal) before this store
   | 'E_REEMBED' // a re-embedding cannot go on: its side table failed the checks before the swap, or there is nothing to resume, abort or swap back
   | 'E_INTERNAL';
 

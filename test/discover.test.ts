@@ -21,6 +21,7 @@ async function events(root: string, opts?: DiscoverOptions): Promise<DiscoveryEv
 
 const stores = (es: DiscoveryEvent[]): StoreLocation[] => es.flatMap((e) => (e.kind === 'store' ? [e.store] : []));
 const skips = (es: DiscoveryEvent[]): Extract<DiscoveryEvent, { kind: 'skipped' }>[] => es.flatMap((e) => (e.kind === 'skipped' ? [e] : []));
+const unreadables = (es: DiscoveryEvent[]): Extract<DiscoveryEvent, { kind: 'unreadable' }>[] => es.flatMap((e) => (e.kind === 'unreadable' ? [e] : []));
 const ids = (es: DiscoveryEvent[]): string[] => stores(es).map((s) => `${s.userId}/${s.collection}`);
 
 /** Creates files (content given) and directories (content null) under root. */
@@ -164,19 +165,20 @@ describe('discoverStores on temporary trees', () => {
     ]);
   });
 
-  it('refuses a store whose file is a directory or a FIFO', async () => {
+  it('reports a store whose file is a directory or a FIFO as unreadable (a failure, not a skip)', async () => {
     tree(root, { 'u/vector_store_dir/metadata.json': null, 'u/vector_store_dir/vectors.pkl': 'v', ...store('u', 'ok') });
     const hasMkfifo = spawnSync('mkfifo', [join(root, 'u/vector_store_fifo/vectors.pkl')], { stdio: 'ignore' }).status === 0;
     if (!hasMkfifo) tree(root, { 'u/vector_store_fifo/vectors.pkl': null });
     tree(root, { 'u/vector_store_fifo/metadata.json': '[]' });
     const es = await events(root);
     expect(ids(es)).toEqual(['u/ok']);
-    expect(skips(es).map((s) => [s.path.slice(root.length + 1), s.code])).toEqual([
-      ['u/vector_store_dir', 'E_MISSING_FILE'],
-      ['u/vector_store_fifo', 'E_MISSING_FILE'],
+    expect(skips(es)).toEqual([]);
+    expect(unreadables(es).map((s) => [s.path.slice(root.length + 1), s.code, `${s.store.userId}/${s.store.collection}`, s.store.vectorsPath, s.store.metadataPath])).toEqual([
+      ['u/vector_store_dir', 'E_MISSING_FILE', 'u/dir', null, null],
+      ['u/vector_store_fifo', 'E_MISSING_FILE', 'u/fifo', null, null],
     ]);
-    expect(skips(es)[0]?.reason).toMatch(/metadata\.json is a directory, not a regular file/);
-    expect(skips(es)[1]?.reason).toMatch(hasMkfifo ? /vectors\.pkl is a FIFO/ : /vectors\.pkl is a directory/);
+    expect(unreadables(es)[0]?.reason).toMatch(/metadata\.json is a directory, not a regular file/);
+    expect(unreadables(es)[1]?.reason).toMatch(hasMkfifo ? /vectors\.pkl is a FIFO/ : /vectors\.pkl is a directory/);
   });
 
   it('refuses user and store directories that are symlinks, inside or outside the root', async () => {
@@ -188,7 +190,10 @@ describe('discoverStores on temporary trees', () => {
     symlinkSync(join(base, 'nowhere'), join(root, 'dangling'));
     const es = await events(root);
     expect(ids(es)).toEqual(['bob/personal_assistant']);
-    const byPath = Object.fromEntries(skips(es).map((s) => [s.path.slice(root.length + 1), s]));
+    // User links are not stores (skipped); store links are stores the tool saw and refuses (unreadable).
+    expect(skips(es).map((s) => s.path.slice(root.length + 1)).sort()).toEqual(['bob2', 'dangling', 'mallory']);
+    expect(unreadables(es).map((s) => s.path.slice(root.length + 1)).sort()).toEqual(['bob/vector_store_alias', 'bob/vector_store_out']);
+    const byPath = Object.fromEntries([...skips(es), ...unreadables(es)].map((s) => [s.path.slice(root.length + 1), s]));
     expect(Object.keys(byPath).sort()).toEqual(['bob/vector_store_alias', 'bob/vector_store_out', 'bob2', 'dangling', 'mallory']);
     for (const s of Object.values(byPath)) expect(s.code).toBe('E_PATH');
     expect(byPath.mallory?.reason).toMatch(new RegExp(`symbolic link to ${outside}, outside the root`));
@@ -217,7 +222,8 @@ describe('discoverStores on temporary trees', () => {
     const es = await events(root);
     expect(ids(es)).toEqual(['alice/local', 'bob/b']);
     expect(stores(es)[0]?.metadataPath).toBe(join(root, 'alice/vector_store_local/metadata.v2.json'));
-    const byPath = Object.fromEntries(skips(es).map((s) => [s.path.slice(root.length + 1), s]));
+    expect(skips(es)).toEqual([]);
+    const byPath = Object.fromEntries(unreadables(es).map((s) => [s.path.slice(root.length + 1), s]));
     expect(Object.keys(byPath).sort()).toEqual(['alice/vector_store_cross', 'alice/vector_store_dangle', 'alice/vector_store_leak']);
     for (const s of Object.values(byPath)) expect(s.code).toBe('E_PATH');
     expect(byPath['alice/vector_store_leak']?.reason).toBe(

@@ -153,6 +153,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
         [1, 'ledger'],
         [2, 'replacements'],
         [3, 'reembed_jobs'],
+        [4, 'run_interrupted'],
       ]);
       expect(await tablesOf(schema)).toEqual(['docs', 'docs_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
 
@@ -162,7 +163,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       const again = await ctx.h.query(`SELECT version, name, applied_at::text AS applied_at FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
       expect(again).toEqual(first);
       const info = await ctx.h.sink.inspect({ table, dimensions: DIMS });
-      expect(info).toMatchObject({ ledgerVersion: 3, previousTable: `${schema}.docs_previous`, previousTableExists: true });
+      expect(info).toMatchObject({ ledgerVersion: 4, previousTable: `${schema}.docs_previous`, previousTableExists: true });
 
       // The previous-rows table mirrors the documents table's columns and vector type.
       const cols = await ctx.h.query<{ name: string; type: string }>(
@@ -190,6 +191,22 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       expect(cols.find((c) => c.name === 'embedding')?.type).toBe('vector(8)');
     });
 
+    it("migration 004 lets a ledger of version 3 end a run as 'interrupted'", async () => {
+      const target = await freshTarget();
+      const schema = schemaOf(target.table);
+      const old = await startRun(target.table);
+      // The ledger as version 3 left it: 001's CHECK without 'interrupted', no row for 004.
+      await ctx.h.query(`DELETE FROM "${schema}".pgvector_migrate_migrations WHERE version = 4`);
+      await ctx.h.query(`ALTER TABLE "${schema}".migration_runs DROP CONSTRAINT migration_runs_status_check`);
+      await ctx.h.query(`ALTER TABLE "${schema}".migration_runs ADD CONSTRAINT migration_runs_status_check CHECK (status IN ('running', 'succeeded', 'failed'))`);
+      await expect(ctx.h.query(`UPDATE "${schema}".migration_runs SET status = 'interrupted' WHERE id = $1`, [old])).rejects.toThrow(/migration_runs_status_check/);
+      await ctx.h.sink.ensureSchema(target);
+      const run = await startRun(target.table);
+      expect((await ctx.h.sink.finishRun(run, 'interrupted', target)).status).toBe('interrupted');
+      expect((await ctx.h.sink.getRun(run, target))?.status).toBe('interrupted');
+      await expect(ctx.h.query(`UPDATE "${schema}".migration_runs SET status = 'bogus' WHERE id = $1`, [run])).rejects.toThrow(/migration_runs_status_check/);
+    });
+
     it('re-applies idempotent migration files harmlessly when their version rows are gone', async () => {
       const target = await freshTarget();
       const schema = schemaOf(target.table);
@@ -197,7 +214,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await ctx.h.query(`DELETE FROM "${schema}".pgvector_migrate_migrations`);
       await ctx.h.sink.ensureSchema(target);
       const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-      expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+      expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
       // The ledger's rows survived (IF NOT EXISTS everywhere, nothing dropped).
       expect((await ctx.h.sink.getRun(run, target))?.id).toBe(run);
     });
@@ -783,7 +800,7 @@ describe('sink store locks across sessions (pg)', () => {
       await Promise.all(sinks.map((sink) => sink.close()));
     }
     const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
     expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
   });
 });

@@ -221,6 +221,7 @@ describe('migrations', () => {
       [1, 'ledger', 'migrations/001_ledger.sql'],
       [2, 'replacements', 'migrations/002_replacements.sql'],
       [3, 'reembed_jobs', 'migrations/003_reembed_jobs.sql'],
+      [4, 'run_interrupted', 'migrations/004_run_interrupted.sql'],
     ]);
     const ledger = ledgerTables('app');
     for (const m of migrations) {
@@ -324,6 +325,15 @@ describe('redaction', () => {
     expect(redactUrl('postgres://u@h/db?password=hunter2')).not.toContain('hunter2');
     expect(redactUrl('postgres://u:p w@[bad')).not.toContain('p w');
     expect(redactUrl('postgres://h/db')).toBe('postgres://h/db');
+  });
+
+  it('reads Unix-socket URLs with an empty host as node-postgres does (postgres://user@/db?host=/dir)', () => {
+    const socket = 'postgres://postgres@/pgvm?host=/var/run/postgresql';
+    expect(redactUrl(socket)).toBe(socket);
+    expect(describeUrl(socket)).toBe('/var/run/postgresql:5432/pgvm');
+    expect(redactUrl('postgres://u:hunter2@/db?host=/tmp')).toBe('postgres://u:***@/db?host=/tmp');
+    expect(urlSecrets('postgres://u:hunter2@/db?host=/tmp')).toEqual(['hunter2']);
+    expect(describeUrl('postgres:///db?host=/tmp&port=5433')).toBe('/tmp:5433/db');
   });
 
   it('masks every form of the password in free text', () => {

@@ -9,4 +9,5 @@ process.exitCode = await runCli({
   stderr: process.stderr,
   stdin: process.stdin,
   now: () => new Date(),
+  signals: process,
 });

@@ -5,15 +5,17 @@ import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, dat
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
+import { failedRunRecorder } from '../run/failedRun.js';
 import { exportPca, importPca } from '../run/pcaCommands.js';
 import { runDoctor } from '../run/doctor.js';
 import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
 import { runSetupRls } from '../run/setupRls.js';
-import { rootFromLedger, runStatus } from '../run/status.js';
+import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
+import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
 
 export interface CliIo {
   argv: string[];
@@ -23,6 +25,8 @@ export interface CliIo {
   stderr: Output;
   stdin?: NodeJS.ReadableStream;
   now: () => Date;
+  /** SIGINT/SIGTERM stop a migrate run between stores (bin.ts passes `process`). */
+  signals?: ProcessSignals;
 }
 
 /** Failures of `reembed` that running it again continues from (exit 1, not 2). */
@@ -89,10 +93,23 @@ export async function runCli(io: CliIo): Promise<number> {
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
       const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const json = flags.json === true || io.stdout.isTTY !== true;
-      const report = await migrate(config, json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr));
+      const render = json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr);
+      const recorder = failedRunRecorder(config, io.now);
+      let report: RunReport;
+      try {
+        report = await withInterrupts(io.signals, io.stderr, (signal) => migrate(config, (e) => (recorder.observe(e), render(e)), signal === undefined ? {} : { signal }));
+      } catch (err) {
+        // Exit 2 after the run began: the report still says what failed and what was done.
+        if (config.reportPath !== null) await writeReport(config.reportPath, recorder.report(err)).catch(() => undefined);
+        throw err;
+      }
       if (config.reportPath !== null) await writeReport(config.reportPath, report);
       if (!json) io.stdout.write(summaryTable(report));
       exitCode = exitCodeOf(report);
+      if (report.interrupted !== undefined) {
+        io.stderr.write(interruptedMessage(report));
+        exitCode = signalExitCode(report.interrupted.reason) ?? exitCode;
+      }
     });
 
   commonOptions(
@@ -130,16 +147,18 @@ export async function runCli(io: CliIo): Promise<number> {
   dbOptions(program.command('status').description('the latest outcome of every store, failed ones first with their reason'))
     .option('--user <id>', 'only this user')
     .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean }) => {
-      const outcomes = await runStatus({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, userId: flags.user ?? null });
+      const status = await runStatus({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, userId: flags.user ?? null });
+      const outcomes = status.stores;
       if (jsonOut(flags)) {
-        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes })}\n`);
+        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes: statusNotes(status) })}\n`);
       } else if (outcomes.length === 0) {
         io.stdout.write(`no run recorded for table ${flags.table}${flags.user === undefined ? '' : ` and user ${flags.user}`}\n`);
       } else {
         for (const o of outcomes) {
           const why = o.errorCode === null ? '' : `  ${o.errorCode}: ${o.errorMessage ?? ''}`;
-          io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rowsLoaded).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
+          io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rows).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
         }
+        for (const note of statusNotes(status)) io.stdout.write(`note: ${note}\n`);
       }
       exitCode = outcomes.some((o) => o.status === 'failed') ? 1 : 0;
     });

@@ -62,6 +62,9 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
       case 'waiting':
         err.write(`\r\x1b[2K${event.userId}/${event.collection}: ${event.reason}\n`);
         return;
+      case 'waiting-table':
+        err.write(`\r\x1b[2K${event.table}: ${event.reason}\n`);
+        return;
       case 'skipped':
         err.write(`\r\x1b[2Kwarning: skipped ${event.path}: ${event.reason}\n`);
         break;

@@ -9,6 +9,8 @@ export type RunEvent =
   | { type: 'store-start'; userId: string; collection: string; position: number; of: number }
   | { type: 'store-progress'; userId: string; collection: string; rowsDone: number; rowsTotal: number }
   | { type: 'waiting'; userId: string; collection: string; reason: string }
+  /** A rewrite of the whole table (a PCA refit) waits for other runs' loads of it to end. */
+  | { type: 'waiting-table'; table: string; reason: string }
   | { type: 'store-done'; store: StoreReport }
   | { type: 'skipped'; path: string; reason: string }
   | { type: 'estimate-start'; sampleSize: number }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { MigrateConfig } from '../config.js';
-import { MigrateError, toMigrateError } from '../errors.js';
-import type { DatabaseInfo, EmbeddingLookup, LoadOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
+import { isMigrateError, MigrateError, toMigrateError } from '../errors.js';
+import type { DatabaseInfo, EmbeddingLookup, LoadOptions, LockOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { KeyRing, keyCandidates } from '../source/keyRing.js';
@@ -28,6 +28,12 @@ export interface RunDependencies {
   /** The embedding model; null in keep mode, which needs none. */
   embedder: Embedder | null;
   now?: () => Date;
+  /**
+   * Stops the run between stores: the store being written finishes (or rolls back), no other
+   * starts, the deferred index build is skipped, the ledger run ends 'interrupted' and the report
+   * says so (`interrupted`). Validation (read-only) and a PCA fit are not cut short.
+   */
+  signal?: AbortSignal;
 }
 
 /** A recall@10 under this after a fit is reported as a warning. */
@@ -81,6 +87,19 @@ function emptyStoreReport(store: StoreLocation): StoreReport {
   };
 }
 
+function reasonOf(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return typeof r === 'string' ? r : r instanceof Error ? r.message : 'aborted';
+}
+
+/** A store the run did not start because it was interrupted: not a failure, not in the ledger. */
+function notStarted(report: StoreReport, signal: AbortSignal): void {
+  const message = `not started: the run was interrupted (${reasonOf(signal)}); run it again to load this store`;
+  report.status = 'skipped';
+  report.warnings.push(message);
+  report.error = { code: 'E_INTERRUPTED', message };
+}
+
 function fail(report: StoreReport, err: unknown): void {
   const e = toMigrateError(err, 'E_INTERNAL', `${report.userId}/${report.collection}`);
   report.status = 'failed';
@@ -88,12 +107,15 @@ function fail(report: StoreReport, err: unknown): void {
   report.error = { code: e.code, message: e.message };
 }
 
-async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[]; skipped: StoreReport[] }> {
+async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[]; skipped: StoreReport[]; refused: Map<StoreLocation, MigrateError> }> {
   const stores: StoreLocation[] = [];
   const skipped: StoreReport[] = [];
+  // Stores seen but unreadable go through filtering and --retry-failed like the others, then fail in validate.
+  const refused = new Map<StoreLocation, MigrateError>();
   for await (const event of discoverStores(config.root, config.users === null ? {} : { users: config.users })) {
-    if (event.kind === 'store') {
+    if (event.kind === 'store' || event.kind === 'unreadable') {
       stores.push(event.store);
+      if (event.kind === 'unreadable') refused.set(event.store, new MigrateError(event.code, `${storeLabel(event.store)}: ${event.reason}`));
       continue;
     }
     const rel = path.relative(config.root, event.path) || event.path;
@@ -101,14 +123,14 @@ async function discover(config: MigrateConfig): Promise<{ stores: StoreLocation[
     const location = { userId: userPart, collection: collectionPart.replace(/^vector_store_/, ''), dir: event.path, vectorsPath: null, metadataPath: null };
     skipped.push({ ...emptyStoreReport(location), path: rel, status: 'skipped', warnings: [event.reason], error: { code: event.code, message: event.reason } });
   }
-  return { stores, skipped };
+  return { stores, skipped, refused };
 }
 
 /**
  * Validates every store before anything is written: the whole pickle is decoded, the metadata
  * decrypted and parsed, the counts compared. Only stores that pass become candidates.
  */
-async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise<{ candidates: Candidate[]; reports: StoreReport[] }> {
+async function validate(config: MigrateConfig, stores: StoreLocation[], refused: ReadonlyMap<StoreLocation, MigrateError>): Promise<{ candidates: Candidate[]; reports: StoreReport[] }> {
   const keys = new KeyRing(keyCandidates(config.masterKeys, config.tryDefaultKey));
   const candidates: Candidate[] = [];
   const reports: StoreReport[] = [];
@@ -117,6 +139,8 @@ async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise
     reports.push(report);
     const started = performance.now();
     try {
+      const refusal = refused.get(store);
+      if (refusal !== undefined) throw refusal;
       const chosen = await keys.forStore(store);
       const resolvedKey = chosen.key;
       report.sourceSha256 = await storeSourceSha256(store);
@@ -138,21 +162,29 @@ async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise
 /**
  * Keep mode loads every store in one dimension: the table's (when it already has rows of a
  * dimension) or else the dimension most stored vectors have. Stores of another dimension fail.
+ * When every store failed (a wrong master key), the dimension of their readable pickles still
+ * lets the run record each store's own failure in the ledger instead of hiding them.
  */
-function keptDimensions(candidates: Candidate[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean): number {
+function keptDimensions(candidates: Candidate[], reports: StoreReport[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean): number {
   if (active !== null && !refit) return active.sourceDimensions;
   if (info.tableExists && active === null && info.tableDimensions !== null) return info.tableDimensions;
+  const top = mostVectorsDimension(candidates.map((c) => c.report)) ?? mostVectorsDimension(reports.filter((r) => r.status === 'failed'));
+  if (top === null) {
+    const failed = reports.filter((r) => r.status === 'failed');
+    const why = failed.length === 0 ? 'every store is empty' : `every store failed: ${failed.slice(0, 5).map((r) => `${r.userId}/${r.collection} ${r.error?.code ?? ''}`).join(', ')}${failed.length > 5 ? ', …' : ''}`;
+    throw new MigrateError('E_USAGE', `keep mode found no stored vectors to load (${why})`);
+  }
+  return top;
+}
+
+function mostVectorsDimension(reports: StoreReport[]): number | null {
   const vectorsByDim = new Map<number, number>();
-  for (const c of candidates) {
-    const d = c.report.storedDimensions;
-    if (d !== null) vectorsByDim.set(d, (vectorsByDim.get(d) ?? 0) + (c.report.vectors ?? 0));
+  for (const r of reports) {
+    const d = r.storedDimensions;
+    if (d !== null) vectorsByDim.set(d, (vectorsByDim.get(d) ?? 0) + (r.vectors ?? 0));
   }
   const ranked = [...vectorsByDim.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-  const top = ranked[0];
-  if (top === undefined) {
-    throw new MigrateError('E_USAGE', 'keep mode found no stored vectors to load (every store failed or is empty)');
-  }
-  return top[0];
+  return ranked[0]?.[0] ?? null;
 }
 
 async function fitOrReuse(
@@ -348,13 +380,13 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
   }
   observe({ type: 'validating', stores: stores.length });
-  const { candidates: validated, reports } = await validate(config, stores);
+  const { candidates: validated, reports } = await validate(config, stores, discovered.refused);
 
   const active = await sink.getPcaModel({ table: config.table });
   // With --partitions, a table of another layout is refused here, before anything is read or written.
   const probe = await sink.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
   const sourceDimensions =
-    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, active, probe, config.reduction.refit) : deps.embedder.dimensions;
+    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, reports, active, probe, config.reduction.refit) : deps.embedder.dimensions;
   const plan = planReduction({
     sourceDimensions,
     mode: config.reduction.mode,
@@ -433,6 +465,9 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     await sink.recordStore(toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType)));
   };
   let runStarted = false;
+  const { signal } = deps;
+  // Set where the signal actually stopped work (a store not started, the index build skipped).
+  let stopped = false;
   // A new table, or one without a valid HNSW index, is loaded without it and indexed once at the
   // end (also when stores failed): far faster than growing the graph row by row. Meanwhile its
   // readers get correct results by a scan, without the ANN index. A run that dies before that
@@ -451,6 +486,13 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
     const each = async (replace: Replace, onFailure: (c: Candidate) => void) => {
       for (const [i, c] of candidates.entries()) {
+        if (signal?.aborted === true) {
+          // A refit that stopped part-way would leave two PCA spaces: it rolls back whole.
+          if (refit) throw new MigrateError('E_INTERRUPTED', `the run was interrupted (${reasonOf(signal)})`);
+          for (const rest of candidates.slice(i)) notStarted(rest.report, signal);
+          stopped = true;
+          break;
+        }
         observe({ type: 'store-start', userId: c.store.userId, collection: c.store.collection, position: i + 1, of: candidates.length });
         await processStore(ctx, c, replace, reuse);
         observe({ type: 'store-done', store: c.report });
@@ -473,7 +515,10 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
   } finally {
     await projector?.dispose();
-    if (schemaReady && deferIndex) {
+    if (schemaReady && deferIndex && signal?.aborted === true) {
+      stopped = true;
+      runWarnings.push(`the HNSW index of ${target.table} was not built (the run was interrupted); searches are correct but scan until a later run builds it`);
+    } else if (schemaReady && deferIndex) {
       try {
         // A table this run created has no other users: a plain build (one pass, no waiting for
         // other sessions' transactions). An existing one is indexed CONCURRENTLY (pg), so the
@@ -487,7 +532,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     if (runStarted) {
       // When the run is already failing, closing the ledger must not replace that error with its own;
       // an unclosed run shows as 'running' and its stores' outcomes are recorded regardless.
-      await sink.finishRun(runId, reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
+      await sink.finishRun(runId, stopped || interrupted(reports) ? 'interrupted' : reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
     }
   }
 
@@ -522,6 +567,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     estimate: config.dryRun ? await estimate(ctx, rowsPlanned) : null,
     warnings: runWarnings,
     ...(searchIndex === undefined ? {} : { searchIndex }),
+    ...(signal !== undefined && (stopped || interrupted(reports)) ? { interrupted: { reason: reasonOf(signal), storesNotStarted: reports.filter(isNotStarted).length } } : {}),
   };
   report.finishedAt = now().toISOString();
   observe({ type: 'run-done', report });
@@ -543,6 +589,10 @@ async function refitInOneTransaction(
   const base = ctx.vectorizer;
   let firstFailure: Candidate | null = null;
   try {
+    const lock: LockOptions = {
+      lock: ctx.config.noWait ? 'no-wait' : 'wait',
+      onWait: () => ctx.observe({ type: 'waiting-table', table: ctx.target.table, reason: 'other runs are loading this table; the refit rewrites all of it, so it waits for them to finish' }),
+    };
     await ctx.deps.sink.transaction(ctx.target, async (session) => {
       const record = await session.savePcaModel(pending);
       ctx.vectorizer = projecting(base, projector, record);
@@ -553,26 +603,40 @@ async function refitInOneTransaction(
         },
       );
       onSaved(record);
-    });
+    }, lock);
   } catch (err) {
     firstFailure = candidates.find((c) => c.report.status === 'failed') ?? null;
     const why = firstFailure === null ? toMigrateError(err, 'E_LOAD', 'refit').message : `${storeLabel(firstFailure.store)} failed`;
+    const code = firstFailure === null && isMigrateError(err) && err.code === 'E_INTERRUPTED' ? 'E_INTERRUPTED' : 'E_LOAD';
     for (const c of candidates) {
       if (c === firstFailure) continue;
-      fail(c.report, new MigrateError('E_LOAD', `rolled back: --refit-pca rewrites the whole table in one transaction and ${why}; nothing was changed`));
+      fail(c.report, new MigrateError(code, `rolled back: --refit-pca rewrites the whole table in one transaction and ${why}; nothing was changed`));
     }
   }
 }
 
-/** Opens the database (and, to re-embed, the model) from the configuration, runs, and closes them. */
-export function migrate(config: MigrateConfig, observe?: RunObserver): Promise<RunReport> {
+/**
+ * Opens the database (and, to re-embed, the model) from the configuration, runs, and closes them.
+ * `options.signal` stops the run between stores (RunDependencies.signal).
+ */
+export function migrate(config: MigrateConfig, observe?: RunObserver, options: { signal?: AbortSignal } = {}): Promise<RunReport> {
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
   return withSink(config.database, { readOnly: config.dryRun }, (sink) =>
     config.embeddings === 'keep'
-      ? runMigration(config, { sink, embedder: null }, observe)
-      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder }, observe)),
+      ? runMigration(config, { sink, embedder: null, ...signal }, observe)
+      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal }, observe)),
   );
 }
 
+
+function isNotStarted(r: StoreReport): boolean {
+  return r.status === 'skipped' && r.error?.code === 'E_INTERRUPTED';
+}
+
+/** Interrupted: some store was not started, or (refit) rolled back because of the signal. */
+function interrupted(reports: StoreReport[]): boolean {
+  return reports.some((r) => isNotStarted(r) || (r.status === 'failed' && r.error?.code === 'E_INTERRUPTED'));
+}
 
 /** --partitions and --rls as TargetSpec fields (ensureSchema creates/secures the table accordingly). */
 function layoutOf(config: MigrateConfig): Pick<TargetSpec, 'partitions' | 'rls'> {

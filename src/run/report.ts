@@ -102,6 +102,11 @@ export interface RunReport {
    * valid index): how long the build took. Absent when the index existed already, or dry run.
    */
   searchIndex?: { built: boolean; ms: number };
+  /**
+   * Present when the run's AbortSignal stopped it between stores: the signal's reason (the CLI
+   * passes the signal's name) and how many stores were not started (status skipped, E_INTERRUPTED).
+   */
+  interrupted?: { reason: string; storesNotStarted: number };
 }
 
 /** 0: every store succeeded; 1: at least one failed. (2, for usage and connection errors, comes from the CLI.) */

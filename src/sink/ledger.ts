@@ -12,7 +12,7 @@ export type NewRun = Omit<RunRecord, 'finishedAt' | 'status' | 'startedAt'>;
 export type RunEnd = Exclude<RunRecord['status'], 'running'>;
 
 const OUTCOME_STATUSES: readonly StoreOutcome['status'][] = ['ok', 'failed', 'unchanged', 'rolled-back'];
-const RUN_ENDS: readonly RunEnd[] = ['succeeded', 'failed'];
+const RUN_ENDS: readonly RunEnd[] = ['succeeded', 'failed', 'interrupted'];
 const INT32_MAX = 2147483647;
 
 export interface RunRow extends Record<string, unknown> {

@@ -9,7 +9,7 @@ import { encodeHeader, encodeRows, encodeTrailer, type EncodeOptions } from './c
 import type { Driver, DriverTransaction, QueryResult, Row, SqlRunner } from './driver.js';
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
-import { describeUrl, redactUrl, urlSecrets } from './redact.js';
+import { describeUrl, parseConnectionUrl, redactUrl, urlSecrets } from './redact.js';
 import { SqlSink } from './sqlSink.js';
 import { sqlFile } from './sqlFiles.js';
 import type { DocumentRow, Sink } from './types.js';
@@ -41,7 +41,7 @@ export async function openPgSink(options: PgSinkOptions): Promise<Sink> {
 function checkUrl(url: string): void {
   let protocol: string;
   try {
-    protocol = new URL(url).protocol;
+    protocol = parseConnectionUrl(url).protocol;
   } catch {
     throw new MigrateError('E_USAGE', `the database URL ${redactUrl(url)} is not a valid URL (expected postgres://user:password@host:port/database)`);
   }

@@ -5,14 +5,37 @@
  */
 
 const MASK = '***';
+const EMPTY_HOST = 'empty-host.pgvector-migrate.invalid';
+
+/**
+ * Parses a connection URL as node-postgres (pg-connection-string) does: the WHATWG parser refuses
+ * an empty host after user info (`postgres://user@/db?host=/var/run/postgresql`, the form of a
+ * Unix-socket URL), so such a URL is parsed with a placeholder host, which `hostname` hides.
+ */
+export function parseConnectionUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch (error) {
+    if (!/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@\//i.test(url)) throw error;
+    return new URL(url.replace('@/', `@${EMPTY_HOST}/`));
+  }
+}
+
+function hostOf(parsed: URL): string {
+  return parsed.hostname === EMPTY_HOST ? '' : parsed.hostname;
+}
+
+function printUrl(parsed: URL): string {
+  return parsed.toString().replace(`@${EMPTY_HOST}/`, '@/');
+}
 
 /** The URL with its password (userinfo or `?password=`) replaced by `***`; never throws. */
 export function redactUrl(url: string): string {
   try {
-    const parsed = new URL(url);
+    const parsed = parseConnectionUrl(url);
     if (parsed.password !== '') parsed.password = MASK;
     if (parsed.searchParams.has('password')) parsed.searchParams.set('password', MASK);
-    return parsed.toString();
+    return printUrl(parsed);
   } catch {
     // Unparseable: mask whatever sits between '//' and '@', and any password= parameter.
     return url.replace(/\/\/[^@/]*@/, `//${MASK}@`).replace(/(password=)[^&\s]*/gi, `$1${MASK}`);
@@ -23,7 +46,7 @@ export function redactUrl(url: string): string {
 export function urlSecrets(url: string): string[] {
   const found: string[] = [];
   try {
-    const parsed = new URL(url);
+    const parsed = parseConnectionUrl(url);
     if (parsed.password !== '') found.push(parsed.password, safeDecode(parsed.password));
     const param = parsed.searchParams.get('password');
     if (param !== null && param !== '') found.push(param, encodeURIComponent(param));
@@ -45,9 +68,9 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
 /** `host:port/database` of a connection URL: what messages and reports show. */
 export function describeUrl(url: string): string {
   try {
-    const parsed = new URL(url);
-    const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
-    const port = parsed.port || '5432';
+    const parsed = parseConnectionUrl(url);
+    const host = hostOf(parsed) || parsed.searchParams.get('host') || 'localhost';
+    const port = parsed.port || parsed.searchParams.get('port') || '5432';
     const database = safeDecode(parsed.pathname.replace(/^\//, '')) || '(default database)';
     return `${host}:${port}/${database}`;
   } catch {

@@ -233,7 +233,7 @@ export interface Sink {
    */
   recordStore(outcome: StoreOutcome): Promise<StoreOutcome>;
   /** Ends a run: sets its status and finished_at. E_USAGE if the run is unknown. */
-  finishRun(id: string, status: 'succeeded' | 'failed', ledger?: TableRef): Promise<RunRecord>;
+  finishRun(id: string, status: 'succeeded' | 'failed' | 'interrupted', ledger?: TableRef): Promise<RunRecord>;
   getRun(id: string, ledger?: TableRef): Promise<RunRecord | null>;
   /**
    * The latest recorded outcome of each store of `filter.table` (optionally one user and/or one
@@ -355,7 +355,8 @@ export interface RunRecord {
   toolVersion: string;
   /** The run's options without secrets (no master key, no database password). */
   options: Record<string, unknown>;
-  status: 'running' | 'succeeded' | 'failed';
+  /** 'interrupted': stopped between stores by a signal (migration 004). */
+  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
 }
 
 /** One store's outcome in one run (`migration_stores`). */

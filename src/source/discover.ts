@@ -18,6 +18,10 @@
  *   - a missing file is not an error here: the store is reported with that path null, and the
  *     reader fails it with E_MISSING_FILE. A file that exists but is not a regular file (a
  *     directory, a FIFO that would block a read) refuses the store with E_MISSING_FILE.
+ * A refused store of a valid user (a link, or a file refused as above) is an `unreadable` event:
+ * the tool saw a store and cannot migrate it, which is a failure the ledger must keep, not a
+ * skip. Only entries that are not stores at all (bad user ids, `vector_store_` files, empty
+ * collection names) are `skipped`.
  * Paths in `skipped` events are as seen under the root the caller gave; paths in stores are the
  * resolved ones.
  */
@@ -43,9 +47,14 @@ export interface DiscoverOptions {
 }
 
 type Skipped = Extract<DiscoveryEvent, { kind: 'skipped' }>;
+type Unreadable = Extract<DiscoveryEvent, { kind: 'unreadable' }>;
 
 function skipped(path: string, code: Skipped['code'], reason: string): Skipped {
   return { kind: 'skipped', path, code, reason };
+}
+
+function unreadable(userId: string, collection: string, dir: string, refusal: Skipped): Unreadable {
+  return { kind: 'unreadable', store: { userId, collection, dir, vectorsPath: null, metadataPath: null }, path: refusal.path, code: refusal.code, reason: refusal.reason };
 }
 
 function byCodeUnits(a: string, b: string): number {
@@ -109,18 +118,19 @@ async function linkedDirectory(path: string, shown: string, realRoot: string, wh
 /**
  * Checks that a user or store entry is a real directory (links are refused even when they point
  * inside the root: `bob2 -> bob` would load bob's rows as bob2). Null when it is fine,
- * 'vanished' when it disappeared since readdir, otherwise the skip to report.
+ * 'vanished' when it disappeared since readdir, otherwise the refusal to report (`notDirectory`:
+ * the entry is not a directory at all, so not a store either).
  */
-async function examineDirectory(path: string, shown: string, realRoot: string, what: 'user' | 'store'): Promise<Skipped | 'vanished' | null> {
+async function examineDirectory(path: string, shown: string, realRoot: string, what: 'user' | 'store'): Promise<{ refusal: Skipped; notDirectory: boolean } | 'vanished' | null> {
   let stats: Stats | null;
   try {
     stats = await lstatOrNull(path);
   } catch (error) {
-    return skipped(shown, 'E_PATH', `cannot be examined: ${describeError(error)}`);
+    return { refusal: skipped(shown, 'E_PATH', `cannot be examined: ${describeError(error)}`), notDirectory: false };
   }
   if (stats === null) return 'vanished';
-  if (stats.isSymbolicLink()) return linkedDirectory(path, shown, realRoot, `the ${what} directory`);
-  if (!stats.isDirectory()) return skipped(shown, 'E_PATH', `is ${kindOf(stats)}, not a ${what} directory; skipped`);
+  if (stats.isSymbolicLink()) return { refusal: await linkedDirectory(path, shown, realRoot, `the ${what} directory`), notDirectory: false };
+  if (!stats.isDirectory()) return { refusal: skipped(shown, 'E_PATH', `is ${kindOf(stats)}, not a ${what} directory; skipped`), notDirectory: true };
   return null;
 }
 
@@ -162,18 +172,18 @@ async function* scanStore(userId: string, collection: string, storeShown: string
   try {
     const vectors = await resolveStoreFile(storeShown, realStore, VECTORS_FILE);
     if ('refuse' in vectors) {
-      yield vectors.refuse;
+      yield unreadable(userId, collection, realStore, vectors.refuse);
       return;
     }
     const metadata = await resolveStoreFile(storeShown, realStore, METADATA_FILE);
     if ('refuse' in metadata) {
-      yield metadata.refuse;
+      yield unreadable(userId, collection, realStore, metadata.refuse);
       return;
     }
     const store: StoreLocation = { userId, collection, dir: realStore, vectorsPath: vectors.path, metadataPath: metadata.path };
     yield { kind: 'store', store };
   } catch (error) {
-    yield skipped(storeShown, 'E_PATH', `the store directory cannot be examined: ${describeError(error)}`);
+    yield unreadable(userId, collection, realStore, skipped(storeShown, 'E_PATH', `the store directory cannot be examined: ${describeError(error)}`));
   }
 }
 
@@ -199,10 +209,10 @@ async function* scanUser(userId: string, userShown: string, realUser: string, re
       continue;
     }
     const path = join(realUser, name);
-    const refusal = await examineDirectory(path, shown, realRoot, 'store');
-    if (refusal === 'vanished') continue;
-    if (refusal !== null) {
-      yield refusal;
+    const examined = await examineDirectory(path, shown, realRoot, 'store');
+    if (examined === 'vanished') continue;
+    if (examined !== null) {
+      yield examined.notDirectory ? examined.refusal : unreadable(userId, collection, path, examined.refusal);
       continue;
     }
     yield* scanStore(userId, collection, shown, path);
@@ -255,10 +265,10 @@ export async function* discoverStores(root: string, opts: DiscoverOptions = {}):
       continue;
     }
     const path = join(realRoot, name);
-    const refusal = await examineDirectory(path, shown, realRoot, 'user');
-    if (refusal === 'vanished') continue;
-    if (refusal !== null) {
-      yield refusal;
+    const examined = await examineDirectory(path, shown, realRoot, 'user');
+    if (examined === 'vanished') continue;
+    if (examined !== null) {
+      yield examined.refusal;
       continue;
     }
     yield* scanUser(name, shown, path, realRoot, wanted !== null);

@@ -14,7 +14,12 @@ export interface StoreLocation {
 
 export type DiscoveryEvent =
   | { kind: 'store'; store: StoreLocation }
-  | { kind: 'skipped'; path: string; code: ErrorCode; reason: string };
+  | { kind: 'skipped'; path: string; code: ErrorCode; reason: string }
+  /**
+   * A store directory of a valid user that cannot be read (a link, a file that is a directory, a
+   * FIFO or a link out of the store): a failed store, not a skip. Its paths are null.
+   */
+  | { kind: 'unreadable'; store: StoreLocation; path: string; code: ErrorCode; reason: string };
 
 /** A vector as the pickle stored it; float32 arrays stay float32, Python floats become float64. */
 export type StoredVector = Float32Array | Float64Array;
