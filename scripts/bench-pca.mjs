@@ -199,16 +199,23 @@ async function main() {
     data = null; // let the previous sample go before the next is made
     data = await makeSample(la, n, d, 2024, spectrum);
     console.log(`sample generated in ${fmt(seconds(t0), 1)} s (load ${load()})`);
+    // CPU time per stage too: on a shared machine it moves far less than the wall clock.
     const stages = [];
     const cpu0 = process.cpuUsage();
+    let cpuMark = cpu0;
+    const onStage = (stage, ms) => {
+      const used = process.cpuUsage(cpuMark);
+      cpuMark = process.cpuUsage();
+      stages.push([stage, ms, (used.user + used.system) / 1e6]);
+    };
     t0 = performance.now();
-    model = await fitPca({ rows: n, cols: d, data }, k, { onStage: (stage, ms) => stages.push([stage, ms]) });
+    model = await fitPca({ rows: n, cols: d, data }, k, { onStage });
     const tFit = seconds(t0);
     const cpu = process.cpuUsage(cpu0);
     const cpuS = (cpu.user + cpu.system) / 1e6;
     const fitLoad = load();
-    for (const [stage, ms] of stages) console.log(`  ${stage.padEnd(15)} ${fmt(ms / 1000).padStart(7)} s`);
-    console.log(`  ${'total'.padEnd(15)} ${fmt(tFit).padStart(7)} s   cpu ${fmt(cpuS, 1)} s, method ${model.method}, ${model.targetDimensions} components, load ${fitLoad}`);
+    for (const [stage, ms, cpuStage] of stages) console.log(`  ${stage.padEnd(15)} ${fmt(ms / 1000).padStart(7)} s   cpu ${fmt(cpuStage).padStart(6)} s`);
+    console.log(`  ${'total'.padEnd(15)} ${fmt(tFit).padStart(7)} s   cpu ${fmt(cpuS).padStart(6)} s, method ${model.method}, ${model.targetDimensions} components, load ${fitLoad}`);
     for (const note of model.notes) console.log(`  note: ${note}`);
     // Like for like on a small sample of the same spectrum: a ratio the machine's load skews less.
     const b = SPECTRUM_BASELINE;
