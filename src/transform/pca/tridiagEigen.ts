@@ -76,7 +76,7 @@ function keepLargest(eig: Eig, m: number, keep: number): Eig {
 async function merge(left: Eig, right: Eig, n1: number, n2: number, beta: number, la: LinAlg, keep: number): Promise<Eig> {
   const m = n1 + n2;
   const rho = 2 * Math.abs(beta);
-  // Columns of the block-diagonal Q, column-major (rotations below combine whole columns).
+  // The block-diagonal Q, row-major so each half is copied in by rows.
   const q = new Float64Array(m * m);
   const dAll = new Float64Array(m);
   const z = new Float64Array(m);
@@ -85,16 +85,16 @@ async function merge(left: Eig, right: Eig, n1: number, n2: number, beta: number
   for (let c = 0; c < n1; c++) {
     dAll[c] = left.values[c]!;
     z[c] = left.vectors[(n1 - 1) * n1 + c]! * Math.SQRT1_2;
-    for (let r = 0; r < n1; r++) q[c * m + r] = left.vectors[r * n1 + c]!;
     hasTop[c] = 1;
   }
+  for (let r = 0; r < n1; r++) q.set(left.vectors.subarray(r * n1, (r + 1) * n1), r * m);
   const hasBottom = new Uint8Array(m);
   for (let c = 0; c < n2; c++) {
     dAll[n1 + c] = right.values[c]!;
     z[n1 + c] = sign * right.vectors[c]! * Math.SQRT1_2;
-    for (let r = 0; r < n2; r++) q[(n1 + c) * m + n1 + r] = right.vectors[r * n2 + c]!;
     hasBottom[n1 + c] = 1;
   }
+  for (let r = 0; r < n2; r++) q.set(right.vectors.subarray(r * n2, (r + 1) * n2), (n1 + r) * m + n1);
 
   // Deflation (dlaed2): a negligible z entry leaves its (value, column) an eigenpair as it is; two
   // values closer than the tolerance are rotated so one of their z entries vanishes. This is what
@@ -125,13 +125,14 @@ async function merge(left: Eig, right: Eig, n1: number, n2: number, beta: number
     if (Math.abs((dAll[j]! - dAll[prev]!) * c * s) <= tol) {
       z[j] = tau;
       z[prev] = 0;
-      const pOff = prev * m;
-      const jOff = j * m;
-      for (let r = 0; r < m; r++) {
-        const x = q[pOff + r]!;
-        const y = q[jOff + r]!;
-        q[pOff + r] = c * x + s * y;
-        q[jOff + r] = c * y - s * x;
+      // Only the halves where either column is non-zero.
+      const from = hasTop[j] || hasTop[prev] ? 0 : n1;
+      const to = hasBottom[j] || hasBottom[prev] ? m : n1;
+      for (let r = from; r < to; r++) {
+        const x = q[r * m + prev]!;
+        const y = q[r * m + j]!;
+        q[r * m + prev] = c * x + s * y;
+        q[r * m + j] = c * y - s * x;
       }
       const t = dAll[prev]! * c * c + dAll[j]! * s * s;
       dAll[j] = dAll[prev]! * s * s + dAll[j]! * c * c;
@@ -161,22 +162,21 @@ async function merge(left: Eig, right: Eig, n1: number, n2: number, beta: number
   const rootCols = chosen.filter((e) => e.source >= 0).map((e) => e.source);
 
   const values = Float64Array.from(chosen, (e) => e.value);
-  const vectors = new Float64Array(m * keep);
-  if (rootCols.length > 0) {
-    const u = updateEigenvectors(dk, zk, rho, roots, rootCols); // K x rootCols.length
-    const product = await blockProduct(q, m, n1, kept, hasTop, hasBottom, u, rootCols.length, la);
-    let p = 0;
-    chosen.forEach((e, col) => {
-      if (e.source < 0) return;
-      for (let r = 0; r < m; r++) vectors[r * keep + col] = product[r * rootCols.length + p]!;
-      p++;
-    });
-  }
+  const pc = rootCols.length;
+  const product = pc > 0 ? await blockProduct(q, m, n1, kept, hasTop, hasBottom, updateEigenvectors(dk, zk, rho, roots, rootCols), pc, la) : null;
+  // Output column -> its column in the product (>= 0) or, deflated, ~its column of Q.
+  const sourceCol = new Int32Array(keep);
+  let p = 0;
   chosen.forEach((e, col) => {
-    if (e.source >= 0) return;
-    const qOff = ~e.source * m;
-    for (let r = 0; r < m; r++) vectors[r * keep + col] = q[qOff + r]!;
+    sourceCol[col] = e.source >= 0 ? p++ : e.source;
   });
+  const vectors = new Float64Array(m * keep);
+  for (let r = 0; r < m; r++) {
+    for (let col = 0; col < keep; col++) {
+      const sc = sourceCol[col]!;
+      vectors[r * keep + col] = sc >= 0 ? product![r * pc + sc]! : q[r * m + ~sc]!;
+    }
+  }
   return { values, vectors };
 }
 
@@ -209,11 +209,12 @@ async function blockProduct(
     if (idx.length === 0 || rows === 0) continue;
     const a = new Float64Array(rows * idx.length);
     const b = new Float64Array(idx.length * cols);
-    idx.forEach((i, t) => {
-      const qOff = kept[i]! * m + from;
-      for (let r = 0; r < rows; r++) a[r * idx.length + t] = q[qOff + r]!;
-      b.set(u.subarray(i * cols, (i + 1) * cols), t * cols);
-    });
+    const qCols = idx.map((i) => kept[i]!);
+    for (let r = 0; r < rows; r++) {
+      const qOff = (from + r) * m;
+      for (let t = 0; t < qCols.length; t++) a[r * qCols.length + t] = q[qOff + qCols[t]!]!;
+    }
+    idx.forEach((i, t) => b.set(u.subarray(i * cols, (i + 1) * cols), t * cols));
     const part = await la.gemm({ data: a, rows, cols: idx.length }, { data: b, rows: idx.length, cols });
     out.set(part, from * cols);
   }
