@@ -3,7 +3,7 @@ import { openLinAlg } from './engine.js';
 import type { LinAlg } from './linalg.js';
 import { centredBlock, sampleMean, toSample, type Sample } from './sample.js';
 import { backTransform, tridiagonalize } from './tridiagonal.js';
-import { eigenvectorsByInverseIteration, largestEigenvalues } from './tridiagEigen.js';
+import { largestEigenpairs } from './tridiagEigen.js';
 import type { FitPcaOptions, PcaModel, PcaStage, SampleInput } from './types.js';
 
 const DEFAULT_RANK_TOLERANCE = 1e-10;
@@ -29,8 +29,8 @@ class StageClock {
  * Route: with more sample vectors than dimensions (the usual 20000 x 3072) the d x d covariance is
  * accumulated in float64 chunk by chunk; with n <= d the n x n Gram matrix of the centred sample
  * has the same non-zero spectrum and is smaller, and components follow as X^T u / sqrt(lambda).
- * Either symmetric matrix goes through a blocked Householder tridiagonalization, bisection for
- * the top eigenvalues, inverse iteration for their vectors and a blocked back-transformation.
+ * Either symmetric matrix goes through a blocked Householder tridiagonalization, divide and conquer
+ * for the top eigenpairs of the tridiagonal matrix and a blocked back-transformation.
  */
 export async function fitPca(sampleInput: SampleInput, targetDimensions: number, opts: FitPcaOptions = {}): Promise<PcaModel> {
   const clock = new StageClock(opts.onStage);
@@ -75,14 +75,13 @@ export async function fitPca(sampleInput: SampleInput, targetDimensions: number,
 
     // Centring spends one degree of freedom: n vectors span at most n-1 directions of variance.
     const wanted = Math.min(targetDimensions, n - 1);
-    const values = largestEigenvalues(tri.diag, tri.off, wanted);
+    const top = await largestEigenpairs(tri.diag, tri.off, wanted, la);
+    const values = top.values;
     const cutoff = rankTolerance * Math.max(values[0]!, 0);
     let k = 0;
     while (k < wanted && values[k]! > cutoff) k++;
     if (k === 0) throw new MigrateError('E_VECTOR', 'PCA sample has no measurable variance');
-    clock.done('eigenvalues');
-
-    const { vectors, unconverged } = eigenvectorsByInverseIteration(tri.diag, tri.off, values.subarray(0, k));
+    const vectors = k === wanted ? top.vectors : firstColumns(top.vectors, size, wanted, k);
     clock.done('eigenvectors');
     await backTransform(tri, vectors, k, la);
     clock.done('back-transform');
@@ -109,7 +108,6 @@ export async function fitPca(sampleInput: SampleInput, targetDimensions: number,
           `(the sample's numerical rank); the rest would be arbitrary directions`,
       );
     }
-    if (unconverged > 0) notes.push(`${plural(unconverged, 'eigenvector')} missed inverse iteration's convergence test and were kept as computed`);
 
     const components =
       route === 'gram' && centred ? await gramComponents(centred, n, d, vectors, values, k, la) : transposeColumns(vectors, d, k);
@@ -223,6 +221,13 @@ function symmetrize(a: Float64Array, n: number): void {
       a[j * n + i] = s;
     }
   }
+}
+
+/** The first k of the `cols` columns of a rows x cols row-major matrix. */
+function firstColumns(m: Float64Array, rows: number, cols: number, k: number): Float64Array {
+  const out = new Float64Array(rows * k);
+  for (let i = 0; i < rows; i++) out.set(m.subarray(i * cols, i * cols + k), i * k);
+  return out;
 }
 
 /** n x k column vectors -> k x n rows. */

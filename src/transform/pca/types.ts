@@ -25,7 +25,7 @@ export type SampleInput = readonly Vector[] | { rows: number; cols: number; data
 
 export type PcaEngine = 'auto' | 'onnxruntime' | 'js';
 
-export type PcaStage = 'validate' | 'covariance' | 'gram' | 'tridiagonalize' | 'eigenvalues' | 'eigenvectors' | 'back-transform' | 'components';
+export type PcaStage = 'validate' | 'covariance' | 'gram' | 'tridiagonalize' | 'eigenvectors' | 'back-transform' | 'components';
 
 export interface FitPcaOptions {
   /**
