@@ -4,7 +4,6 @@
  * copied in the transaction that saves it, so the function always projects with the model the
  * table's rows were projected with.
  */
-import pgvector from 'pgvector';
 import type { SqlRunner } from './driver.js';
 import { pcaModelsTable, resolveTable, type ResolvedTable } from './identifiers.js';
 import { recordFromRow, type PcaModelRow } from './pcaModels.js';
@@ -89,9 +88,12 @@ export async function storeProjection(tx: SqlRunner, table: ResolvedTable, id: s
 }
 
 /**
- * float32 values as pgvector text: each value's shortest round-trip decimal as a double, which
- * pgvector's strtof reads back as exactly that float32.
+ * float32 values as pgvector text. Nine significant digits identify every float32 (pgvector reads
+ * them with strtof), and writing them is three times faster than JavaScript's shortest form of
+ * the value as a double (17 digits), which matters for 6 million values.
  */
 function vectorText(values: Float32Array): string {
-  return pgvector.toSql(Array.from(values)) as string;
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) parts[i] = (values[i] as number).toPrecision(9);
+  return `[${parts.join(',')}]`;
 }
