@@ -293,6 +293,16 @@ export class SqlSink implements Sink {
     });
   }
 
+  async embeddingFingerprints(target: TableRef, userId?: string): Promise<{ fingerprint: string | null; rows: number }[]> {
+    const { table } = checkTable(target);
+    return this.#guard('E_LOAD', `reading the embedding fingerprints of ${table.display}`, async () => {
+      const shape = await readTableShape(this.#db, table);
+      if (!shape.hasFingerprintColumn) return [];
+      const { rows } = await this.#db.query<{ fingerprint: string | null; rows: number }>(sqlFile('queries/table_fingerprints.sql', { table: table.quoted }), [userId ?? null]);
+      return rows.map((r) => ({ fingerprint: r.fingerprint, rows: Number(r.rows) }));
+    });
+  }
+
   async search(target: TargetSpec, query: { userId: string; collection?: string; embedding: Float32Array; k: number }): Promise<SearchHit[]> {
     validateDimensions(target.dimensions);
     const table = resolveTable(target.table);
