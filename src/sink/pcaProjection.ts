@@ -4,7 +4,9 @@
  * copied in the transaction that saves it, so the function always projects with the model the
  * table's rows were projected with.
  */
-import type { SqlRunner } from './driver.js';
+import { MigrateError } from '../errors.js';
+import { encodeHeader, encodeTrailer } from './copyBinary.js';
+import type { DriverTransaction, SqlRunner } from './driver.js';
 import { pcaModelsTable, resolveTable, type ResolvedTable } from './identifiers.js';
 import { recordFromRow, type PcaModelRow } from './pcaModels.js';
 import { relationExists } from './schema.js';
@@ -17,8 +19,8 @@ export const PROJECT_FUNCTION = 'pgvm_project';
 
 /** A piece of at most this many values keeps a row inside one 8 KiB heap page (see the schema file). */
 const MAX_PIECE_DIMENSIONS = 2000;
-/** Components sent per INSERT: a few MB of text, small enough for PGlite's memory. */
-const COMPONENTS_PER_STATEMENT = 64;
+/** Components per COPY: 256 x 3072 float32 values are 3 MB, small enough for PGlite's memory. */
+const COMPONENTS_PER_COPY = 256;
 
 interface ProjectionObjects {
   models: ResolvedTable;
@@ -52,7 +54,7 @@ export async function ensureProjectionTables(tx: SqlRunner, table: ResolvedTable
 }
 
 /** ensureProjectionTables, then a copy of the table's active model if it predates them. */
-export async function ensurePcaProjection(tx: SqlRunner, table: ResolvedTable): Promise<void> {
+export async function ensurePcaProjection(tx: DriverTransaction, table: ResolvedTable): Promise<void> {
   await ensureProjectionTables(tx, table);
   const objects = objectsOf(table);
   const { rows } = await tx.query<{ id: string }>(sqlFile('queries/pca_projection_missing.sql', { pca_models: objects.models.quoted, pca_means: objects.means.quoted }), [table.name]);
@@ -64,34 +66,60 @@ export async function ensurePcaProjection(tx: SqlRunner, table: ResolvedTable): 
 }
 
 /** Copies a model just inserted into vector_pca_models (id `id`) for pgvm_project. */
-export async function storeProjection(tx: SqlRunner, table: ResolvedTable, id: string, model: Pick<NewPcaModel, 'sourceDimensions' | 'targetDimensions' | 'mean' | 'components'>): Promise<void> {
+export async function storeProjection(tx: DriverTransaction, table: ResolvedTable, id: string, model: Pick<NewPcaModel, 'sourceDimensions' | 'targetDimensions' | 'mean' | 'components'>): Promise<void> {
   const objects = objectsOf(table);
-  const d = model.sourceDimensions;
-  const piece = pieceDimensions(d);
-  const pieces = Math.ceil(d / piece);
+  const piece = pieceDimensions(model.sourceDimensions);
   await tx.query(sqlFile('queries/pca_projection_mean_insert.sql', { pca_means: objects.means.quoted }), [id, vectorText(model.mean), piece]);
-  const insert = sqlFile('queries/pca_projection_components_insert.sql', { pca_components: objects.components.quoted });
-  for (let from = 0; from < model.targetDimensions; from += COMPONENTS_PER_STATEMENT) {
-    const componentNumbers: number[] = [];
-    const pieceNumbers: number[] = [];
-    const values: string[] = [];
-    for (let j = from; j < Math.min(from + COMPONENTS_PER_STATEMENT, model.targetDimensions); j++) {
-      for (let p = 0; p < pieces; p++) {
-        const start = j * d + p * piece;
-        componentNumbers.push(j);
-        pieceNumbers.push(p);
-        values.push(vectorText(model.components.subarray(start, Math.min(start + piece, (j + 1) * d))));
-      }
-    }
-    await tx.query(insert, [id, componentNumbers, pieceNumbers, values]);
+  const values = { pca_components: objects.components.quoted };
+  const copy = { stdin: sqlFile('queries/pca_projection_components_copy_stdin.sql', values), blob: sqlFile('queries/pca_projection_components_copy_blob.sql', values) };
+  const pieces = Math.ceil(model.sourceDimensions / piece);
+  for (let from = 0; from < model.targetDimensions; from += COMPONENTS_PER_COPY) {
+    const to = Math.min(from + COMPONENTS_PER_COPY, model.targetDimensions);
+    const copied = await tx.copyPayload(copy, encodeComponents(id, model, piece, from, to));
+    if (copied !== (to - from) * pieces) throw new MigrateError('E_LOAD', `copied ${copied} pieces of PCA model ${id}'s components ${from}..${to - 1}, expected ${(to - from) * pieces}`);
   }
 }
 
 /**
- * float32 values as pgvector text. Nine significant digits identify every float32 (pgvector reads
- * them with strtof), and writing them is three times faster than JavaScript's shortest form of
- * the value as a double (17 digits), which matters for 6 million values.
+ * Binary COPY rows (model_id uuid, component int4, piece int4, v vector) for components
+ * `from`..`to - 1`, with header and trailer. A vector's binary form is int16 dimensions, int16
+ * unused, then big-endian float4 values: the float32 bits travel unchanged.
  */
+export function encodeComponents(id: string, model: Pick<NewPcaModel, 'sourceDimensions' | 'components'>, piece: number, from: number, to: number): Buffer {
+  const d = model.sourceDimensions;
+  const pieces = Math.ceil(d / piece);
+  const uuid = Buffer.from(id.replace(/-/g, ''), 'hex');
+  const rows = (to - from) * pieces;
+  // Per row: field count, then each field's length and bytes; the vectors' values in total.
+  const size = rows * (2 + (4 + 16) + (4 + 4) + (4 + 4) + (4 + 4)) + (to - from) * d * 4;
+  const header = encodeHeader();
+  const trailer = encodeTrailer();
+  const out = Buffer.allocUnsafe(header.length + size + trailer.length);
+  let at = header.copy(out, 0);
+  for (let j = from; j < to; j++) {
+    for (let p = 0; p < pieces; p++) {
+      const start = p * piece;
+      const n = Math.min(piece, d - start);
+      at = out.writeInt16BE(4, at);
+      at = out.writeInt32BE(16, at);
+      at += uuid.copy(out, at);
+      at = out.writeInt32BE(4, at);
+      at = out.writeInt32BE(j, at);
+      at = out.writeInt32BE(4, at);
+      at = out.writeInt32BE(p, at);
+      at = out.writeInt32BE(4 + 4 * n, at);
+      at = out.writeInt16BE(n, at);
+      at = out.writeInt16BE(0, at);
+      const base = j * d + start;
+      for (let i = 0; i < n; i++) at = out.writeFloatBE(model.components[base + i] as number, at);
+    }
+  }
+  at += trailer.copy(out, at);
+  if (at !== out.length) throw new MigrateError('E_INTERNAL', `encoded ${at} bytes of PCA components, expected ${out.length}`);
+  return out;
+}
+
+/** float32 values as pgvector text: nine significant digits identify every float32 (strtof reads them back). */
 function vectorText(values: Float32Array): string {
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) parts[i] = (values[i] as number).toPrecision(9);
