@@ -45,6 +45,11 @@ export interface ModelConfig {
   id: string;
   cacheDir: string | null;
   allowRemoteModels: boolean;
+  /**
+   * Set when neither --model nor $PGVECTOR_MIGRATE_MODEL named one (`id` is DEFAULTS.model):
+   * commands that read a table (query, verify) then use the model its rows record instead.
+   */
+  fromDefault?: true;
 }
 
 export interface MigrateConfig {
@@ -213,10 +218,12 @@ export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string
 
 function modelConfig(flags: { model?: string; modelCache?: string; offline?: boolean }, env: Environment, cwd: string): ModelConfig {
   const cache = nonEmpty(flags.modelCache) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL_CACHE);
+  const named = nonEmpty(flags.model) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL);
   return {
-    id: nonEmpty(flags.model) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL) ?? DEFAULTS.model,
+    id: named ?? DEFAULTS.model,
     cacheDir: cache === undefined ? null : path.resolve(cwd, cache),
     allowRemoteModels: flags.offline !== true,
+    ...(named === undefined ? { fromDefault: true as const } : {}),
   };
 }
 

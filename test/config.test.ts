@@ -14,7 +14,7 @@ describe('buildMigrateConfig', () => {
     expect(c.dryRun).toBe(false);
     expect(c.database.url).toBeNull();
     expect(c.database.pgliteDir).toBe(path.resolve('/work', DEFAULTS.pgliteDir));
-    expect(c.model).toEqual({ id: 'Xenova/all-MiniLM-L6-v2', cacheDir: null, allowRemoteModels: true });
+    expect(c.model).toEqual({ id: 'Xenova/all-MiniLM-L6-v2', cacheDir: null, allowRemoteModels: true, fromDefault: true });
     expect(c.batchSize).toBe(32);
     expect(c.table).toBe('vector_documents');
     expect(c.backupDir).toBe('/work/migration_backup/20261121T185100Z');

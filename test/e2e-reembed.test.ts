@@ -163,6 +163,10 @@ describe.each(['pglite', 'pg'] as const)('reembed: tiny-bert -> tiny-bert-48 sid
     expect(q.code, q.stderr).toBe(0);
     expect((q.lines[0] as { hits: { text: string; distance: number }[] }).hits[0]).toMatchObject({ text: 'edited by the app' });
     expect((q.lines[0] as { hits: { distance: number }[] }).hits[0]?.distance).toBeLessThan(1e-5);
+    // Without --model, query takes the swapped-in rows' recorded model (tiny-bert-48).
+    const recorded = await runCli(['query', 'edited by the app', '--user', 'carol_corp', ...db(), '--offline', '-k', '1', '--json']);
+    expect(recorded.code, recorded.stderr).toBe(0);
+    expect(recorded.lines[0]).toEqual(q.lines[0]);
   });
 
   it('the new vectors are exactly what a fresh migration with the new model computes', async () => {
@@ -183,6 +187,11 @@ describe.each(['pglite', 'pg'] as const)('reembed: tiny-bert -> tiny-bert-48 sid
     expect(back.code, back.stderr).toBe(0);
     expect(await shapeOf(target, table)).toMatchObject({ rows: ROWS, dims: [32], fingerprints: 1 });
     expect(await shapeOf(target, `${table}_reembed`)).toMatchObject({ rows: ROWS, dims: [48] });
+    // Without --model, query follows the restored rows' model (tiny-bert, 32 dimensions) again.
+    const q = await runCli(['query', 'edited by the app', '--user', 'carol_corp', ...db(), '--offline', '-k', '1', '--json']);
+    expect(q.code, q.stderr).toBe(0);
+    const named = await runCli(['query', 'edited by the app', '--user', 'carol_corp', ...db(), '--model', TINY_MODEL, '-k', '1', '--json']);
+    expect(q.lines[0]).toEqual(named.lines[0]);
     // Nothing to swap back twice.
     const again = await runCli(['reembed', ...db(), '--swap-back']);
     expect(again.code).toBe(2);

@@ -4,7 +4,8 @@ import { MigrateError } from '../errors.js';
 import type { SearchHit, Sink, TargetSpec } from '../sink/types.js';
 import { projectForSearch } from '../transform/pcaFit.js';
 import { fromPcaModelRecord } from './pcaModels.js';
-import { withEmbedder, withSink } from './resources.js';
+import { modelForTable, withTableEmbedder, type TableModel } from './recordedModel.js';
+import { withSink } from './resources.js';
 
 export interface QueryResult {
   hits: SearchHit[];
@@ -48,7 +49,7 @@ export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = pro
     const raw =
       config.embeddingFile !== null
         ? await readVectorFile(config.embeddingFile, () => readAll(stdin))
-        : await withEmbedder(config.model, async (embedder) => {
+        : await withTableEmbedder(await queryModel(sink, config), async (embedder) => {
             if (embedder.dimensions !== expected) {
               throw new MigrateError('E_DIM_MISMATCH', `model ${embedder.modelId} produces ${embedder.dimensions}-dimension vectors but table ${config.table} expects ${expected}; query with the model used to migrate`);
             }
@@ -60,6 +61,18 @@ export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = pro
     const embedding = record === null ? raw : projectForSearch(fromPcaModelRecord(record), raw);
     return { hits: await search(sink, target, config, embedding), pcaModelId: record?.id ?? null };
   });
+}
+
+/** The model of the rows searched (the user's), unless --model names one; keep-mode rows have none. */
+async function queryModel(sink: Sink, config: QueryConfig): Promise<Extract<TableModel, { kind: 'model' }>> {
+  const choice = await modelForTable(sink, config.table, config.model, config.userId);
+  if (choice.kind === 'keep') {
+    throw new MigrateError(
+      'E_USAGE',
+      `the rows of user ${config.userId} in ${config.table} are stored vectors (${choice.label}, loaded with --embeddings keep): no model here embeds like them; pass the query vector with --embedding-file, or name the model with --model`,
+    );
+  }
+  return choice;
 }
 
 function search(sink: Sink, target: TargetSpec, config: QueryConfig, embedding: Float32Array): Promise<SearchHit[]> {

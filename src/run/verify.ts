@@ -11,7 +11,8 @@ import { rowId } from '../transform/rowId.js';
 import { extractTexts, newRowStats } from '../transform/rows.js';
 import { fromPcaModelRecord } from './pcaModels.js';
 import { storeLabel } from './ledger.js';
-import { withEmbedder, withSink } from './resources.js';
+import { modelForTable, withTableEmbedder } from './recordedModel.js';
+import { withSink } from './resources.js';
 
 export interface Mismatch {
   store: string;
@@ -86,7 +87,9 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
       distance: pca === null ? 'cosine' : 'l2',
     };
     const model = pca === null ? null : fromPcaModelRecord(pca);
-    const keep = config.embeddings === 'keep';
+    // Without --embeddings keep or --model: the model the rows record (keep mode too).
+    const choice = config.embeddings === 'keep' ? null : await modelForTable(sink, config.table, config.model);
+    const keep = choice === null || choice.kind === 'keep';
     const check = async (embedder: Embedder | null): Promise<VerifyResult> => {
       const result: VerifyResult = { stores: [], mismatches: [] };
       const keys = new KeyRing(keyCandidates(config.masterKeys, config.tryDefaultKey));
@@ -125,6 +128,6 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
       }
       return result;
     };
-    return keep ? check(null) : withEmbedder(config.model, check);
+    return choice === null || choice.kind === 'keep' ? check(null) : withTableEmbedder(choice, check);
   });
 }

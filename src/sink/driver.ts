@@ -34,6 +34,12 @@ export interface DriverTransaction extends SqlRunner {
    * only connection, held by this transaction).
    */
   readerDuringCopy(): SqlRunner;
+  /**
+   * COPYs one complete binary COPY payload (header, rows, trailer) and returns the row count:
+   * `copy.stdin` is the statement reading FROM STDIN (pg), `copy.blob` the one reading PGlite's
+   * /dev/blob.
+   */
+  copyPayload(copy: { stdin: string; blob: string }, payload: Buffer): Promise<number>;
 }
 
 export interface Driver extends SqlRunner {

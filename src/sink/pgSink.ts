@@ -181,6 +181,14 @@ class PgTransaction extends ClientRunner implements DriverTransaction {
    * pipeline destroys the stream, pg-copy-streams sends CopyFail and the server aborts the COPY;
    * the transaction is then rolled back by the caller.
    */
+  async copyPayload(copy: { stdin: string; blob: string }, payload: Buffer): Promise<number> {
+    const stream = this.client.query(copyFrom(copy.stdin));
+    await pipeline(async function* send() {
+      yield payload;
+    }, stream);
+    return stream.rowCount;
+  }
+
   async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
     const stream = this.client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging })));
     await pipeline(async function* encode() {

@@ -114,6 +114,11 @@ class PgliteTransaction implements DriverTransaction {
    * One binary COPY per batch from PGlite's /dev/blob device (the `blob` query option), so only
    * one encoded batch exists at a time. (pglite-socket's COPY is broken; this path does not use it.)
    */
+  async copyPayload(copy: { stdin: string; blob: string }, payload: Buffer): Promise<number> {
+    const result = await this.#tx.query(copy.blob, [], { blob: new Blob([payload]) });
+    return result.rowCount ?? result.affectedRows ?? 0;
+  }
+
   async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
     const copySql = sqlFile('queries/copy_staging_blob.sql', { staging });
     let copied = 0;

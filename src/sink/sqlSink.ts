@@ -37,6 +37,7 @@ import {
 import { storeLocks, tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
 import { applyMigrations, ledgerReady, ledgerVersion } from './migrations.js';
 import { checkNewModel, insertParams, isUuid, recordFromRow, type PcaModelRow } from './pcaModels.js';
+import { ensurePcaProjection, ensureProjectionTables, storeProjection } from './pcaProjection.js';
 import { planReplacement, purgeReplacedRows, recordReplacement, replacedStores, rollbackStoreRows, type ReplacementPlan } from './replacements.js';
 import { assertCompatible, assertLoadable, assertPcaModelColumn, assertPreviousCompatible, readTableShape, relationExists, schemaStatements, type TableShape } from './schema.js';
 import { buildSearchIndex, readSearchIndex } from './searchIndex.js';
@@ -175,6 +176,7 @@ export class SqlSink implements Sink {
         for (const statement of schemaStatements(t.table, t.dimensions, t.vectorType, resolveDistance(target.distance), shape, modelsExist, previous, options.deferSearchIndex !== true, target.partitions)) {
           await tx.exec(statement);
         }
+        await ensurePcaProjection(tx, t.table);
         // After the table exists (read again: it may have been created just now).
         if (target.rls === true) for (const statement of rlsStatements(await readTableLayout(tx, t.table), t.table)) await tx.exec(statement);
         // The schema-wide objects (the run ledger), under their own lock, in this transaction.
@@ -288,6 +290,16 @@ export class SqlSink implements Sink {
       if (!(await relationExists(this.#db, table))) return [];
       const { rows } = await this.#db.query<{ user_id: string; collection_name: string }>(sqlFile('queries/store_keys.sql', { table: table.quoted }));
       return rows.map((r) => ({ userId: r.user_id, collection: r.collection_name }));
+    });
+  }
+
+  async embeddingFingerprints(target: TableRef, userId?: string): Promise<{ fingerprint: string | null; rows: number }[]> {
+    const { table } = checkTable(target);
+    return this.#guard('E_LOAD', `reading the embedding fingerprints of ${table.display}`, async () => {
+      const shape = await readTableShape(this.#db, table);
+      if (!shape.hasFingerprintColumn) return [];
+      const { rows } = await this.#db.query<{ fingerprint: string | null; rows: number }>(sqlFile('queries/table_fingerprints.sql', { table: table.quoted }), [userId ?? null]);
+      return rows.map((r) => ({ fingerprint: r.fingerprint, rows: Number(r.rows) }));
     });
   }
 
@@ -634,6 +646,9 @@ export class SqlSink implements Sink {
       const id = randomUUID();
       await tx.query(sqlFile('queries/pca_model_deactivate.sql', { pca_models: models.quoted }), [table.name]);
       const { rows } = await tx.query<{ created_at: unknown }>(sqlFile('queries/pca_model_insert.sql', { pca_models: models.quoted }), insertParams(id, table.name, model));
+      // pgvm_project's copy of the model, so SQL clients project with the active model too.
+      await ensureProjectionTables(tx, table);
+      await storeProjection(tx, table, id, model);
       const createdAt = rows[0]?.created_at;
       return { ...model, id, createdAt: createdAt instanceof Date ? createdAt.toISOString() : String(createdAt) };
     });

@@ -213,6 +213,11 @@ export interface Sink {
   savePcaModel(model: NewPcaModel): Promise<PcaModelRecord>;
   /** The distinct (user, collection) pairs that have rows in the table; empty if it does not exist. */
   listStoreKeys(target: TableRef): Promise<StoreKey[]>;
+  /**
+   * The distinct embedding fingerprints of the table's rows (of `userId`'s only, when given) with
+   * their row counts, most rows first; empty when the table or its fingerprint column is missing.
+   */
+  embeddingFingerprints(target: TableRef, userId?: string): Promise<{ fingerprint: string | null; rows: number }[]>;
   /** Top-k rows of one user (optionally one collection) by cosine distance. */
   search(target: TargetSpec, query: { userId: string; collection?: string; embedding: Float32Array; k: number }): Promise<SearchHit[]>;
 
