@@ -442,6 +442,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const deferIndex = !config.dryRun && probe.searchIndex !== 'valid';
   let schemaReady = false;
   let searchIndex: { built: boolean; ms: number } | undefined;
+  let diskFull = false;
   try {
     if (!config.dryRun) {
       await sink.ensureSchema(target, { deferSearchIndex: deferIndex });
@@ -459,6 +460,11 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
         if (c.report.status === 'failed') onFailure(c);
         // Inside a refit the outcome is known only when the transaction ends.
         if (!refit) await record(c.report);
+        // The next stores would meet the same full disk: stop the run (exit 2) rather than fail them one by one.
+        if (c.report.error?.code === 'E_DISK_FULL') {
+          diskFull = true;
+          throw new MigrateError('E_DISK_FULL', `the run stops: ${storeLabel(c.store)} failed: ${c.report.error.message}`);
+        }
       }
     };
     const direct: Replace = (t, k, b, o) => sink.replaceStore(t, k, b, o);
@@ -475,7 +481,8 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     }
   } finally {
     await projector?.dispose();
-    if (schemaReady && deferIndex) {
+    // An index build on a full disk would only fail again (and PGlite never returns from that).
+    if (schemaReady && deferIndex && !diskFull) {
       try {
         // A table this run created has no other users: a plain build (one pass, no waiting for
         // other sessions' transactions). An existing one is indexed CONCURRENTLY (pg), so the
@@ -568,7 +575,7 @@ async function refitInOneTransaction(
 
 /** Opens the database (and, to re-embed, the model) from the configuration, runs, and closes them. */
 export function migrate(config: MigrateConfig, observe?: RunObserver): Promise<RunReport> {
-  return withSink(config.database, { readOnly: config.dryRun }, (sink) =>
+  return withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
     config.embeddings === 'keep'
       ? runMigration(config, { sink, embedder: null }, observe)
       : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder }, observe)),
