@@ -131,32 +131,44 @@ describe('two migrate --force on one PGlite directory', () => {
 });
 
 describe('status while a migrate writes the directory', () => {
-  it('refuses cleanly with E_LOCKED every time, never Aborted(); after the migrate it reads the ledger', async () => {
+  it('refuses cleanly with E_LOCKED while the migrate runs, never Aborted(); after it, reads the ledger', async () => {
     const dir = await copyOfLoaded('status-during');
-    const calls: Awaited<ReturnType<typeof runCli>>[] = [];
-    let running = false;
-    const first = await watchCli(migrateArgs(dir, '--force'), {
-      timeoutMs: 400_000,
-      onLine: async (line) => {
-        if (running || line.type !== 'store-progress' || calls.length >= 4) return;
-        running = true;
-        calls.push(await runCli(['status', '--pglite-dir', dir, '--json']));
-        running = false;
+    const calls: { result: Awaited<ReturnType<typeof runCli>>; endedDuringMigrate: boolean }[] = [];
+    let migrateRunning = true;
+    let loop: Promise<void> | null = null;
+    const statusLoop = async () => {
+      while (migrateRunning) {
+        const result = await runCli(['status', '--pglite-dir', dir, '--json']);
+        calls.push({ result, endedDuringMigrate: migrateRunning });
+      }
+    };
+    const first = await watchCli(migrateArgs(dir, '--force', '--batch-size', '2'), {
+      timeoutMs: 600_000,
+      onLine: (line) => {
+        if (line.type === 'store-progress') loop ??= statusLoop();
       },
     });
+    migrateRunning = false;
+    await loop;
     expect(first.code, first.stderr).toBe(1);
-    expect(calls.length).toBeGreaterThan(0);
-    for (const c of calls) {
-      expect(c.code, c.stderr).toBe(2);
-      expect(c.stderr).toMatch(/^error E_LOCKED: the PGlite directory .* is in use by pid \d+ \(migrate, /m);
-      noAbort(c.stdout + c.stderr);
+    const during = calls.filter((c) => c.endedDuringMigrate);
+    expect(during.length, 'no status call ended while the migrate ran').toBeGreaterThan(0);
+    for (const { result } of during) {
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(/^error E_LOCKED: the PGlite directory .* is in use by pid \d+ \(migrate, /m);
+    }
+    // A call overlapping the migrate's end either refused or read the finished state; none aborted.
+    for (const { result } of calls) {
+      noAbort(result.stdout + result.stderr);
+      expect([1, 2]).toContain(result.code);
     }
     const after = await runCli(['status', '--pglite-dir', dir, '--json']);
     noAbort(after.stdout + after.stderr);
     expect(after.code).toBe(1); // the two stores that must fail
     const stores = (after.lines[0]?.['stores'] ?? []) as { status: string }[];
     expect(stores.filter((s) => s.status === 'ok').length).toBeGreaterThan(0);
-  }, 600_000);
+    expect(await scanCounts(dir)).toEqual({ seq: sourceRows, index: sourceRows, distinctIds: sourceRows });
+  }, 900_000);
 });
 
 describe('read-only commands on an idle directory', () => {
