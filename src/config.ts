@@ -38,6 +38,10 @@ export interface DatabaseConfig {
   /** A PostgreSQL URL (secret: it may hold a password), or null for the embedded PGlite database. */
   url: Secret | null;
   pgliteDir: string;
+  /** --wait: wait for another process holding the PGlite directory instead of failing with E_LOCKED. */
+  waitForLock: boolean;
+  /** Where to say that waiting began (the CLI: stderr); set by the caller, never from flags. */
+  onLockWait?: (notice: string) => void;
 }
 
 export interface ModelConfig {
@@ -205,7 +209,7 @@ function masterKeys(flags: { masterKey?: string | string[] }, env: Environment):
   return [...new Set(fromFlags.length > 0 ? fromFlags : fromEnv)].map((k) => new Secret(k));
 }
 
-export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string }, env: Environment, cwd: string): DatabaseConfig {
+export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string; wait?: boolean }, env: Environment, cwd: string): DatabaseConfig {
   const url = nonEmpty(flags.databaseUrl) ?? nonEmpty(env.DATABASE_URL);
   if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
     throw new MigrateError('E_USAGE', 'the database URL must start with postgres:// or postgresql://');
@@ -213,6 +217,8 @@ export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string
   return {
     url: url === undefined ? null : new Secret(url),
     pgliteDir: path.resolve(cwd, flags.pgliteDir ?? DEFAULTS.pgliteDir),
+    // --wait alone; migrate's and reembed's --no-wait (store and table locks) leave it off.
+    waitForLock: flags.wait === true,
   };
 }
 

@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'E_SCHEMA' // the target table exists but lacks required columns, or its schema cannot be created
   | 'E_BACKUP' // the backup copy could not be written or verified
   | 'E_LOAD' // the database rejected the store's rows
-  | 'E_LOCKED' // another run holds the store (or its table) and the caller asked not to wait
+  | 'E_LOCKED' // another run holds the store (or its table), or another process the PGlite directory, and the caller asked not to wait
+  | 'E_DISK_FULL' // the disk of the database (the PGlite directory or the server's) has no room for the next write
   | 'E_ROLLBACK' // a store cannot be rolled back (nothing saved, already restored, purged, or written since)
   | 'E_INTERRUPTED' // the run was stopped by a signal (SIGINT/SIGTERM or the caller's AbortSignal) before this store
   | 'E_REEMBED' // a re-embedding cannot go on: its side table failed the checks before the swap, or there is nothing to resume, abort or swap back

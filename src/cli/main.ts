@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, databaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, databaseConfig, type DatabaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -51,6 +51,7 @@ function commonOptions(cmd: Command): Command {
     .option('--model-cache <dir>', 'where downloaded models are cached')
     .option('--offline', 'never download a model; use local directories and the cache only')
     .option('--table <name>', 'target table', DEFAULTS.table)
+    .option('--wait', 'when another process holds the PGlite directory, wait for it instead of failing with E_LOCKED')
     .option('--json', 'print JSON lines instead of a progress bar and table');
 }
 
@@ -62,6 +63,9 @@ export async function runCli(io: CliIo): Promise<number> {
     .description('Migrate per-user local vector stores (vectors.pkl + metadata.json) into PostgreSQL + pgvector')
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) });
+  // Waiting for another process's PGlite directory (--wait) is said on stderr, whatever the output format.
+  const announcing = (database: DatabaseConfig): DatabaseConfig => ({ ...database, onLockWait: (notice) => void io.stderr.write(`${notice}\n`) });
+  const dbConfig = (flags: { databaseUrl?: string; pgliteDir?: string; wait?: boolean }) => announcing(databaseConfig(flags, io.env, io.cwd));
 
   commonOptions(
     program
@@ -91,7 +95,8 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--partitions <n>', 'create the table hash-partitioned on user_id into n partitions (2-256), each with its own HNSW index')
     .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
-      const config = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
+      const built = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
+      const config = { ...built, database: announcing(built.database) };
       const json = flags.json === true || io.stdout.isTTY !== true;
       const render = json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr);
       const recorder = failedRunRecorder(config, io.now);
@@ -123,7 +128,8 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--embedding-file <file>', 'the query vector as a JSON array (- for stdin), for tables whose model cannot run here (keep mode)')
     .addOption(new Option('-k <n>', 'number of results').default('5'))
     .action(async (text: string | undefined, flags: QueryFlags & { json?: boolean }) => {
-      const config = buildQueryConfig(text, flags, io.env, io.cwd);
+      const built = buildQueryConfig(text, flags, io.env, io.cwd);
+      const config = { ...built, database: announcing(built.database) };
       const { hits, pcaModelId } = await runQuery(config, io.stdin);
       if (flags.json === true || io.stdout.isTTY !== true) {
         io.stdout.write(`${JSON.stringify({ user: config.userId, collection: config.collection, k: config.k, pcaModelId, hits })}\n`);
@@ -141,13 +147,14 @@ export async function runCli(io: CliIo): Promise<number> {
       .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
       .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
       .option('--table <name>', 'documents table', DEFAULTS.table)
+      .option('--wait', 'when another process holds the PGlite directory, wait for it instead of failing with E_LOCKED')
       .option('--json', 'print JSON');
   const jsonOut = (flags: { json?: boolean }) => flags.json === true || io.stdout.isTTY !== true;
 
   dbOptions(program.command('status').description('the latest outcome of every store, failed ones first with their reason'))
     .option('--user <id>', 'only this user')
     .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean }) => {
-      const status = await runStatus({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, userId: flags.user ?? null });
+      const status = await runStatus({ database: dbConfig(flags), table: flags.table, userId: flags.user ?? null });
       const outcomes = status.stores;
       if (jsonOut(flags)) {
         io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes: statusNotes(status) })}\n`);
@@ -170,10 +177,11 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--user <id>', 'only this user')
     .option('--collections <names>', 'only these collections, comma-separated')
     .action(async (root: string | undefined, flags: MigrateFlags & { json?: boolean; user?: string }) => {
-      const database = databaseConfig(flags, io.env, io.cwd);
+      const database = dbConfig(flags);
       const resolvedRoot = root ?? (await rootFromLedger(database, flags.table ?? DEFAULTS.table));
       if (resolvedRoot === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory');
-      const config = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }) }, io.env, io.cwd, io.now());
+      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }) }, io.env, io.cwd, io.now());
+      const config = { ...built, database };
       const result = await runVerify(config);
       if (jsonOut(flags)) {
         io.stdout.write(`${JSON.stringify(result)}\n`);
@@ -187,7 +195,7 @@ export async function runCli(io: CliIo): Promise<number> {
 
   dbOptions(program.command('doctor').description('check a table for mixed embedding fingerprints, zero or non-normalized vectors, duplicate and empty texts')).action(
     async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; json?: boolean }) => {
-      const result = await runDoctor({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table });
+      const result = await runDoctor({ database: dbConfig(flags), table: flags.table });
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
       else io.stdout.write(result.problems.length === 0 ? `${flags.table}: ${result.diagnosis.rows} rows, healthy\n` : `${result.problems.map((p) => `problem: ${p}`).join('\n')}\n`);
       exitCode = result.problems.length === 0 ? 0 : 1;
@@ -197,7 +205,7 @@ export async function runCli(io: CliIo): Promise<number> {
   dbOptions(program.command('rollback').description('restore the rows a run replaced, one transaction per store'))
     .requiredOption('--run <id>', 'the run to undo (see status)')
     .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; run: string; json?: boolean }) => {
-      const result = await runRollback({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, runId: flags.run });
+      const result = await runRollback({ database: dbConfig(flags), table: flags.table, runId: flags.run });
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
       else for (const s of result.stores) io.stdout.write(`${s.status.padEnd(9)} ${`${s.userId}/${s.collection}`.padEnd(40)} restored ${s.restored}, removed ${s.removed}${s.reason === null ? '' : `  ${s.reason}`}\n`);
       exitCode = result.stores.every((s) => s.status === 'restored') ? 0 : 1;
@@ -205,7 +213,7 @@ export async function runCli(io: CliIo): Promise<number> {
 
   dbOptions(program.command('setup-rls').description("enable and force row-level security on an existing table (policy: user_id = current_setting('app.user_id')); idempotent")).action(
     async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; json?: boolean }) => {
-      const result = await runSetupRls({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table });
+      const result = await runSetupRls({ database: dbConfig(flags), table: flags.table });
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
       else io.stdout.write(`${result.table}: row-level security ${result.changed ? 'enabled and forced' : 'was already enabled and forced'}\n`);
     },
@@ -223,7 +231,8 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
     .option('--report <file>', 'write the report as JSON')
     .action(async (flags: ReembedFlags & { json?: boolean }) => {
-      const config = buildReembedConfig(flags, io.env, io.cwd);
+      const built = buildReembedConfig(flags, io.env, io.cwd);
+      const config = { ...built, database: announcing(built.database) };
       const json = jsonOut(flags);
       if (config.action === 'abort') {
         const result = await abortReembed(config);
@@ -253,16 +262,17 @@ export async function runCli(io: CliIo): Promise<number> {
     cmd
       .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
       .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
-      .option('--table <name>', 'documents table', DEFAULTS.table);
+      .option('--table <name>', 'documents table', DEFAULTS.table)
+      .option('--wait', 'when another process holds the PGlite directory, wait for it instead of failing with E_LOCKED');
   pcaOptions(pca.command('export').description("write the table's active PCA model to a file").argument('<file>')).action(
     async (file: string, flags: { databaseUrl?: string; pgliteDir?: string; table: string }) => {
-      const record = await exportPca({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, file: path.resolve(io.cwd, file) });
+      const record = await exportPca({ database: dbConfig(flags), table: flags.table, file: path.resolve(io.cwd, file) });
       io.stdout.write(`${JSON.stringify({ exported: record.id, table: flags.table, sourceDimensions: record.sourceDimensions, targetDimensions: record.targetDimensions, file })}\n`);
     },
   );
   pcaOptions(pca.command('import').description("make a model file the table's active PCA model").argument('<file>')).action(
     async (file: string, flags: { databaseUrl?: string; pgliteDir?: string; table: string }) => {
-      const record = await importPca({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table, file: path.resolve(io.cwd, file) });
+      const record = await importPca({ database: dbConfig(flags), table: flags.table, file: path.resolve(io.cwd, file) });
       io.stdout.write(`${JSON.stringify({ imported: record.id, table: flags.table, sourceDimensions: record.sourceDimensions, targetDimensions: record.targetDimensions })}\n`);
     },
   );

@@ -32,7 +32,7 @@ function promisesUnitLength(fingerprints: TableDiagnosis['fingerprints']): boole
  * empty texts. Reads only.
  */
 export function runDoctor(config: DoctorConfig): Promise<DoctorResult> {
-  return withSink(config.database, { readOnly: true }, async (sink) => {
+  return withSink(config.database, { readOnly: true, purpose: 'doctor' }, async (sink) => {
     const d = await sink.diagnose({ table: config.table });
     const problems: string[] = [];
     if (d.fingerprints.length > 1) {

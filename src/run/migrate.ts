@@ -475,6 +475,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const deferIndex = !config.dryRun && probe.searchIndex !== 'valid';
   let schemaReady = false;
   let searchIndex: { built: boolean; ms: number } | undefined;
+  let diskFull = false;
   try {
     if (!config.dryRun) {
       await sink.ensureSchema(target, { deferSearchIndex: deferIndex });
@@ -499,6 +500,11 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
         if (c.report.status === 'failed') onFailure(c);
         // Inside a refit the outcome is known only when the transaction ends.
         if (!refit) await record(c.report);
+        // The next stores would meet the same full disk: stop the run (exit 2) rather than fail them one by one.
+        if (c.report.error?.code === 'E_DISK_FULL') {
+          diskFull = true;
+          throw new MigrateError('E_DISK_FULL', `the run stops: ${storeLabel(c.store)} failed: ${c.report.error.message}`);
+        }
       }
     };
     const direct: Replace = (t, k, b, o) => sink.replaceStore(t, k, b, o);
@@ -518,7 +524,8 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     if (schemaReady && deferIndex && signal?.aborted === true) {
       stopped = true;
       runWarnings.push(`the HNSW index of ${target.table} was not built (the run was interrupted); searches are correct but scan until a later run builds it`);
-    } else if (schemaReady && deferIndex) {
+    } else if (schemaReady && deferIndex && !diskFull) {
+      // (Not on a full disk: an index build there would only fail again, and PGlite never returns from that.)
       try {
         // A table this run created has no other users: a plain build (one pass, no waiting for
         // other sessions' transactions). An existing one is indexed CONCURRENTLY (pg), so the
@@ -621,7 +628,7 @@ async function refitInOneTransaction(
  */
 export function migrate(config: MigrateConfig, observe?: RunObserver, options: { signal?: AbortSignal } = {}): Promise<RunReport> {
   const signal = options.signal === undefined ? {} : { signal: options.signal };
-  return withSink(config.database, { readOnly: config.dryRun }, (sink) =>
+  return withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
     config.embeddings === 'keep'
       ? runMigration(config, { sink, embedder: null, ...signal }, observe)
       : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal }, observe)),

@@ -14,7 +14,7 @@ export interface PcaFileConfig {
 
 /** Writes the table's active PCA model to a file (format: src/transform/pca/FORMAT.md). */
 export function exportPca(config: PcaFileConfig): Promise<PcaModelRecord> {
-  return withSink(config.database, { readOnly: true }, async (sink) => {
+  return withSink(config.database, { readOnly: true, purpose: 'pca export' }, async (sink) => {
     const record = await sink.getPcaModel({ table: config.table });
     if (record === null) throw new MigrateError('E_USAGE', `table ${config.table} has no PCA model to export`);
     // Write then rename, so an interrupted export never leaves a truncated model file behind.
@@ -31,7 +31,7 @@ export function exportPca(config: PcaFileConfig): Promise<PcaModelRecord> {
  */
 export async function importPca(config: PcaFileConfig): Promise<PcaModelRecord> {
   const model = parsePcaModel(await readFile(config.file));
-  return withSink(config.database, { readOnly: false }, async (sink) => {
+  return withSink(config.database, { readOnly: false, purpose: 'pca import' }, async (sink) => {
     const active = await sink.getPcaModel({ table: config.table });
     const stores = await sink.listStoreKeys({ table: config.table, dimensions: model.targetDimensions });
     if (active !== null && stores.length > 0) {

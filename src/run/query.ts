@@ -39,7 +39,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
  * and query time land in the same space. Reads only.
  */
 export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = process.stdin): Promise<QueryResult> {
-  return withSink(config.database, { readOnly: true }, async (sink) => {
+  return withSink(config.database, { readOnly: true, purpose: 'query' }, async (sink) => {
     const record = await sink.getPcaModel({ table: config.table });
     const info = await sink.inspect({ table: config.table, dimensions: 1 });
     if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; run migrate first`);

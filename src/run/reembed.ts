@@ -62,7 +62,7 @@ export type ReembedObserver = (event: ReembedEvent) => void;
 const CATCH_UP_PASSES = 3;
 
 export async function reembed(config: ReembedConfig, observe: ReembedObserver): Promise<ReembedReport> {
-  return withSink(config.database, { readOnly: false }, (sink) => withEmbedder(config.model, (embedder) => runReembed(config, { sink, embedder, observe })));
+  return withSink(config.database, { readOnly: false, purpose: 'reembed' }, (sink) => withEmbedder(config.model, (embedder) => runReembed(config, { sink, embedder, observe })));
 }
 
 export interface ReembedDeps {
@@ -176,7 +176,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
 
 /** Removes the table's unfinished side table. E_REEMBED when there is none. */
 export async function abortReembed(config: ReembedConfig): Promise<{ table: string; sideTable: string; jobId: string }> {
-  return withSink(config.database, { readOnly: false }, async (sink) => {
+  return withSink(config.database, { readOnly: false, purpose: 'reembed --abort' }, async (sink) => {
     const r = sink.reembedding({ table: config.table });
     const job = await r.current();
     if (job === null) throw new MigrateError('E_REEMBED', `${config.table} has no unfinished re-embedding to abort`);
@@ -187,7 +187,7 @@ export async function abortReembed(config: ReembedConfig): Promise<{ table: stri
 
 /** Undoes the table's latest swap. */
 export async function swapBackReembed(config: ReembedConfig): Promise<{ table: string; restored: string; sideTable: string; jobId: string }> {
-  return withSink(config.database, { readOnly: false }, async (sink) => {
+  return withSink(config.database, { readOnly: false, purpose: 'reembed --swap-back' }, async (sink) => {
     const result = await sink.reembedding({ table: config.table }).swapBack(config.noWait ? { lock: 'no-wait' } : {});
     return { table: config.table, restored: result.restored, sideTable: result.sideTable, jobId: result.job.id };
   });

@@ -3,9 +3,19 @@ import { openSink } from '../sink/index.js';
 import type { Sink } from '../sink/types.js';
 import { createEmbedder, type Embedder } from '../transform/embedder.js';
 
-/** Opens the database, runs `fn`, and closes it whatever happens. */
-export async function withSink<T>(database: DatabaseConfig, options: { readOnly: boolean }, fn: (sink: Sink) => Promise<T>): Promise<T> {
-  const sink = await openSink({ databaseUrl: database.url?.reveal(), pgliteDir: database.pgliteDir, readOnly: options.readOnly });
+/**
+ * Opens the database, runs `fn`, and closes it whatever happens. `purpose` (the command) is what
+ * a second process finds in the PGlite directory's lock.
+ */
+export async function withSink<T>(database: DatabaseConfig, options: { readOnly: boolean; purpose: string }, fn: (sink: Sink) => Promise<T>): Promise<T> {
+  const sink = await openSink({
+    databaseUrl: database.url?.reveal(),
+    pgliteDir: database.pgliteDir,
+    readOnly: options.readOnly,
+    purpose: options.purpose,
+    wait: database.waitForLock,
+    onLockWait: database.onLockWait,
+  });
   try {
     return await fn(sink);
   } finally {

@@ -26,7 +26,7 @@ export interface RollbackStoreResult {
  * store written again by a later run: undoing the earlier run would silently undo the later one.
  */
 export function runRollback(config: RollbackConfig): Promise<{ rollbackRunId: string; stores: RollbackStoreResult[] }> {
-  return withSink(config.database, { readOnly: false }, async (sink) => {
+  return withSink(config.database, { readOnly: false, purpose: 'rollback' }, async (sink) => {
     const run = await sink.getRun(config.runId, { table: config.table });
     if (run === null) throw new MigrateError('E_USAGE', `run ${config.runId} is not in the ledger of ${config.table}'s database (dry runs are never recorded)`);
     const info = await sink.inspect({ table: config.table, dimensions: 1 });

@@ -30,7 +30,7 @@ export interface StatusResult {
 
 /** The latest outcome of every store the ledger knows (optionally one user's), failed ones first. */
 export function runStatus(config: StatusConfig): Promise<StatusResult> {
-  return withSink(config.database, { readOnly: true }, async (sink) => {
+  return withSink(config.database, { readOnly: true, purpose: 'status' }, async (sink) => {
     const outcomes = await sink.latestOutcomes({ table: config.table, ...(config.userId === null ? {} : { userId: config.userId }) });
     const rank = (o: StoreOutcome) => (o.status === 'failed' ? 0 : 1);
     const sorted = [...outcomes].sort((a, b) => rank(a) - rank(b) || a.userId.localeCompare(b.userId) || a.collection.localeCompare(b.collection));
@@ -64,7 +64,7 @@ export function statusNotes(result: StatusResult): string[] {
 
 /** The root the table's latest run read, so `verify` needs no arguments after a migration. */
 export function rootFromLedger(database: DatabaseConfig, table: string): Promise<string | null> {
-  return withSink(database, { readOnly: true }, async (sink) => {
+  return withSink(database, { readOnly: true, purpose: 'verify (finding the root)' }, async (sink) => {
     for (const o of await sink.latestOutcomes({ table })) {
       const run = await sink.getRun(o.runId, { table });
       const root = run?.options['root'];

@@ -77,7 +77,7 @@ async function searchCheck(sink: Sink, target: TargetSpec, store: StoreLocation,
  * with no rows, and a search with each store's first text returning that row first.
  */
 export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
-  return withSink(config.database, { readOnly: true }, async (sink) => {
+  return withSink(config.database, { readOnly: true, purpose: 'verify' }, async (sink) => {
     const info = await sink.inspect({ table: config.table, dimensions: 1 });
     const pca = await sink.getPcaModel({ table: config.table });
     const target: TargetSpec = {

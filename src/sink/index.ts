@@ -16,6 +16,12 @@ export interface OpenSinkOptions {
    * directory is not created (an in-memory PGlite answers instead).
    */
   readOnly?: boolean;
+  /** PGlite: the command opening the directory, shown to a second process that finds it locked. */
+  purpose?: string;
+  /** PGlite: wait for the process holding the directory instead of failing with E_LOCKED. */
+  wait?: boolean;
+  /** PGlite: told once when the directory is held by another process and waiting begins. */
+  onLockWait?: ((notice: string) => void) | undefined;
 }
 
 export async function openSink(options: OpenSinkOptions): Promise<Sink> {
@@ -23,7 +29,7 @@ export async function openSink(options: OpenSinkOptions): Promise<Sink> {
   if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
     return openPgSink({ databaseUrl: options.databaseUrl, readOnly });
   }
-  return openPgliteSink({ dataDir: options.pgliteDir, readOnly });
+  return openPgliteSink({ dataDir: options.pgliteDir, readOnly, ...(options.purpose === undefined ? {} : { purpose: options.purpose }), wait: options.wait ?? false, onLockWait: options.onLockWait });
 }
 
 export { redactUrl } from './redact.js';

@@ -699,7 +699,7 @@ export class SqlSink implements Sink {
     try {
       return await fn();
     } catch (error) {
-      throw toSinkError(error, code, context, this.#db.secrets);
+      throw toSinkError(error, code, context, this.#db.secrets, this.#db);
     }
   }
 }
