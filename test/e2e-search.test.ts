@@ -191,6 +191,7 @@ describe('per-user top-10 on an ANALYZEd 20-user table (pg)', () => {
         [TABLE],
       );
       expect(stats?.last_analyze).not.toBeNull();
+      expect(await q(`SELECT options->'ownerInMetadata' AS owner FROM migration_runs`)).toEqual([{ owner: true }]);
       expect(stats?.reltuples).toBe(USERS * ROWS);
     });
     const warned = report.stores.find((s) => s.userId === CONFLICT_USER)?.warnings ?? [];
