@@ -90,6 +90,8 @@ export interface MigrateConfig {
   partitions: number | null;
   /** --rls: enable and force row-level security on the table (sink: TargetSpec.rls). */
   rls: boolean;
+  /** --owner-in-metadata: each row's metadata also carries user_id and collection_name (transform/ownerMetadata.ts). */
+  ownerInMetadata: boolean;
 }
 
 export interface QueryConfig {
@@ -136,6 +138,7 @@ export interface MigrateFlags {
   keepPrevious?: string;
   partitions?: string;
   rls?: boolean;
+  ownerInMetadata?: boolean;
 }
 
 /** The options every command that opens the database and the model shares. */
@@ -289,6 +292,7 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     keepPreviousDays: flags.keepPrevious === undefined ? DEFAULTS.keepPreviousDays : positiveInt(flags.keepPrevious, '--keep-previous', 0, 36500),
     partitions: flags.partitions === undefined ? null : partitionCount(flags.partitions),
     rls: flags.rls === true,
+    ownerInMetadata: flags.ownerInMetadata === true,
   };
 }
 

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'E_ROLLBACK' // a store cannot be rolled back (nothing saved, already restored, purged, or written since)
   | 'E_INTERRUPTED' // the run was stopped by a signal (SIGINT/SIGTERM or the caller's AbortSignal) before this store
   | 'E_REEMBED' // a re-embedding cannot go on: its side table failed the checks before the swap, or there is nothing to resume, abort or swap back
+  | 'E_UNSUPPORTED' // the server (pgvector version, PGlite) cannot do what the command asks; the message says what to do instead
   | 'E_INTERNAL';
 
 export class MigrateError extends Error {

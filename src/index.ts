@@ -8,6 +8,7 @@ export { redactUrl } from './sink/redact.js';
 export { buildMigrateConfig, buildQueryConfig, DEFAULTS, type MigrateConfig, type QueryConfig, type MigrateFlags, type QueryFlags, type Environment } from './config.js';
 export { migrate, runMigration, type RunDependencies } from './run/migrate.js';
 export { runQuery } from './run/query.js';
+export { runSetupSearch, type SetupSearchConfig } from './run/setupSearch.js';
 export type { RunEvent, RunObserver } from './run/events.js';
 export { exitCodeOf, type RunReport, type StoreReport, type DryRunEstimate } from './run/report.js';
 
@@ -32,4 +33,4 @@ export { exportPca, importPca } from './run/pcaCommands.js';
 export { fromPcaModelRecord, evaluationRows } from './run/pcaModels.js';
 
 export { openSink } from './sink/index.js';
-export type { Sink, DocumentRow, TargetSpec, DatabaseInfo, SearchHit, LoadResult, StoreKey } from './sink/types.js';
+export type { Sink, DocumentRow, TargetSpec, DatabaseInfo, SearchHit, SearchSetup, LoadResult, StoreKey } from './sink/types.js';

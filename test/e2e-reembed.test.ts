@@ -120,6 +120,21 @@ describe.each(['pglite', 'pg'] as const)('reembed: tiny-bert -> tiny-bert-48 sid
     expect(r.stderr).toMatch(/E_REEMBED.*unfinished re-embedding.*--abort/s);
   });
 
+  it("the spot check fails on a side row whose vector is wrong, naming the row it checked; nothing is swapped", async () => {
+    const sideTable = `${table}_reembed`;
+    const [checked] = await withDb(target, (q) => q<{ id: string; user_id: string; v: string }>(`SELECT id::text AS id, user_id, embedding::text AS v FROM "${sideTable}" ORDER BY user_id, id LIMIT 1`));
+    if (checked === undefined) throw new Error('the side table is empty');
+    // A zero vector cannot be found by a cosine search, not even with itself.
+    await withDb(target, (q) => q(`UPDATE "${sideTable}" SET embedding = array_fill(0, ARRAY[48])::real[]::vector WHERE id = $1`, [checked.id]));
+    const r = await runCli(['reembed', ...db(), '--model', MODEL_48]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`E_REEMBED`);
+    expect(r.stderr).toContain(`spot check failed for user ${checked.user_id}: an exact search of`);
+    expect(r.stderr).toContain(`with row ${checked.id}'s own vector`);
+    expect(await shapeOf(target, table)).toMatchObject({ rows: ROWS, dims: [32] });
+    await withDb(target, (q) => q(`UPDATE "${sideTable}" SET embedding = $2::vector WHERE id = $1`, [checked.id, checked.v]));
+  });
+
   it('catches up with rows applications wrote after the job started, then swaps atomically', async () => {
     // An application inserts a row, edits a text and deletes a row after the job started.
     await withDb(target, async (q) => {

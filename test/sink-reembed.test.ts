@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { suffixedName, suffixOf } from '../src/sink/identifiers.js';
+import { suffixedName, suffixOf, type SqlFragment } from '../src/sink/identifiers.js';
+import { sqlFile } from '../src/sink/sqlFiles.js';
 import type { Reembedding, ReembedJob, Sink, TargetSpec } from '../src/sink/types.js';
 import { DRIVERS, expectMigrateError, inBatches, makeRows, quoted, uniqueTable, useHarness, vectorFor, type Harness } from './helpers/db.js';
 
@@ -135,6 +136,49 @@ describe.each(DRIVERS)('Sink.reembedding (%s)', (driver) => {
     expect(caught).toHaveLength(1);
     expect((await ctx.h.query<{ d: number; n: number }>(`SELECT vector_dims(embedding) AS d, count(*)::int AS n FROM ${quoted(table)} GROUP BY 1`))).toEqual([{ d: NEW_DIMS, n: 6 }]);
     await expectMigrateError(r.swap(job, async () => []), 'E_REEMBED', 'no longer running');
+  });
+
+  it("spotCheck finds each user's checked row by an exact search, never through the side table's HNSW index, and a wrong vector fails it", async () => {
+    const table = ctx.track(uniqueTable('reemb'));
+    const side = ctx.track(`${table}_reembed`);
+    const target: TargetSpec = { table, dimensions: OLD_DIMS };
+    await ctx.h.sink.ensureSchema(target);
+    for (const user of ['alice', 'bob', 'carol']) await ctx.h.sink.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 40, OLD_DIMS), 20));
+    const { r, job } = await startJob(ctx.h.sink, table, { table: side, dimensions: NEW_DIMS });
+    await fillSide(r, job);
+    await ctx.h.sink.buildSearchIndex({ table: side, dimensions: NEW_DIMS });
+    await ctx.h.query(`ANALYZE ${quoted(side)}`);
+
+    const smallest = await ctx.h.query<{ user_id: string; id: string }>(`SELECT DISTINCT ON (user_id) user_id, id::text AS id FROM ${quoted(side)} ORDER BY user_id, id`);
+    const checks = await r.spotCheck(job);
+    expect(checks.map((c) => [c.userId, c.id, c.collection]).sort()).toEqual(smallest.map((s) => [s.user_id, s.id, 'notes']));
+    for (const c of checks) {
+      expect(c.foundId).toBe(c.id);
+      expect(c.distance).toBeLessThanOrEqual(1e-6);
+    }
+
+    // Even where the planner would rather take any index than scan, the check's plan has no HNSW scan.
+    const plan = async (sql: string): Promise<string> => {
+      await ctx.h.query('BEGIN');
+      try {
+        await ctx.h.query('SET LOCAL enable_seqscan = off');
+        const rows = await ctx.h.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`);
+        return rows.map((x) => x['QUERY PLAN']).join('\n');
+      } finally {
+        await ctx.h.query('COMMIT');
+      }
+    };
+    expect(await plan(sqlFile('queries/reembed_spot_check.sql', { side: quoted(side) as SqlFragment, op: '<=>' as SqlFragment }))).not.toContain('embedding_hnsw_idx');
+    // ...while a search ordered by the operator, as the check used to run, goes through it.
+    expect(await plan(`SELECT id FROM ${quoted(side)} ORDER BY embedding <=> '[${Array.from(embed('x')).join(',')}]' LIMIT 1`)).toContain('embedding_hnsw_idx');
+
+    // A checked row whose vector cannot be found (zero under cosine): NaN, so the swap's check fails.
+    const alice = smallest.find((s) => s.user_id === 'alice')?.id;
+    await ctx.h.query(`UPDATE ${quoted(side)} SET embedding = array_fill(0, ARRAY[${NEW_DIMS}])::real[]::vector WHERE id = $1`, [alice]);
+    const bad = (await r.spotCheck(job)).find((c) => c.userId === 'alice');
+    expect(bad?.id).toBe(alice);
+    expect(Number.isNaN(bad?.distance)).toBe(true);
+    await r.abort(job);
   });
 
   it('swaps a partitioned table with row-level security: partitions, indexes, _previous and the policy move with their tables', async () => {

@@ -11,6 +11,7 @@ import { runDoctor } from '../run/doctor.js';
 import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
 import { runSetupRls } from '../run/setupRls.js';
+import { runSetupSearch } from '../run/setupSearch.js';
 import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
@@ -94,6 +95,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--keep-previous <days>', 'days the rows a run replaced are kept for rollback', String(DEFAULTS.keepPreviousDays))
     .option('--partitions <n>', 'create the table hash-partitioned on user_id into n partitions (2-256), each with its own HNSW index')
     .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
+    .option('--owner-in-metadata', "also write user_id and collection_name into each row's metadata (for LangChain.js and other clients that filter on metadata only)")
     .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
       const built = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const config = { ...built, database: announcing(built.database) };
@@ -218,6 +220,15 @@ export async function runCli(io: CliIo): Promise<number> {
       else io.stdout.write(`${result.table}: row-level security ${result.changed ? 'enabled and forced' : 'was already enabled and forced'}\n`);
     },
   );
+
+  dbOptions(program.command('setup-search').description('make new connections of other clients (or of --role) scan the HNSW index iteratively, so per-user top-k returns k rows (pgvector 0.8+); idempotent'))
+    .option('--role <name>', "set the default of this role's connections to the database instead of the database's own")
+    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; wait?: boolean; table: string; role?: string; json?: boolean }) => {
+      const result = await runSetupSearch({ database: dbConfig(flags), role: flags.role ?? null });
+      const scope = result.role === null ? `database ${result.database}` : `role ${result.role} in database ${result.database}`;
+      if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
+      else io.stdout.write(`${scope}: ${result.setting} ${result.changed ? 'set for new connections' : 'was already set'} (pgvector ${result.pgvectorVersion})\n`);
+    });
 
   commonOptions(program.command('reembed').description("recompute every vector of the table with a new model in a side table, check it, and swap it in atomically"))
     .option('--users <ids>', "only these users' rows this time (the swap waits until every row is done)")

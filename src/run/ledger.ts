@@ -37,6 +37,7 @@ export function ledgerOptions(config: MigrateConfig, driverLocation: string): Re
     keepPreviousDays: config.keepPreviousDays,
     partitions: config.partitions,
     rls: config.rls,
+    ownerInMetadata: config.ownerInMetadata,
   };
 }
 

@@ -271,7 +271,7 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse:
     // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
     // a couple of thousand texts, most of a minute on a CPU.
     const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
-    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint }, vectorizer, config.batchSize, stats, { onProgress: progress });
+    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress });
     return (async function* () {
       for await (const batch of batches) {
         yield batch;
@@ -535,6 +535,14 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
         const e = toMigrateError(err, 'E_SCHEMA', `building the HNSW index of ${target.table}`);
         runWarnings.push(`the HNSW index of ${target.table} could not be built (${e.code}: ${e.message}); searches are correct but scan until a later run builds it`);
       }
+    }
+    if (schemaReady) {
+      // Statistics of the loaded table, after its index: the planner then knows how few rows one
+      // user has (which is when it filters an HNSW scan by user: see sink/searchSettings.ts).
+      await sink.analyze(target).catch((err: unknown) => {
+        const e = toMigrateError(err, 'E_LOAD', `analyzing ${target.table}`);
+        runWarnings.push(`ANALYZE of ${target.table} failed (${e.code}: ${e.message}); run ANALYZE ${target.table} yourself`);
+      });
     }
     if (runStarted) {
       // When the run is already failing, closing the ledger must not replace that error with its own;

@@ -162,7 +162,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
   observe({ type: 'reembed-phase', phase: 'index', detail: `building the HNSW index of ${r.sideTable}` });
   report.index = await sink.buildSearchIndex(side, { concurrently: sink.driver === 'pg' });
   observe({ type: 'reembed-phase', phase: 'verify', detail: 'counts per store, fingerprints, one search per user' });
-  report.verification = await verifySide(sink, r, job, side);
+  report.verification = await verifySide(r, job);
 
   if (!config.swap) {
     report.swapDeferred = `--no-swap: ${r.sideTable} is complete and verified; run reembed again with the same --model to swap it in`;
@@ -308,11 +308,12 @@ function progressMeter(total: number, alreadyDone: number, observe: ReembedObser
 
 /**
  * Before the swap: every store has as many rows in the side table as in the table, all with the
- * job's fingerprint and the table's text, and for each user a search of the side table with one
- * of the user's own new vectors finds that row first among the user's rows (the index answers,
- * and the rows are filed under the right user). E_REEMBED otherwise; nothing is swapped.
+ * job's fingerprint and the table's text, and for each user an exact search of the side table
+ * with one of the user's own new vectors finds that row (or a duplicate of it) at distance 0
+ * among the user's rows. Exact, not through the HNSW index: the approximate index can miss a row
+ * among near-duplicates, and would miss it again on every re-run. E_REEMBED otherwise; nothing is swapped.
  */
-async function verifySide(sink: Sink, r: Reembedding, job: ReembedJob, side: TargetSpec): Promise<{ stores: number; spotChecks: number }> {
+async function verifySide(r: Reembedding, job: ReembedJob): Promise<{ stores: number; spotChecks: number }> {
   const stores = await r.compare(job);
   const bad = stores.filter((s) => s.tableRows !== s.sideRows || s.staleRows > 0);
   if (bad.length > 0) {
@@ -322,14 +323,13 @@ async function verifySide(sink: Sink, r: Reembedding, job: ReembedJob, side: Tar
       `${bad.length} store(s) of ${job.table} do not match ${r.sideTable} (e.g. ${first.userId}/${first.collection}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); run reembed again to finish`,
     );
   }
-  const spots = await r.spotRows(job);
+  const spots = await r.spotCheck(job);
   for (const spot of spots) {
-    const hits = await sink.search(side, { userId: spot.userId, embedding: spot.embedding, k: 1 });
-    const hit = hits[0];
-    if (hit === undefined || hit.userId !== spot.userId || (hit.id !== spot.id && hit.distance > 1e-6)) {
+    // Distance 0 (float rounding aside): the row itself, or a duplicate of its vector. NaN fails.
+    if (spot.foundId === null || spot.distance === null || !(spot.distance <= 1e-6)) {
       throw new MigrateError(
         'E_REEMBED',
-        `spot check failed for user ${spot.userId}: searching ${r.sideTable} with row ${spot.id}'s own vector returned ${hit === undefined ? 'nothing' : `row ${hit.id} at distance ${hit.distance}`}; nothing was swapped`,
+        `spot check failed for user ${spot.userId}: an exact search of ${r.sideTable} with row ${spot.id}'s own vector (collection ${spot.collection}) returned ${spot.foundId === null ? 'nothing' : `row ${spot.foundId} at distance ${spot.distance}`}, not that row at distance 0; the side table's vector of row ${spot.id} is wrong; nothing was swapped`,
       );
     }
   }

@@ -15,7 +15,7 @@ import {
   sideTable,
   suffixedName,
   suffixOf,
-  vectorTypeSql,
+  distanceOperatorSql,
   type LedgerTables,
   type ResolvedTable,
   type SqlFragment,
@@ -33,9 +33,9 @@ import type {
   ReembedStoreCount,
   ReembedVector,
   Reembedding,
+  SpotCheck,
   SwapResult,
 } from './types.js';
-import { decodeVectorSend } from './vectorSend.js';
 
 /** Runs `fn`, turning driver errors into coded ones with `context` (SqlSink's guard). */
 export type Guard = <T>(code: 'E_LOAD' | 'E_REEMBED' | 'E_SCHEMA', context: string, fn: () => Promise<T>) => Promise<T>;
@@ -176,12 +176,12 @@ export class SqlReembedding implements Reembedding {
     return this.#guard('E_LOAD', `comparing ${this.#table.display} with ${this.#side.display}`, () => this.#compare(this.#db, job));
   }
 
-  async spotRows(job: ReembedJob): Promise<{ id: string; userId: string; collection: string; embedding: Float32Array }[]> {
-    return this.#guard('E_LOAD', `reading spot-check rows of ${this.#side.display}`, async () => {
-      const { rows } = await this.#db.query<{ id: string; user_id: string; collection_name: string; embedding: unknown }>(
-        sqlFile('queries/reembed_spot_rows.sql', { side: this.#side.quoted, vector_type: vectorTypeSql(job.vectorType) }),
+  async spotCheck(job: ReembedJob): Promise<SpotCheck[]> {
+    return this.#guard('E_LOAD', `spot-checking ${this.#side.display}`, async () => {
+      const { rows } = await this.#db.query<{ id: string; user_id: string; collection_name: string; found_id: string | null; distance: number | null }>(
+        sqlFile('queries/reembed_spot_check.sql', { side: this.#side.quoted, op: distanceOperatorSql(job.distance) }),
       );
-      return rows.map((r) => ({ id: r.id, userId: r.user_id, collection: r.collection_name, embedding: decodeVectorSend(r.embedding, job.vectorType) }));
+      return rows.map((r) => ({ id: r.id, userId: r.user_id, collection: r.collection_name, foundId: r.found_id, distance: r.distance === null ? null : Number(r.distance) }));
     });
   }
 

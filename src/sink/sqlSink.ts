@@ -41,6 +41,7 @@ import { ensurePcaProjection, ensureProjectionTables, storeProjection } from './
 import { planReplacement, purgeReplacedRows, recordReplacement, replacedStores, rollbackStoreRows, type ReplacementPlan } from './replacements.js';
 import { assertCompatible, assertLoadable, assertPcaModelColumn, assertPreviousCompatible, readTableShape, relationExists, schemaStatements, type TableShape } from './schema.js';
 import { buildSearchIndex, readSearchIndex } from './searchIndex.js';
+import { setupSearchDefaults, useIterativeScan } from './searchSettings.js';
 import { SqlReembedding, type Guard } from './reembed.js';
 import { sqlFile } from './sqlFiles.js';
 import { assertPartitions, readTableLayout, rlsActive, rlsStatements } from './tableLayout.js';
@@ -62,6 +63,7 @@ import type {
   RunRecord,
   SearchHit,
   SearchIndexState,
+  SearchSetup,
   Sink,
   SinkSession,
   StoredRowOwner,
@@ -318,12 +320,16 @@ export class SqlSink implements Sink {
       const vectorType = requested ?? shape.vectorType ?? 'vector';
       assertCompatible(shape, table, target.dimensions, vectorType);
       const vectorText = pgvector.toSql(Array.from(query.embedding)) as string;
-      const { rows } = await this.#db.query<SearchRow>(sqlFile('queries/search.sql', { table: table.quoted, vector_type: vectorTypeSql(vectorType), op: distanceOperatorSql(resolveDistance(target.distance)) }), [
-        query.userId,
-        query.collection ?? null,
-        vectorText,
-        query.k,
-      ]);
+      const rows = await this.#db.transaction(async (tx) => {
+        await useIterativeScan(tx);
+        const result = await tx.query<SearchRow>(sqlFile('queries/search.sql', { table: table.quoted, vector_type: vectorTypeSql(vectorType), op: distanceOperatorSql(resolveDistance(target.distance)) }), [
+          query.userId,
+          query.collection ?? null,
+          vectorText,
+          query.k,
+        ]);
+        return result.rows;
+      });
       return rows.map((r) => ({
         id: r.id,
         userId: r.user_id,
@@ -334,6 +340,17 @@ export class SqlSink implements Sink {
         metadata: r.metadata,
       }));
     });
+  }
+
+  async analyze(target: TableRef): Promise<void> {
+    const table = resolveTable(target.table);
+    this.#assertWritable('analyze the table');
+    await this.#guard('E_LOAD', `analyzing ${table.display}`, () => this.#db.exec(sqlFile('queries/analyze.sql', { table: table.quoted })));
+  }
+
+  async setupSearch(options: { role?: string }): Promise<SearchSetup> {
+    this.#assertWritable('set search defaults');
+    return this.#guard('E_SCHEMA', `setting the search defaults of ${this.#db.location}`, () => setupSearchDefaults(this.#db, options.role ?? null));
   }
 
   // ---- Run ledger ----

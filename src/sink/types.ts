@@ -74,6 +74,29 @@ export interface BuildSearchIndexOptions {
   maintenanceWorkMem?: string;
 }
 
+/** See Reembedding.spotCheck: the row checked, and what an exact search with its vector found. */
+export interface SpotCheck {
+  id: string;
+  userId: string;
+  collection: string;
+  /** The nearest of the user's side rows (null: none). */
+  foundId: string | null;
+  /** Its distance (NaN for a vector that cannot be compared, e.g. a zero vector under cosine). */
+  distance: number | null;
+}
+
+/** See Sink.setupSearch. */
+export interface SearchSetup {
+  database: string;
+  /** The role whose default was set; null: the database's own default. */
+  role: string | null;
+  /** `hnsw.iterative_scan=relaxed_order`. */
+  setting: string;
+  pgvectorVersion: string;
+  /** False when the default was already there: nothing was changed. */
+  changed: boolean;
+}
+
 /** See Sink.searchIndexState. */
 export type SearchIndexState = 'valid' | 'invalid' | 'missing' | null;
 
@@ -218,8 +241,22 @@ export interface Sink {
    * their row counts, most rows first; empty when the table or its fingerprint column is missing.
    */
   embeddingFingerprints(target: TableRef, userId?: string): Promise<{ fingerprint: string | null; rows: number }[]>;
-  /** Top-k rows of one user (optionally one collection) by cosine distance. */
+  /**
+   * Top-k rows of one user (optionally one collection) by the target's distance. On pgvector 0.8+
+   * the HNSW index is scanned iteratively (hnsw.iterative_scan, for this search's transaction
+   * only), so a user with k rows or more gets k.
+   */
   search(target: TargetSpec, query: { userId: string; collection?: string; embedding: Float32Array; k: number }): Promise<SearchHit[]>;
+  /** ANALYZE of the table after a load (planner statistics). E_USAGE on a read-only sink. */
+  analyze(target: TableRef): Promise<void>;
+  /**
+   * `setup-search`: makes `hnsw.iterative_scan = relaxed_order` the default of every new
+   * connection to the current database, or with `role` of that role's connections to it
+   * (ALTER DATABASE / ALTER ROLE ... IN DATABASE ... SET). Idempotent. E_UNSUPPORTED on pgvector
+   * older than 0.8 and on PGlite (which applies no such defaults); E_USAGE for an unknown role or
+   * a read-only sink.
+   */
+  setupSearch(options: { role?: string }): Promise<SearchSetup>;
 
   // ---- Run ledger (tables migration_runs, migration_stores in the documents table's schema) ----
   //
@@ -591,8 +628,11 @@ export interface Reembedding {
   prune(job: ReembedJob): Promise<number>;
   /** Per store, rows in the table and in the side table (every store of either). Reads only. */
   compare(job: ReembedJob): Promise<ReembedStoreCount[]>;
-  /** One side row per user with its vector, for a spot-check search. Reads only. */
-  spotRows(job: ReembedJob): Promise<{ id: string; userId: string; collection: string; embedding: Float32Array }[]>;
+  /**
+   * For one side row per user (its smallest id), the user's side row nearest to that row's own
+   * vector by the job's distance, searched exactly (never through the approximate index). Reads only.
+   */
+  spotCheck(job: ReembedJob): Promise<SpotCheck[]>;
   /** Up to `size` texts of the table, a repeatable pseudo-random sample under `seed`. */
   sampleTexts(size: number, seed: number): Promise<string[]>;
   /**

@@ -2,6 +2,7 @@ import { MigrateError, toMigrateError } from '../errors.js';
 import type { DocumentRow } from '../sink/types.js';
 import type { SourceRecord } from '../source/store.js';
 import { extractEntry } from './extract.js';
+import { withOwner, type Owner } from './ownerMetadata.js';
 import { rowId, sha256Hex } from './rowId.js';
 import type { PendingEntry, Vectorizer } from './vectorize.js';
 
@@ -28,10 +29,16 @@ export interface RowContext {
   collection: string;
   /** Written to every row (`embedding_fingerprint`); see vectorize.ts `fingerprintOf`. */
   fingerprint?: string;
+  /** --owner-in-metadata: user_id and collection_name also go into each row's metadata. */
+  ownerInMetadata?: boolean;
 }
 
-/** Extracts the texts of a store's records, recording skips and warnings, without vectorizing. */
-export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats: RowStats): AsyncGenerator<PendingRow> {
+/**
+ * Extracts the texts of a store's records, recording skips and warnings, without vectorizing.
+ * With `owner`, each row's metadata also names it (ownerMetadata.ts); the content hash stays the text's.
+ */
+export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats: RowStats, owner: Owner | null = null): AsyncGenerator<PendingRow> {
+  const moved = new Map<string, { count: number; first: string }>();
   for await (const record of records) {
     const extracted = extractEntry(record.entry, record.index);
     if (extracted.kind === 'skip') {
@@ -39,14 +46,24 @@ export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats:
       continue;
     }
     stats.warnings.push(...extracted.warnings);
+    let metadata = extracted.metadata;
+    if (owner !== null) {
+      const owned = withOwner(metadata, owner, record.index);
+      metadata = owned.metadata;
+      for (const c of owned.conflicts) {
+        const seen = moved.get(c.key);
+        moved.set(c.key, { count: (seen?.count ?? 0) + 1, first: seen?.first ?? `entry ${record.index}: ${JSON.stringify(c.value)}, kept as ${c.movedTo}` });
+      }
+    }
     yield {
       index: record.index,
       text: extracted.text,
       ...(record.vector === undefined ? {} : { vector: record.vector }),
-      metadataJson: JSON.stringify(extracted.metadata),
+      metadataJson: JSON.stringify(metadata),
       contentSha256: sha256Hex(extracted.text),
     };
   }
+  for (const [key, m] of moved) stats.warnings.push(`${m.count} entries had a metadata ${key} other than the store's; --owner-in-metadata wrote the store's and kept theirs aside (e.g. ${m.first})`);
 }
 
 async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectorizer, stats: RowStats, onProgress?: () => void): Promise<DocumentRow[]> {
@@ -130,7 +147,7 @@ export async function* rowBatches(
     window = [];
     for (let i = 0; i < rows.length; i += batchSize) yield rows.slice(i, i + batchSize);
   };
-  for await (const pending of extractTexts(records, stats)) {
+  for await (const pending of extractTexts(records, stats, ctx.ownerInMetadata === true ? ctx : null)) {
     window.push(pending);
     if (window.length >= size) yield* flush();
   }
