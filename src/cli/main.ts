@@ -108,7 +108,7 @@ export async function runCli(io: CliIo): Promise<number> {
         io.stdout.write(`no rows for user ${config.userId}${config.collection === null ? '' : ` in ${config.collection}`}\n`);
       } else {
         for (const [i, h] of hits.entries()) {
-          io.stdout.write(`${i + 1}. ${h.distance.toFixed(4)}  ${h.collection}#${h.sourceIndex}  ${h.text.replace(/\s+/g, ' ').slice(0, 100)}\n`);
+          io.stdout.write(`${i + 1}. ${h.distance.toFixed(4)}  ${h.collection}#${h.sourceIndex ?? 'app'}  ${h.text.replace(/\s+/g, ' ').slice(0, 100)}\n`);
         }
       }
     });
@@ -152,7 +152,7 @@ export async function runCli(io: CliIo): Promise<number> {
       if (jsonOut(flags)) {
         io.stdout.write(`${JSON.stringify(result)}\n`);
       } else {
-        for (const s of result.stores) io.stdout.write(`${s.ok ? 'ok      ' : 'MISMATCH'} ${s.store.padEnd(40)} ${s.rows}/${s.expectedRows} rows\n`);
+        for (const s of result.stores) io.stdout.write(`${s.ok ? 'ok      ' : 'MISMATCH'} ${s.store.padEnd(40)} ${s.rows}/${s.expectedRows} rows${s.applicationRows > 0 ? ` + ${s.applicationRows} application rows` : ''}\n`);
         for (const m of result.mismatches) io.stdout.write(`  ${m.store}: ${m.kind}: ${m.detail}\n`);
         io.stdout.write(`${result.mismatches.length === 0 ? 'verified' : `${result.mismatches.length} mismatches`}: ${result.stores.length} stores\n`);
       }
@@ -163,7 +163,7 @@ export async function runCli(io: CliIo): Promise<number> {
     async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; json?: boolean }) => {
       const result = await runDoctor({ database: databaseConfig(flags, io.env, io.cwd), table: flags.table });
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
-      else io.stdout.write(result.problems.length === 0 ? `${flags.table}: ${result.diagnosis.rows} rows, healthy\n` : `${result.problems.map((p) => `problem: ${p}`).join('\n')}\n`);
+      else io.stdout.write(result.problems.length === 0 ? `${flags.table}: ${result.diagnosis.rows} rows (${result.diagnosis.applicationRows} written by applications), healthy\n` : `${result.problems.map((p) => `problem: ${p}`).join('\n')}\n`);
       exitCode = result.problems.length === 0 ? 0 : 1;
     },
   );

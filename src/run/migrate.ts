@@ -309,9 +309,18 @@ async function estimate(ctx: RunContext, rowsToEmbed: number): Promise<DryRunEst
 
 /**
  * A refit rewrites every row of the table into the new space, so the run must cover every store
- * the table holds: rows it could not re-project would be left in the old space.
+ * the table holds: rows it could not re-project would be left in the old space. Rows applications
+ * wrote have no source vector to re-project, and the tool never deletes or changes them: refused.
  */
 async function checkRefitCovers(sink: Sink, target: TargetSpec, candidates: Candidate[]): Promise<void> {
+  const written = await sink.applicationRows(target);
+  if (written.length > 0) {
+    const shown = written.slice(0, 10).map((s) => `${storeLabel(s)}: ${s.rows}`).join(', ');
+    throw new MigrateError(
+      'E_USAGE',
+      `--refit-pca re-projects every row of ${target.table} from its source vector, but ${written.reduce((n, s) => n + s.rows, 0)} rows were written by applications (${shown}${written.length > 10 ? ', …' : ''}) and have none; the tool never changes them. Re-embed the whole table from its texts instead (reembed --model M --reduce pca), or load into another --table`,
+    );
+  }
   const covered = new Set(candidates.map((c) => storeLabel(c.store)));
   const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
   if (missing.length > 0) {

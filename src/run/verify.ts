@@ -20,7 +20,11 @@ export interface Mismatch {
 }
 
 export interface VerifyResult {
-  stores: { store: string; expectedRows: number; rows: number; ok: boolean }[];
+  /**
+   * rows: the tool's rows of the store; applicationRows: rows an application wrote into it since
+   * (no source_index), which are not the source's and not mismatches either.
+   */
+  stores: { store: string; expectedRows: number; rows: number; applicationRows: number; ok: boolean }[];
   mismatches: Mismatch[];
 }
 
@@ -97,9 +101,12 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
         const before = result.mismatches.length;
         let expected: Expected[] | null = null;
         let rows: StoredRowSummary[] = [];
+        let applicationRows = 0;
         try {
           expected = await expectedRows(store, config, keep);
-          rows = info.tableExists ? await sink.readStoreSummaries(target, store) : [];
+          const all = info.tableExists ? await sink.readStoreSummaries(target, store) : [];
+          rows = all.filter((r) => r.sourceIndex !== null);
+          applicationRows = all.length - rows.length;
           if (expected === null) {
             if (rows.length > 0) result.mismatches.push({ store: label, kind: 'not-loaded-but-has-rows', detail: `the source store is invalid, yet the table holds ${rows.length} rows for it` });
           } else {
@@ -120,7 +127,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
           const e = toMigrateError(err, 'E_INTERNAL', label);
           result.mismatches.push({ store: label, kind: 'unreadable', detail: `${e.code}: ${e.message}` });
         }
-        result.stores.push({ store: label, expectedRows: expected?.length ?? 0, rows: rows.length, ok: result.mismatches.length === before });
+        result.stores.push({ store: label, expectedRows: expected?.length ?? 0, rows: rows.length, applicationRows, ok: result.mismatches.length === before });
       }
       return result;
     };
