@@ -13,7 +13,7 @@ import type { Projector } from '../transform/pca/index.js';
 import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
 import { checkTableMatches, planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
-import { deduplicating, keepingStored, projecting, reembedding, reusingStored, VectorCache, type Vectorizer } from '../transform/vectorize.js';
+import { deduplicating, keepingStored, projecting, reembedding, reusingStored, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import { TOOL_VERSION } from '../version.js';
 import type { RunObserver } from './events.js';
 import { isUnchanged, ledgerOptions, selectFailed, storeLabel, toOutcome, vectorFingerprint } from './ledger.js';
@@ -21,6 +21,7 @@ import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
 import type { DatabaseSummary, DryRunEstimate, ReductionReport, RunReport, StoreReport } from './report.js';
 import { withSink, withEmbedder } from './resources.js';
 import { sampleEmbeddedTexts, sampleStoredVectors, type SampleSource } from './sample.js';
+import { truncationReport } from './truncation.js';
 
 export interface RunDependencies {
   sink: Sink;
@@ -139,11 +140,12 @@ async function validate(config: MigrateConfig, stores: StoreLocation[]): Promise
 
 /**
  * Keep mode loads every store in one dimension: the table's (when it already has rows of a
- * dimension) or else the dimension most stored vectors have. Stores of another dimension fail.
+ * dimension, and they are not truncations of longer vectors) or else the dimension most stored
+ * vectors have. Stores of another dimension fail.
  */
-function keptDimensions(candidates: Candidate[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean): number {
+function keptDimensions(candidates: Candidate[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean, truncate: boolean): number {
   if (active !== null && !refit) return active.sourceDimensions;
-  if (info.tableExists && active === null && info.tableDimensions !== null) return info.tableDimensions;
+  if (info.tableExists && active === null && info.tableDimensions !== null && !truncate) return info.tableDimensions;
   const vectorsByDim = new Map<number, number>();
   for (const c of candidates) {
     const d = c.report.storedDimensions;
@@ -365,7 +367,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   // With --partitions, a table of another layout is refused here, before anything is read or written.
   const probe = await sink.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
   const sourceDimensions =
-    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, active, probe, config.reduction.refit) : deps.embedder.dimensions;
+    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, active, probe, config.reduction.refit, config.reduction.mode === 'truncate') : deps.embedder.dimensions;
   const plan = planReduction({
     sourceDimensions,
     mode: config.reduction.mode,
@@ -416,6 +418,13 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
       if (reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING) {
         runWarnings.push(`PCA to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): search quality drops; consider --reduce halfvec or more dimensions`);
       }
+    }
+  }
+  if (plan.method === 'truncate') {
+    reduction = await truncationReport(config, deps.embedder, observe, plan, candidates.map((c) => ({ store: c.store, key: c.key })));
+    base = truncating(base, plan.dimensions);
+    if (reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING) {
+      runWarnings.push(`truncating to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): these vectors were not trained to be shortened; consider --reduce halfvec or pca`);
     }
   }
   observe({ type: 'reduction', reduction });

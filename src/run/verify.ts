@@ -9,9 +9,11 @@ import type { Embedder } from '../transform/embedder.js';
 import { projectForSearch } from '../transform/pcaFit.js';
 import { rowId } from '../transform/rowId.js';
 import { extractTexts, newRowStats } from '../transform/rows.js';
+import { truncateForSearch } from '../transform/truncate.js';
 import { fromPcaModelRecord } from './pcaModels.js';
 import { storeLabel } from './ledger.js';
 import { withEmbedder, withSink } from './resources.js';
+import { tableTruncation } from './truncation.js';
 
 export interface Mismatch {
   store: string;
@@ -90,6 +92,9 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
       distance: pca === null ? 'cosine' : 'l2',
     };
     const model = pca === null ? null : fromPcaModelRecord(pca);
+    const truncation = pca === null && info.tableExists ? await tableTruncation(sink, config.table) : null;
+    const reduce = (raw: Float32Array): Float32Array =>
+      model !== null ? projectForSearch(model, raw) : truncation !== null ? truncateForSearch(raw, truncation.dimensions) : raw;
     const keep = config.embeddings === 'keep';
     const check = async (embedder: Embedder | null): Promise<VerifyResult> => {
       const result: VerifyResult = { stores: [], mismatches: [] };
@@ -120,7 +125,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
             const first = expected[0];
             if (first !== undefined && rows.length > 0) {
               const raw = keep ? Float32Array.from(first.vector ?? []) : ((await embedder?.embed([first.text]))?.[0] ?? new Float32Array(0));
-              await searchCheck(sink, target, store, first, model === null ? raw : projectForSearch(model, raw), result.mismatches);
+              await searchCheck(sink, target, store, first, reduce(raw), result.mismatches);
             }
           }
         } catch (err) {
