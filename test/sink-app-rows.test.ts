@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { previousTable, resolveTable } from '../src/sink/identifiers.js';
-import { DRIVERS, inBatches, makeRows, quoted, uniqueTable, useHarness, type Harness } from './helpers/db.js';
+import { DRIVERS, inBatches, makeRows, quoted, uniqueTable, useHarness, vectorFor, type Harness } from './helpers/db.js';
 
 const DIMS = 4;
 const PROVENANCE = ['content_sha256', 'embedding_model', 'source_index'];
@@ -74,5 +74,29 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
     expect(await ctx.h.sink.rollbackStore(target, key, runId)).toEqual({ restored: 2, removed: 4 });
     expect(await ctx.h.query(`SELECT id::text, created_at::text, embedding::text FROM ${quoted(table)} WHERE source_index IS NULL`)).toEqual(before);
     expect(await ctx.h.sink.applicationRows(target)).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
+  });
+
+  it('reembed re-embeds application rows like the others and keeps them application rows', async () => {
+    const table = ctx.track(uniqueTable('app_reemb'));
+    const side = ctx.track(`${table}_reembed`);
+    const target = { table, dimensions: DIMS };
+    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 3, DIMS), 3));
+    await appInsert(ctx.h, table, 'alice', 'written by the app');
+    const r = ctx.h.sink.reembedding({ table });
+    await ctx.h.sink.ensureSchema({ table: side, dimensions: 6 }, { deferSearchIndex: true });
+    const job = await r.start({ id: randomUUID(), model: 'new', fingerprint: '{"model":"new"}', dimensions: 6, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
+    const pending = await r.pending(job, { limit: 10 });
+    expect(pending.map((p) => p.contentSha256 === null)).toEqual(pending.map((p) => p.text === 'written by the app'));
+    expect(await r.write(job, pending.map((p, i) => ({ id: p.id, text: p.text, embedding: vectorFor(i + 1, 6) })))).toBe(4);
+    ctx.track((await r.swap(job, async () => [])).previousTable);
+    const rows = await ctx.h.query<{ text: string; source_index: number | null; d: number; fp: string }>(
+      `SELECT text, source_index, vector_dims(embedding) AS d, embedding_fingerprint AS fp FROM ${quoted(table)} ORDER BY source_index NULLS FIRST`,
+    );
+    expect(rows.map((x) => [x.text, x.source_index, x.d, x.fp])).toEqual([
+      ['written by the app', null, 6, '{"model":"new"}'],
+      ...makeRows('alice', 'notes', 3, DIMS).map((m) => [m.text, m.sourceIndex, 6, '{"model":"new"}']),
+    ]);
+    expect(await ctx.h.sink.applicationRows({ table })).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
   });
 });
