@@ -11,7 +11,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropTable, pythonVectors, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, withDb, type Target } from './helpers/cli.js';
+import { dropTable, pythonVectors, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, TINY_MODEL, withDb, type Target } from './helpers/cli.js';
 
 const SOURCE_ROOT = path.join(SHARED_STORES, 'user_data');
 const MASTER_KEY = (JSON.parse(await readFile(path.join(SHARED_STORES, 'CASES.json'), 'utf8')) as { master_key: string }).master_key;
@@ -319,5 +319,43 @@ describe.each(['pg', 'pglite'] as const)('the original app on a plain vector(384
       ['alice_example_com/personal_assistant', 1, true],
       ['dave/personal_assistant', 1, true],
     ]);
+  });
+});
+
+describe('--reduce truncate in re-embed mode: migrate and reembed shorten the same way, app rows included (pg)', () => {
+  const target: Target = { driver: 'pg', url: TEST_DATABASE_URL };
+  const fresh = `app_trunc_fresh_${process.pid}`;
+  const table = `app_trunc_reemb_${process.pid}`;
+  const MODEL_48 = path.join(REPO, 'fixtures/models/tiny-bert-48');
+  const vectors = (t: string) =>
+    withDb(target, (q) => q<{ text: string; e: string; source_index: number | null; norm: number; fp: string }>(`SELECT text, embedding::text AS e, source_index, vector_norm(embedding) AS norm, embedding_fingerprint AS fp FROM "${t}" ORDER BY text`));
+  afterAll(async () => {
+    for (const t of [fresh, table]) {
+      const rows = await withDb(target, (q) => q<{ relname: string }>(`SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND relname LIKE $1`, [`${t}%`]));
+      for (const r of rows) await withDb(target, (q) => q(`DROP TABLE IF EXISTS "${r.relname}" CASCADE`));
+    }
+  });
+
+  it('reembed --reduce truncate re-embeds every row, the app row too, exactly as a fresh truncating migration', async () => {
+    const migrate = (t: string, model: string, ...extra: string[]) =>
+      runCli(['migrate', SOURCE_ROOT, ...targetArgs(target), '--table', t, '--users', 'alice_example_com', '--model', model, '--no-backup', ...extra], { env });
+    const m = await migrate(fresh, MODEL_48, '--reduce', 'truncate', '--dimensions', '20');
+    expect(m.code, m.stderr).toBe(0);
+    expect((await migrate(table, TINY_MODEL)).code).toBe(0);
+    const note = stored('alice_example_com/notes').texts[0] ?? '';
+    await appInsert(target, table, 'alice_example_com', 'notes', note, noteVector(5, 32));
+    const r = await runCli(['reembed', ...targetArgs(target), '--table', table, '--model', MODEL_48, '--reduce', 'truncate', '--dimensions', '20']);
+    expect(r.code, r.stderr).toBe(0);
+    const got = await vectors(table);
+    const want = await vectors(fresh);
+    expect(got).toHaveLength(want.length + 1);
+    for (const row of got) {
+      expect(JSON.parse(row.fp)).toMatchObject({ reduction: 'truncate', sourceDimensions: 48, dimensions: 20 });
+      expect(row.norm).toBeCloseTo(1, 5);
+      const same = want.find((w) => w.text === row.text);
+      expect(same, row.text).toBeDefined();
+      expect(row.e).toBe(same?.e);
+    }
+    expect(got.filter((x) => x.source_index === null).map((x) => x.text)).toEqual([note]);
   });
 });

@@ -4,7 +4,7 @@
  * documents table, `<table>_previous` and every partition; and a store's replacement never
  * deletes them. pg and PGlite alike.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { previousTable, resolveTable } from '../src/sink/identifiers.js';
 import { DRIVERS, inBatches, makeRows, quoted, uniqueTable, useHarness, vectorFor, type Harness } from './helpers/db.js';
@@ -28,8 +28,8 @@ async function notNull(h: Harness, relation: string): Promise<Record<string, boo
   return Object.fromEntries(rows.map((r) => [r.name, r.not_null]));
 }
 
-function appInsert(h: Harness, table: string, userId: string, text: string): Promise<unknown> {
-  return h.query(APP_INSERT(table), [randomUUID(), userId, 'notes', text, '[1,0,0,0]', JSON.stringify({ text, timestamp: '2026-12-01T12:00:00' })]);
+function appInsert(h: Harness, table: string, userId: string, text: string, embedding = '[1,0,0,0]'): Promise<unknown> {
+  return h.query(APP_INSERT(table), [randomUUID(), userId, 'notes', text, embedding, JSON.stringify({ text, timestamp: '2026-12-01T12:00:00' })]);
 }
 
 describe.each(DRIVERS)('application rows (%s)', (driver) => {
@@ -74,6 +74,26 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
     expect(await ctx.h.sink.rollbackStore(target, key, runId)).toEqual({ restored: 2, removed: 4 });
     expect(await ctx.h.query(`SELECT id::text, created_at::text, embedding::text FROM ${quoted(table)} WHERE source_index IS NULL`)).toEqual(before);
     expect(await ctx.h.sink.applicationRows(target)).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
+  });
+
+  it('doctor counts application rows apart: no fingerprint group, no norm check, but duplicates by their text', async () => {
+    const table = ctx.track(uniqueTable('app_doctor'));
+    const target = { table, dimensions: DIMS };
+    await ctx.h.sink.ensureSchema(target);
+    const fingerprint = '{"model":"m","normalized":true}';
+    const rows = makeRows('alice', 'notes', 2, DIMS).map((r) => ({
+      ...r,
+      embedding: Float32Array.from([0, 1, 0, 0]),
+      contentSha256: createHash('sha256').update(r.text).digest('hex'),
+      embeddingFingerprint: fingerprint,
+    }));
+    await ctx.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(rows, 2));
+    // Un-normalized, as the original app stores x[:2000]; one repeats a tool row's text.
+    await appInsert(ctx.h, table, 'alice', 'a note of its own', '[3,0,0,0]');
+    await appInsert(ctx.h, table, 'alice', rows[0]!.text, '[0,0,2,0]');
+    const d = await ctx.h.sink.diagnose(target);
+    expect(d).toMatchObject({ rows: 4, applicationRows: 2, fingerprints: [{ fingerprint, rows: 2 }], nonNormalized: { rows: 0 } });
+    expect(d.duplicateTexts).toMatchObject({ groups: 1, rows: 2, examples: [{ userId: 'alice', contentSha256: rows[0]!.contentSha256, rows: 2 }] });
   });
 
   it('reembed re-embeds application rows like the others and keeps them application rows', async () => {
