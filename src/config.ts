@@ -279,7 +279,7 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     embeddings: oneOf(flags.embeddings, '--embeddings', ['reembed', 'keep'] as const, 'reembed'),
     keptLabel: nonEmpty(flags.sourceModel) ?? DEFAULTS.keptLabel,
     reduction: {
-      mode: oneOf(flags.reduce, '--reduce', ['auto', 'pca', 'halfvec', 'none'] as const, 'auto'),
+      mode: oneOf(flags.reduce, '--reduce', ['auto', 'pca', 'truncate', 'halfvec', 'none'] as const, 'auto'),
       dimensions: flags.dimensions === undefined ? null : positiveInt(flags.dimensions, '--dimensions', 0, 16000),
       pcaSample: positiveInt(flags.pcaSample, '--pca-sample', DEFAULTS.pcaSample, 1_000_000),
       pcaSeed: DEFAULTS.pcaSeed,
@@ -368,7 +368,7 @@ export function buildReembedConfig(flags: ReembedFlags, env: Environment, cwd: s
     users: list(flags.users, '--users'),
     batchSize: positiveInt(flags.batchSize, '--batch-size', DEFAULTS.batchSize, 4096),
     reduction: {
-      mode: oneOf(flags.reduce, '--reduce', ['auto', 'pca', 'halfvec', 'none'] as const, 'auto'),
+      mode: oneOf(flags.reduce, '--reduce', ['auto', 'pca', 'truncate', 'halfvec', 'none'] as const, 'auto'),
       dimensions: flags.dimensions === undefined ? null : positiveInt(flags.dimensions, '--dimensions', 0, 16000),
       pcaSample: positiveInt(flags.pcaSample, '--pca-sample', DEFAULTS.pcaSample, 1_000_000),
       pcaSeed: DEFAULTS.pcaSeed,

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { fitReduction, measureQuality, padModel } from '../src/transform/pcaFit.js';
 import { Reservoir, seededRandom } from '../src/transform/random.js';
 import { checkTableMatches, planReduction, type ReductionInputs } from '../src/transform/reduction.js';
+import { measureTruncation, truncateForSearch, truncationOf } from '../src/transform/truncate.js';
+import { fingerprintOf, keepingStored, truncating } from '../src/transform/vectorize.js';
 
 const base: ReductionInputs = { sourceDimensions: 3072, mode: 'auto', dimensions: null, pgvectorVersion: '0.8.0', activePca: null, refit: false };
 const plan = (over: Partial<ReductionInputs>) => planReduction({ ...base, ...over });
@@ -42,6 +44,17 @@ describe('planReduction', () => {
     expect(plan({ activePca, refit: true })).toEqual({ method: 'pca', vectorType: 'vector', sourceDimensions: 3072, dimensions: 1024, model: 'fit' });
     expect(() => plan({ activePca, refit: true, mode: 'halfvec' })).toThrow(/another --table/);
     expect(() => plan({ activePca, refit: true, dimensions: 512 })).toThrow(/another --table/);
+  });
+
+  it('truncate: the first 2000 numbers over the limit, or --dimensions; refuses what it cannot do', () => {
+    expect(plan({ mode: 'truncate' })).toEqual({ method: 'truncate', vectorType: 'vector', sourceDimensions: 3072, dimensions: 2000 });
+    expect(plan({ mode: 'truncate', sourceDimensions: 768, dimensions: 256 })).toEqual({ method: 'truncate', vectorType: 'vector', sourceDimensions: 768, dimensions: 256 });
+    expect(() => plan({ mode: 'truncate', sourceDimensions: 1536 })).toThrow(expect.objectContaining({ code: 'E_USAGE', message: expect.stringMatching(/--dimensions N/) }));
+    expect(() => plan({ mode: 'truncate', dimensions: 3072 })).toThrow(/does not reduce/);
+    expect(() => plan({ mode: 'truncate', sourceDimensions: 8000, dimensions: 2500 })).toThrow(/index limit/);
+    const activePca = { id: 'm1', sourceDimensions: 3072, targetDimensions: 2000 };
+    expect(() => plan({ activePca, mode: 'truncate' })).toThrow(/mix two spaces/);
+    expect(() => plan({ activePca, refit: true, mode: 'truncate' })).toThrow(/another --table/);
   });
 
   it('checkTableMatches refuses a table of another type or dimension', () => {
@@ -140,5 +153,38 @@ describe('fitReduction on structured data: the figures are what theory says', ()
 
   it('refuses an empty sample', async () => {
     await expect(fitReduction([], 2)).rejects.toMatchObject({ code: 'E_USAGE' });
+  });
+});
+
+describe('truncation', () => {
+  it('keeps the first n numbers scaled to unit length, at load time and query time alike', async () => {
+    const v = Float32Array.from([3, 4, 12, 0]);
+    expect(Array.from(truncateForSearch(v, 2))).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect(Array.from(truncateForSearch(new Float32Array(4), 2))).toEqual([0, 0]);
+    const vectorizer = truncating(keepingStored('stored', 4), 2);
+    expect(vectorizer.dimensions).toBe(2);
+    const [out] = await vectorizer.vectors([{ index: 0, text: 't', vector: v }]);
+    expect(Array.from(out ?? [])).toEqual(Array.from(truncateForSearch(v, 2)));
+    // The fingerprint records it, and query/verify read it back from there.
+    const fp = fingerprintOf(vectorizer, 'vector');
+    expect(JSON.parse(fp)).toMatchObject({ reduction: 'truncate', sourceDimensions: 4, dimensions: 2, kept: true });
+    expect(truncationOf(fp)).toEqual({ sourceDimensions: 4, dimensions: 2 });
+    expect(truncationOf(fingerprintOf(keepingStored('stored', 4), 'vector'))).toBeNull();
+    expect(truncationOf(null)).toBeNull();
+    expect(truncationOf('not json')).toBeNull();
+  });
+
+  it('measures the squared norm kept and the neighbours kept', () => {
+    // All of every vector's norm in its first 3 numbers: nothing is lost, every neighbour kept.
+    const random = seededRandom(7);
+    const head = Array.from({ length: 50 }, () => Float32Array.from([random() - 0.5, random() - 0.5, random() - 0.5, 0, 0, 0]));
+    expect(measureTruncation(head, 3)).toEqual({ explainedVariance: 1, recallAt10: 1, evaluation: 'held-out', evaluationRows: 50 });
+    // [1, 1, 1, 1] keeps half of its squared norm in 2 numbers, [1, 0, 0, 1] a half too, [0, 0, 1, 1] none.
+    const q = measureTruncation([Float32Array.from([1, 1, 1, 1]), Float32Array.from([1, 0, 0, 1]), Float32Array.from([0, 0, 1, 1]), new Float32Array(4)], 2);
+    expect(q.explainedVariance).toBeCloseTo((0.5 + 0.5 + 0) / 3, 12);
+    // Neighbours decided only by the dropped numbers are lost: recall falls below 1.
+    const tail = Array.from({ length: 50 }, () => Float32Array.from([1, random() - 0.5, random() - 0.5, random() - 0.5]));
+    expect(measureTruncation(tail, 1).recallAt10).toBeLessThan(0.5);
+    expect(measureTruncation([Float32Array.from([1, 2])], 1).recallAt10).toBeNull();
   });
 });

@@ -225,6 +225,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
             ],
           },
           missingText: { rows: 2, examples: [rows.b1.id, rows.b2.id].sort() },
+          applicationRows: 0,
         });
 
         // A looser tolerance lets the row off by 0.02 pass; fewer examples keep the counts.
@@ -254,6 +255,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
         nonNormalized: { rows: 0, examples: [], tolerance: 1e-3 },
         duplicateTexts: { groups: 0, rows: 0, examples: [] },
         missingText: { rows: 0, examples: [] },
+        applicationRows: 0,
       });
     });
 

@@ -272,11 +272,11 @@ describe('SQL files', () => {
   });
 
   it('plans the DDL: HNSW index per type limit, models table, pca_model_id and embedding_fingerprint only when missing', () => {
-    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false, hasFingerprintColumn: false, columns: [] };
+    const absent: TableShape = { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [], hasPcaModelColumn: false, hasFingerprintColumn: false, columns: [], provenanceNotNull: false };
     const legacy: TableShape = { ...absent, exists: true, dimensions: 8, vectorType: 'vector', embeddingType: 'vector(8)', hasPcaModelColumn: false };
     const current: TableShape = { ...legacy, hasPcaModelColumn: true, hasFingerprintColumn: true };
-    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine', previousExists = true, previousHasFingerprint = previousExists) =>
-      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist, { exists: previousExists, hasFingerprintColumn: previousHasFingerprint }).join('\n');
+    const plan = (dims: number, type: VectorType, shape: TableShape, modelsExist: boolean, distance: Distance = 'cosine', previousExists = true, previousHasFingerprint = previousExists, previousNotNull = false) =>
+      schemaStatements(resolveTable('app.docs'), dims, type, distance, shape, modelsExist, { exists: previousExists, hasFingerprintColumn: previousHasFingerprint, provenanceNotNull: previousNotNull }).join('\n');
 
     expect(plan(2000, 'vector', absent, false)).toContain('USING hnsw (embedding vector_cosine_ops)');
     expect(plan(2001, 'vector', absent, false)).not.toContain('hnsw');
@@ -309,6 +309,13 @@ describe('SQL files', () => {
     expect(plan(8, 'vector', { ...current, hasFingerprintColumn: false }, true)).not.toContain('docs_previous');
     expect(plan(8, 'vector', current, true, 'cosine', true, false)).toMatch(/^ALTER TABLE "app"\."docs_previous" ADD COLUMN IF NOT EXISTS embedding_fingerprint text;$/m);
     expect(plan(8, 'vector', current, true, 'cosine', true, false)).not.toContain('ALTER TABLE "app"."docs" ');
+    // Provenance columns made nullable (application rows) only on the table whose catalog still says NOT NULL.
+    expect(plan(8, 'vector', { ...current, provenanceNotNull: true }, true)).toMatch(/^ALTER TABLE "app"\."docs"\n {2}ALTER COLUMN content_sha256 DROP NOT NULL,/m);
+    expect(plan(8, 'vector', { ...current, provenanceNotNull: true }, true)).not.toContain('docs_previous');
+    expect(plan(8, 'vector', current, true, 'cosine', true, true, true)).toMatch(/^ALTER TABLE "app"\."docs_previous"\n {2}ALTER COLUMN content_sha256 DROP NOT NULL,/m);
+    expect(plan(8, 'vector', current, true)).not.toContain('DROP NOT NULL');
+    expect(fresh).not.toContain('DROP NOT NULL');
+    expect(fresh).toContain('content_sha256  char(64),\n');
   });
 
   it('fails loudly on an unfilled placeholder or a missing file', () => {

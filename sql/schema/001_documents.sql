@@ -1,5 +1,9 @@
 -- The target table, compatible with the original app's PgVectorStore (its eight columns, same
 -- names and types) plus three provenance columns the migration writes and verifies against.
+-- They are nullable: the application keeps writing rows with its own INSERT of the eight columns,
+-- and such a row has none of them. A row with source_index NOT NULL is one this tool wrote; the
+-- tool never deletes or changes the others (011_documents_provenance_nullable.sql lifts NOT NULL
+-- from tables created before).
 -- Idempotent: every statement is IF NOT EXISTS. The pca_model_id column is added by
 -- 004_documents_pca_model.sql, and embedding_fingerprint by 006_documents_fingerprint.sql, for new
 -- tables and for tables created before they existed alike.
@@ -30,9 +34,9 @@ CREATE TABLE IF NOT EXISTS {{table}} (
   metadata        jsonb DEFAULT '{}',
   created_at      timestamptz DEFAULT now(),
   updated_at      timestamptz DEFAULT now(),
-  content_sha256  char(64) NOT NULL,
-  embedding_model text NOT NULL,
-  source_index    integer NOT NULL,
+  content_sha256  char(64),
+  embedding_model text,
+  source_index    integer,
   PRIMARY KEY ({{primary_key}})
 ) {{partitioning}};
 

@@ -2,7 +2,7 @@
 -- with a hash when that exceeds 63 bytes: src/sink/identifiers.ts previousTable). Same columns as
 -- the documents table, same embedding type and dimension, plus the replacing run and when.
 -- Columns are nullable where the documents table's are (metadata, created_at, updated_at,
--- pca_model_id) and have no defaults: every value is copied as it was, NULLs included, and put
+-- pca_model_id, the provenance columns: 012 for tables created before) and have no defaults: every value is copied as it was, NULLs included, and put
 -- back the same way. No foreign keys: the rows only ever return to the documents table, whose
 -- constraints check them then. The same id can be saved by several runs, hence the key.
 -- embedding_fingerprint is added by 007_documents_previous_fingerprint.sql (as 006 adds it to the
@@ -20,9 +20,9 @@ CREATE TABLE IF NOT EXISTS {{previous}} (
   metadata        jsonb,
   created_at      timestamptz,
   updated_at      timestamptz,
-  content_sha256  char(64) NOT NULL,
-  embedding_model text NOT NULL,
-  source_index    integer NOT NULL,
+  content_sha256  char(64),
+  embedding_model text,
+  source_index    integer,
   pca_model_id    uuid,
   replaced_by_run uuid NOT NULL,
   replaced_at     timestamptz NOT NULL DEFAULT now(),

@@ -84,7 +84,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--report <file>', 'write the run report as JSON')
     .option('--embeddings <mode>', 'reembed: texts through --model; keep: the stored vectors as they are, no model', 'reembed')
     .option('--source-model <name>', `with --embeddings keep: recorded as embedding_model (default: ${DEFAULTS.keptLabel})`)
-    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, halfvec, none (refuse)', 'auto')
+    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, truncate (first --dimensions numbers, re-normalized), halfvec, none (refuse)', 'auto')
     .option('--dimensions <n>', 'reduce to n dimensions with PCA on purpose (smaller index, faster search)')
     .option('--pca-sample <n>', 'vectors sampled across all stores to fit PCA', String(DEFAULTS.pcaSample))
     .option('--refit-pca', "fit a new PCA model and rewrite all of the table's rows in one transaction")
@@ -139,7 +139,7 @@ export async function runCli(io: CliIo): Promise<number> {
         io.stdout.write(`no rows for user ${config.userId}${config.collection === null ? '' : ` in ${config.collection}`}\n`);
       } else {
         for (const [i, h] of hits.entries()) {
-          io.stdout.write(`${i + 1}. ${h.distance.toFixed(4)}  ${h.collection}#${h.sourceIndex}  ${h.text.replace(/\s+/g, ' ').slice(0, 100)}\n`);
+          io.stdout.write(`${i + 1}. ${h.distance.toFixed(4)}  ${h.collection}#${h.sourceIndex ?? 'app'}  ${h.text.replace(/\s+/g, ' ').slice(0, 100)}\n`);
         }
       }
     });
@@ -188,7 +188,7 @@ export async function runCli(io: CliIo): Promise<number> {
       if (jsonOut(flags)) {
         io.stdout.write(`${JSON.stringify(result)}\n`);
       } else {
-        for (const s of result.stores) io.stdout.write(`${s.ok ? 'ok      ' : 'MISMATCH'} ${s.store.padEnd(40)} ${s.rows}/${s.expectedRows} rows\n`);
+        for (const s of result.stores) io.stdout.write(`${s.ok ? 'ok      ' : 'MISMATCH'} ${s.store.padEnd(40)} ${s.rows}/${s.expectedRows} rows${s.applicationRows > 0 ? ` + ${s.applicationRows} application rows` : ''}\n`);
         for (const m of result.mismatches) io.stdout.write(`  ${m.store}: ${m.kind}: ${m.detail}\n`);
         io.stdout.write(`${result.mismatches.length === 0 ? 'verified' : `${result.mismatches.length} mismatches`}: ${result.stores.length} stores\n`);
       }
@@ -199,7 +199,7 @@ export async function runCli(io: CliIo): Promise<number> {
     async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; json?: boolean }) => {
       const result = await runDoctor({ database: dbConfig(flags), table: flags.table });
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
-      else io.stdout.write(result.problems.length === 0 ? `${flags.table}: ${result.diagnosis.rows} rows, healthy\n` : `${result.problems.map((p) => `problem: ${p}`).join('\n')}\n`);
+      else io.stdout.write(result.problems.length === 0 ? `${flags.table}: ${result.diagnosis.rows} rows (${result.diagnosis.applicationRows} written by applications), healthy\n` : `${result.problems.map((p) => `problem: ${p}`).join('\n')}\n`);
       exitCode = result.problems.length === 0 ? 0 : 1;
     },
   );
@@ -233,7 +233,7 @@ export async function runCli(io: CliIo): Promise<number> {
   commonOptions(program.command('reembed').description("recompute every vector of the table with a new model in a side table, check it, and swap it in atomically"))
     .option('--users <ids>', "only these users' rows this time (the swap waits until every row is done)")
     .option('--batch-size <n>', 'texts embedded per batch (also rows per committed write)', String(DEFAULTS.batchSize))
-    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, halfvec, none (refuse)', 'auto')
+    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, truncate (first --dimensions numbers, re-normalized), halfvec, none (refuse)', 'auto')
     .option('--dimensions <n>', 'reduce to n dimensions with PCA fitted on the table\'s texts')
     .option('--pca-sample <n>', "texts of the table embedded to fit PCA", String(DEFAULTS.pcaSample))
     .option('--no-swap', 'fill, index and verify the side table, but leave the swap to a later run')

@@ -54,7 +54,7 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
         err.write(`validating ${event.stores} stores (decoding, decrypting, counting)...\n`);
         return;
       case 'sampling':
-        err.write(`sampling up to ${event.sampleSize} vectors across all stores to fit PCA...\n`);
+        err.write(`sampling up to ${event.sampleSize} vectors across all stores to ${event.method === 'pca' ? 'fit PCA' : 'measure the truncation'}...\n`);
         return;
       case 'reduction':
         if (event.reduction.method !== 'none') err.write(`${describeReduction(event.reduction)}\n`);
@@ -99,6 +99,9 @@ function describeReduction(r: ReductionReport): string {
   if (r.method === 'none') return `no reduction (${r.targetDimensions} dimensions)`;
   if (r.method === 'halfvec') return `halfvec(${r.targetDimensions}): float16 storage, indexable up to 4000 dimensions`;
   const recall = r.recallAt10 === null ? 'n/a' : r.recallAt10.toFixed(3);
+  if (r.method === 'truncate') {
+    return `truncate ${r.sourceDimensions} -> ${r.targetDimensions} (first ${r.targetDimensions} numbers, re-normalized): squared norm kept ${(r.explainedVariance * 100).toFixed(1)}%, recall@10 ${recall} on ${r.sampleSize ?? 0} vectors`;
+  }
   const how = r.reused ? `reused model ${r.pcaModelId}` : `fitted in ${(r.fitMs / 1000).toFixed(1)} s on ${r.sampleSize} vectors`;
   return `PCA ${r.sourceDimensions} -> ${r.targetDimensions}: ${how}; variance retained ${(r.explainedVariance * 100).toFixed(1)}%, recall@10 ${recall} (${r.evaluation ?? 'n/a'})`;
 }

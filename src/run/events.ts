@@ -3,7 +3,7 @@ import type { DatabaseSummary, ReductionReport, RunReport, StoreReport } from '.
 /** What a run tells its observer (the CLI renders these as a progress bar or as JSON lines). */
 export type RunEvent =
   | { type: 'validating'; stores: number }
-  | { type: 'sampling'; sampleSize: number; method: 'pca' }
+  | { type: 'sampling'; sampleSize: number; method: 'pca' | 'truncate' }
   | { type: 'reduction'; reduction: ReductionReport }
   | { type: 'run-start'; runId: string; dryRun: boolean; root: string; table: string; model: string; dimensions: number; database: DatabaseSummary; stores: number; skipped: number }
   | { type: 'store-start'; userId: string; collection: string; position: number; of: number }

@@ -14,7 +14,7 @@ import type { Projector } from '../transform/pca/index.js';
 import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
 import { checkTableMatches, planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
-import { deduplicating, keepingStored, projecting, reembedding, reusingStored, VectorCache, type Vectorizer } from '../transform/vectorize.js';
+import { deduplicating, keepingStored, projecting, reembedding, reusingStored, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import { TOOL_VERSION } from '../version.js';
 import type { RunObserver } from './events.js';
 import { isUnchanged, ledgerOptions, selectFailed, storeLabel, toOutcome, vectorFingerprint } from './ledger.js';
@@ -22,6 +22,7 @@ import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
 import type { DatabaseSummary, DryRunEstimate, ReductionReport, RunReport, StoreReport } from './report.js';
 import { withSink, withEmbedder } from './resources.js';
 import { sampleEmbeddedTexts, sampleStoredVectors, type SampleSource } from './sample.js';
+import { truncationReport } from './truncation.js';
 
 export interface RunDependencies {
   sink: Sink;
@@ -161,13 +162,14 @@ async function validate(config: MigrateConfig, stores: StoreLocation[], refused:
 
 /**
  * Keep mode loads every store in one dimension: the table's (when it already has rows of a
- * dimension) or else the dimension most stored vectors have. Stores of another dimension fail.
+ * dimension, and they are not truncations of longer vectors) or else the dimension most stored
+ * vectors have. Stores of another dimension fail.
  * When every store failed (a wrong master key), the dimension of their readable pickles still
  * lets the run record each store's own failure in the ledger instead of hiding them.
  */
-function keptDimensions(candidates: Candidate[], reports: StoreReport[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean): number {
+function keptDimensions(candidates: Candidate[], reports: StoreReport[], active: PcaModelRecord | null, info: DatabaseInfo, refit: boolean, truncate: boolean): number {
   if (active !== null && !refit) return active.sourceDimensions;
-  if (info.tableExists && active === null && info.tableDimensions !== null) return info.tableDimensions;
+  if (info.tableExists && active === null && info.tableDimensions !== null && !truncate) return info.tableDimensions;
   const top = mostVectorsDimension(candidates.map((c) => c.report)) ?? mostVectorsDimension(reports.filter((r) => r.status === 'failed'));
   if (top === null) {
     const failed = reports.filter((r) => r.status === 'failed');
@@ -339,9 +341,18 @@ async function estimate(ctx: RunContext, rowsToEmbed: number): Promise<DryRunEst
 
 /**
  * A refit rewrites every row of the table into the new space, so the run must cover every store
- * the table holds: rows it could not re-project would be left in the old space.
+ * the table holds: rows it could not re-project would be left in the old space. Rows applications
+ * wrote have no source vector to re-project, and the tool never deletes or changes them: refused.
  */
 async function checkRefitCovers(sink: Sink, target: TargetSpec, candidates: Candidate[]): Promise<void> {
+  const written = await sink.applicationRows(target);
+  if (written.length > 0) {
+    const shown = written.slice(0, 10).map((s) => `${storeLabel(s)}: ${s.rows}`).join(', ');
+    throw new MigrateError(
+      'E_USAGE',
+      `--refit-pca re-projects every row of ${target.table} from its source vector, but ${written.reduce((n, s) => n + s.rows, 0)} rows were written by applications (${shown}${written.length > 10 ? ', …' : ''}) and have none; the tool never changes them. Re-embed the whole table from its texts instead (reembed --model M --reduce pca), or load into another --table`,
+    );
+  }
   const covered = new Set(candidates.map((c) => storeLabel(c.store)));
   const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
   if (missing.length > 0) {
@@ -386,7 +397,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   // With --partitions, a table of another layout is refused here, before anything is read or written.
   const probe = await sink.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
   const sourceDimensions =
-    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, reports, active, probe, config.reduction.refit) : deps.embedder.dimensions;
+    config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, reports, active, probe, config.reduction.refit, config.reduction.mode === 'truncate') : deps.embedder.dimensions;
   const plan = planReduction({
     sourceDimensions,
     mode: config.reduction.mode,
@@ -437,6 +448,13 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
       if (reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING) {
         runWarnings.push(`PCA to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): search quality drops; consider --reduce halfvec or more dimensions`);
       }
+    }
+  }
+  if (plan.method === 'truncate') {
+    reduction = await truncationReport(config, deps.embedder, observe, plan, candidates.map((c) => ({ store: c.store, key: c.key })));
+    base = truncating(base, plan.dimensions);
+    if (reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING) {
+      runWarnings.push(`truncating to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): these vectors were not trained to be shortened; consider --reduce halfvec or pca`);
     }
   }
   observe({ type: 'reduction', reduction });

@@ -3,9 +3,11 @@ import type { QueryConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
 import type { SearchHit, Sink, TargetSpec } from '../sink/types.js';
 import { projectForSearch } from '../transform/pcaFit.js';
+import { truncateForSearch } from '../transform/truncate.js';
 import { fromPcaModelRecord } from './pcaModels.js';
 import { modelForTable, withTableEmbedder, type TableModel } from './recordedModel.js';
 import { withSink } from './resources.js';
+import { tableTruncation } from './truncation.js';
 
 export interface QueryResult {
   hits: SearchHit[];
@@ -35,7 +37,8 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 
 /**
  * Searches one user's rows. The query vector is the model's embedding of the text (or a vector
- * given as JSON), projected with the table's PCA model when its rows were projected, so load time
+ * given as JSON), projected with the table's PCA model when its rows were projected, or truncated
+ * like them (a vector of the table's own dimension is taken as already truncated), so load time
  * and query time land in the same space. Reads only.
  */
 export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = process.stdin): Promise<QueryResult> {
@@ -45,7 +48,8 @@ export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = pro
     if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; run migrate first`);
     // Tables of PCA projections are searched by L2 (see transform/pcaFit.ts).
     const target: TargetSpec = { table: config.table, dimensions: info.tableDimensions, vectorType: info.tableVectorType ?? 'vector', distance: record === null ? 'cosine' : 'l2' };
-    const expected = record?.sourceDimensions ?? info.tableDimensions;
+    const truncation = record === null ? await tableTruncation(sink, config.table) : null;
+    const expected = record?.sourceDimensions ?? truncation?.sourceDimensions ?? info.tableDimensions;
     const raw =
       config.embeddingFile !== null
         ? await readVectorFile(config.embeddingFile, () => readAll(stdin))
@@ -57,8 +61,9 @@ export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = pro
             if (v === undefined) throw new MigrateError('E_EMBED', 'the model returned no vector for the query');
             return v;
           });
-    if (raw.length !== expected) throw new MigrateError('E_DIM_MISMATCH', `the query vector has ${raw.length} dimensions; table ${config.table} expects ${expected}`);
-    const embedding = record === null ? raw : projectForSearch(fromPcaModelRecord(record), raw);
+    const preTruncated = truncation !== null && raw.length === truncation.dimensions;
+    if (raw.length !== expected && !preTruncated) throw new MigrateError('E_DIM_MISMATCH', `the query vector has ${raw.length} dimensions; table ${config.table} expects ${expected}`);
+    const embedding = record !== null ? projectForSearch(fromPcaModelRecord(record), raw) : truncation !== null && !preTruncated ? truncateForSearch(raw, truncation.dimensions) : raw;
     return { hits: await search(sink, target, config, embedding), pcaModelId: record?.id ?? null };
   });
 }

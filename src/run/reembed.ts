@@ -12,7 +12,7 @@ import type { Embedder } from '../transform/embedder.js';
 import { createSearchProjector, fitReduction } from '../transform/pcaFit.js';
 import { planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { windowSize } from '../transform/rows.js';
-import { deduplicating, fingerprintOf, projecting, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
+import { deduplicating, fingerprintOf, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
 import { withEmbedder, withSink } from './resources.js';
@@ -193,9 +193,10 @@ export async function swapBackReembed(config: ReembedConfig): Promise<{ table: s
   });
 }
 
-/** A resumed job keeps the dimension, type and PCA model it started with. */
+/** A resumed job keeps the dimension, type and PCA model (or truncation) it started with. */
 function planOf(job: ReembedJob, embedder: Embedder): ReductionPlan {
   if (job.pcaModelId !== null) return { method: 'pca', vectorType: 'vector', sourceDimensions: embedder.dimensions, dimensions: job.dimensions, model: 'reuse' };
+  if (job.options['reduce'] === 'truncate') return { method: 'truncate', vectorType: 'vector', sourceDimensions: embedder.dimensions, dimensions: job.dimensions };
   if (job.dimensions !== embedder.dimensions) {
     throw new MigrateError(
       'E_REEMBED',
@@ -224,6 +225,7 @@ async function vectorizerFor(
 ): Promise<{ vectorizer: Vectorizer; fitted: boolean }> {
   // Identical texts (within and across users) are embedded once per run, as in migrate.
   const base = deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions));
+  if (plan.method === 'truncate') return { vectorizer: truncating(base, plan.dimensions), fitted: false };
   if (plan.method !== 'pca') return { vectorizer: base, fitted: false };
   const existing = job?.pcaModelId != null ? await sink.getPcaModelById(side, job.pcaModelId) : await sink.getPcaModel(side);
   if (existing !== null && existing.sourceDimensions === embedder.dimensions && existing.targetDimensions === plan.dimensions) {

@@ -61,12 +61,15 @@ export interface DatabaseSummary {
 
 /** How vectors were fitted into pgvector's index limit, and what it cost in quality. */
 export interface ReductionReport {
-  method: 'none' | 'halfvec' | 'pca';
+  method: 'none' | 'halfvec' | 'pca' | 'truncate';
   sourceDimensions: number;
   targetDimensions: number;
-  /** Share of the sample's variance the kept components explain (1 without PCA). */
+  /**
+   * Share of the sample's variance the kept components explain (PCA), or of its squared norm the
+   * kept numbers hold (truncate); 1 without reduction.
+   */
   explainedVariance: number;
-  /** Neighbour recall@10 of the reduced space against the full space (null without PCA or with too few vectors). */
+  /** Neighbour recall@10 of the reduced space against the full space (null without PCA or truncation, or with too few vectors). */
   recallAt10: number | null;
   fitMs: number;
   /** The PCA model used (null without PCA; in a dry run the model is fitted but not saved). */

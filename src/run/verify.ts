@@ -9,10 +9,12 @@ import type { Embedder } from '../transform/embedder.js';
 import { projectForSearch } from '../transform/pcaFit.js';
 import { rowId } from '../transform/rowId.js';
 import { extractTexts, newRowStats } from '../transform/rows.js';
+import { truncateForSearch } from '../transform/truncate.js';
 import { fromPcaModelRecord } from './pcaModels.js';
 import { storeLabel } from './ledger.js';
 import { modelForTable, withTableEmbedder } from './recordedModel.js';
 import { withSink } from './resources.js';
+import { tableTruncation } from './truncation.js';
 
 export interface Mismatch {
   store: string;
@@ -21,7 +23,11 @@ export interface Mismatch {
 }
 
 export interface VerifyResult {
-  stores: { store: string; expectedRows: number; rows: number; ok: boolean }[];
+  /**
+   * rows: the tool's rows of the store; applicationRows: rows an application wrote into it since
+   * (no source_index), which are not the source's and not mismatches either.
+   */
+  stores: { store: string; expectedRows: number; rows: number; applicationRows: number; ok: boolean }[];
   mismatches: Mismatch[];
 }
 
@@ -87,6 +93,9 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
       distance: pca === null ? 'cosine' : 'l2',
     };
     const model = pca === null ? null : fromPcaModelRecord(pca);
+    const truncation = pca === null && info.tableExists ? await tableTruncation(sink, config.table) : null;
+    const reduce = (raw: Float32Array): Float32Array =>
+      model !== null ? projectForSearch(model, raw) : truncation !== null ? truncateForSearch(raw, truncation.dimensions) : raw;
     // Without --embeddings keep or --model: the model the rows record (keep mode too).
     const choice = config.embeddings === 'keep' ? null : await modelForTable(sink, config.table, config.model);
     const keep = choice === null || choice.kind === 'keep';
@@ -101,9 +110,12 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
         const before = result.mismatches.length;
         let expected: Expected[] | null = null;
         let rows: StoredRowSummary[] = [];
+        let applicationRows = 0;
         try {
           expected = await expectedRows(store, keys, keep);
-          rows = info.tableExists ? await sink.readStoreSummaries(target, store) : [];
+          const all = info.tableExists ? await sink.readStoreSummaries(target, store) : [];
+          rows = all.filter((r) => r.sourceIndex !== null);
+          applicationRows = all.length - rows.length;
           if (expected === null) {
             if (rows.length > 0) result.mismatches.push({ store: label, kind: 'not-loaded-but-has-rows', detail: `the source store is invalid, yet the table holds ${rows.length} rows for it` });
           } else {
@@ -117,14 +129,14 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
             const first = expected[0];
             if (first !== undefined && rows.length > 0) {
               const raw = keep ? Float32Array.from(first.vector ?? []) : ((await embedder?.embed([first.text]))?.[0] ?? new Float32Array(0));
-              await searchCheck(sink, target, store, first, model === null ? raw : projectForSearch(model, raw), result.mismatches);
+              await searchCheck(sink, target, store, first, reduce(raw), result.mismatches);
             }
           }
         } catch (err) {
           const e = toMigrateError(err, 'E_INTERNAL', label);
           result.mismatches.push({ store: label, kind: 'unreadable', detail: `${e.code}: ${e.message}` });
         }
-        result.stores.push({ store: label, expectedRows: expected?.length ?? 0, rows: rows.length, ok: result.mismatches.length === before });
+        result.stores.push({ store: label, expectedRows: expected?.length ?? 0, rows: rows.length, applicationRows, ok: result.mismatches.length === before });
       }
       return result;
     };

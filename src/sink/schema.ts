@@ -40,6 +40,12 @@ export const FINGERPRINT_COLUMN = 'embedding_fingerprint';
  */
 export const PREVIOUS_COLUMNS = ['replaced_by_run', 'replaced_at'] as const;
 
+/**
+ * Written by every load, but NULL in rows an application wrote (schema/011 and 012 lift NOT NULL
+ * from tables created before they were nullable). source_index IS NOT NULL marks a tool row.
+ */
+export const PROVENANCE_COLUMNS = ['content_sha256', 'embedding_model', 'source_index'] as const;
+
 /** pgvector's HNSW index refuses columns with more dimensions than this, per type. */
 export const MAX_HNSW_DIMENSIONS: Readonly<Record<VectorType, number>> = { vector: 2000, halfvec: 4000 };
 
@@ -58,6 +64,8 @@ export interface TableShape {
   hasFingerprintColumn: boolean;
   /** Every column name, in order (empty if no table). */
   columns: readonly string[];
+  /** Some provenance column is still NOT NULL (a table from before 011/012): applications cannot insert. */
+  provenanceNotNull: boolean;
 }
 
 interface ColumnRow extends Record<string, unknown> {
@@ -65,12 +73,13 @@ interface ColumnRow extends Record<string, unknown> {
   type_name: string;
   typmod: number;
   formatted_type: string;
+  not_null: boolean;
 }
 
 export async function readTableShape(db: SqlRunner, table: ResolvedTable): Promise<TableShape> {
   const { rows } = await db.query<ColumnRow>(sqlFile('queries/table_columns.sql'), [table.regclassText]);
   if (rows.length === 0) {
-    return { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [...REQUIRED_COLUMNS], hasPcaModelColumn: false, hasFingerprintColumn: false, columns: [] };
+    return { exists: false, dimensions: null, vectorType: null, embeddingType: null, missingColumns: [...REQUIRED_COLUMNS], hasPcaModelColumn: false, hasFingerprintColumn: false, columns: [], provenanceNotNull: false };
   }
   const names = new Set(rows.map((r) => r.name));
   const embedding = rows.find((r) => r.name === 'embedding');
@@ -84,6 +93,7 @@ export async function readTableShape(db: SqlRunner, table: ResolvedTable): Promi
     hasPcaModelColumn: names.has(PCA_MODEL_COLUMN),
     hasFingerprintColumn: names.has(FINGERPRINT_COLUMN),
     columns: rows.map((r) => r.name),
+    provenanceNotNull: rows.some((r) => r.not_null === true && (PROVENANCE_COLUMNS as readonly string[]).includes(r.name)),
   };
 }
 
@@ -193,7 +203,8 @@ function lacksColumn(display: string, column: string): MigrateError {
  * The DDL files, in order, with their placeholders filled. `shape`, `modelsExist` and
  * `previous` describe the database as it is now (read under the schema locks): the models
  * table's and the previous-rows table's DDL run only when that table is missing, and the ALTERs
- * that add pca_model_id and embedding_fingerprint only when the column is (on each table). The files are idempotent anyway; skipping them
+ * that add pca_model_id and embedding_fingerprint only when the column is (on each table), and
+ * those that make the provenance columns nullable only when one is NOT NULL. The files are idempotent anyway; skipping them
  * avoids their table locks (CREATE INDEX IF NOT EXISTS locks the table before finding the index,
  * and would wait behind a long refit of another table, or a load saving replaced rows).
  */
@@ -204,7 +215,7 @@ export function schemaStatements(
   distance: Distance,
   shape: TableShape,
   modelsExist: boolean,
-  previous: Pick<TableShape, 'exists' | 'hasFingerprintColumn'>,
+  previous: Pick<TableShape, 'exists' | 'hasFingerprintColumn' | 'provenanceNotNull'>,
   /** False: no HNSW index now (ensureSchema's deferSearchIndex; searchIndex.ts builds it later). */
   searchIndex = true,
   /** TargetSpec.partitions: a table created now is hash-partitioned (tableLayout.ts); an existing one keeps its layout. */
@@ -234,5 +245,7 @@ export function schemaStatements(
   if (!shape.hasFingerprintColumn) statements.push(sqlFile('schema/006_documents_fingerprint.sql', values));
   // After 005: a previous-rows table it just created gets the column the same way as an old one.
   if (!previous.exists || !previous.hasFingerprintColumn) statements.push(sqlFile('schema/007_documents_previous_fingerprint.sql', values));
+  if (shape.provenanceNotNull) statements.push(sqlFile('schema/011_documents_provenance_nullable.sql', values));
+  if (previous.provenanceNotNull) statements.push(sqlFile('schema/012_documents_previous_provenance_nullable.sql', values));
   return statements;
 }

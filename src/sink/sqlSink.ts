@@ -47,6 +47,7 @@ import { sqlFile } from './sqlFiles.js';
 import { assertPartitions, readTableLayout, rlsActive, rlsStatements } from './tableLayout.js';
 import { checkTable, checkTarget, type Target } from './target.js';
 import type {
+  ApplicationRows,
   BuildSearchIndexOptions,
   DatabaseInfo,
   EnsureSchemaOptions,
@@ -91,7 +92,7 @@ interface SearchRow extends Record<string, unknown> {
   user_id: string;
   collection_name: string;
   text: string;
-  source_index: number;
+  source_index: number | null;
   distance: number;
   metadata: unknown;
 }
@@ -100,10 +101,10 @@ interface SummaryRow extends Record<string, unknown> {
   id: string;
   user_id: string;
   collection_name: string;
-  source_index: number;
-  content_sha256: string;
+  source_index: number | null;
+  content_sha256: string | null;
   text_sha256: string;
-  embedding_model: string;
+  embedding_model: string | null;
   pca_model_id: string | null;
 }
 
@@ -295,6 +296,14 @@ export class SqlSink implements Sink {
     });
   }
 
+  async applicationRows(target: TableRef): Promise<ApplicationRows[]> {
+    const table = resolveTable(target.table);
+    return this.#guard('E_LOAD', `counting the application rows of ${table.display}`, async () => {
+      if (!(await relationExists(this.#db, table))) return [];
+      return readApplicationRows(this.#db, table);
+    });
+  }
+
   async embeddingFingerprints(target: TableRef, userId?: string): Promise<{ fingerprint: string | null; rows: number }[]> {
     const { table } = checkTable(target);
     return this.#guard('E_LOAD', `reading the embedding fingerprints of ${table.display}`, async () => {
@@ -335,7 +344,7 @@ export class SqlSink implements Sink {
         userId: r.user_id,
         collection: r.collection_name,
         text: r.text,
-        sourceIndex: Number(r.source_index),
+        sourceIndex: r.source_index === null ? null : Number(r.source_index),
         distance: Number(r.distance),
         metadata: r.metadata,
       }));
@@ -476,7 +485,7 @@ export class SqlSink implements Sink {
         id: r.id,
         userId: r.user_id,
         collection: r.collection_name,
-        sourceIndex: Number(r.source_index),
+        sourceIndex: r.source_index === null ? null : Number(r.source_index),
         contentSha256: r.content_sha256,
         textSha256: r.text_sha256,
         embeddingModel: r.embedding_model,
@@ -527,9 +536,10 @@ export class SqlSink implements Sink {
       const dup = await this.#db.query<DuplicatesRow>(sqlFile('queries/diagnose_duplicate_texts.sql', values), [examples]);
       const empty = await this.#db.query<ExamplesRow>(sqlFile('queries/diagnose_missing_text.sql', values), [examples]);
       const duplicates = dup.rows[0];
+      const applicationRows = (await readApplicationRows(this.#db, table)).reduce((sum, s) => sum + s.rows, 0);
       return {
         table: table.display,
-        rows: fingerprints.reduce((sum, f) => sum + f.rows, 0),
+        rows: fingerprints.reduce((sum, f) => sum + f.rows, 0) + applicationRows,
         fingerprints,
         zeroVectors: counted(zero.rows[0]),
         nonNormalized: { ...counted(off.rows[0]), tolerance },
@@ -539,6 +549,7 @@ export class SqlSink implements Sink {
           examples: (duplicates?.examples ?? []).map((e) => ({ userId: e.userId, contentSha256: e.contentSha256, rows: Number(e.rows) })),
         },
         missingText: counted(empty.rows[0]),
+        applicationRows,
       };
     });
   }
@@ -827,6 +838,11 @@ function readableVectorType(shape: TableShape, table: ResolvedTable, target: Tab
   const vectorType = 'dimensions' in target && target.vectorType !== undefined ? resolveVectorType(target.vectorType) : (shape.vectorType ?? 'vector');
   assertCompatible(shape, table, dimensions, vectorType);
   return vectorType;
+}
+
+async function readApplicationRows(db: SqlRunner, table: ResolvedTable): Promise<ApplicationRows[]> {
+  const { rows } = await db.query<{ user_id: string; collection_name: string; rows: number }>(sqlFile('queries/application_rows.sql', { table: table.quoted }));
+  return rows.map((r) => ({ userId: r.user_id, collection: r.collection_name, rows: Number(r.rows) }));
 }
 
 function storeContext(t: Target, key: StoreKey): string {

@@ -146,7 +146,8 @@ export interface SearchHit {
   userId: string;
   collection: string;
   text: string;
-  sourceIndex: number;
+  /** The source entry; null for a row an application wrote. */
+  sourceIndex: number | null;
   /** Cosine distance (0 = same direction). */
   distance: number;
   metadata: unknown;
@@ -236,6 +237,11 @@ export interface Sink {
   savePcaModel(model: NewPcaModel): Promise<PcaModelRecord>;
   /** The distinct (user, collection) pairs that have rows in the table; empty if it does not exist. */
   listStoreKeys(target: TableRef): Promise<StoreKey[]>;
+  /**
+   * Rows applications wrote (source_index NULL: the tool never deletes or changes them), per
+   * store, in store order; empty if the table does not exist. Reads only.
+   */
+  applicationRows(target: TableRef): Promise<ApplicationRows[]>;
   /**
    * The distinct embedding fingerprints of the table's rows (of `userId`'s only, when given) with
    * their row counts, most rows first; empty when the table or its fingerprint column is missing.
@@ -485,16 +491,22 @@ export interface RollbackResult {
   removed: number;
 }
 
+/** One store's rows written by an application (Sink.applicationRows). */
+export interface ApplicationRows extends StoreKey {
+  rows: number;
+}
+
 /** What verification needs of a stored row (no embedding). */
 export interface StoredRowSummary {
   id: string;
   userId: string;
   collection: string;
-  sourceIndex: number;
-  contentSha256: string;
+  /** Null (and contentSha256, embeddingModel too) for a row an application wrote. */
+  sourceIndex: number | null;
+  contentSha256: string | null;
   /** SHA-256 of the text as stored now (so a text altered behind the tool's back shows). */
   textSha256: string;
-  embeddingModel: string;
+  embeddingModel: string | null;
   pcaModelId: string | null;
 }
 
@@ -523,6 +535,11 @@ export interface TableDiagnosis {
   duplicateTexts: { groups: number; rows: number; examples: { userId: string; contentSha256: string; rows: number }[] };
   /** Rows with an empty (or ASCII-whitespace-only) text. */
   missingText: { rows: number; examples: string[] };
+  /**
+   * Rows applications wrote (source_index NULL), included in `rows` but not in `fingerprints` nor
+   * `nonNormalized`: they carry no fingerprint, and their vectors are the application's own.
+   */
+  applicationRows: number;
 }
 
 // ---- Re-embedding side by side (reembed) ----
@@ -561,7 +578,8 @@ export interface ReembedPendingRow {
   userId: string;
   collection: string;
   text: string;
-  contentSha256: string;
+  /** Null for a row an application wrote. */
+  contentSha256: string | null;
 }
 
 /** A new vector for a row, with the text it was computed from. */

@@ -6,12 +6,14 @@ export const MAX_INDEXED = { vector: 2000, halfvec: 4000 } as const;
 /** halfvec (and its HNSW operator classes) arrived in pgvector 0.7.0. */
 export const HALFVEC_SINCE = '0.7.0';
 
-export type ReduceMode = 'auto' | 'pca' | 'halfvec' | 'none';
+export type ReduceMode = 'auto' | 'pca' | 'truncate' | 'halfvec' | 'none';
 
 export type ReductionPlan =
   | { method: 'none'; vectorType: 'vector'; sourceDimensions: number; dimensions: number }
   | { method: 'halfvec'; vectorType: 'halfvec'; sourceDimensions: number; dimensions: number }
-  | { method: 'pca'; vectorType: 'vector'; sourceDimensions: number; dimensions: number; model: 'fit' | 'reuse' };
+  | { method: 'pca'; vectorType: 'vector'; sourceDimensions: number; dimensions: number; model: 'fit' | 'reuse' }
+  /** The first `dimensions` numbers, re-normalized (transform/truncate.ts). */
+  | { method: 'truncate'; vectorType: 'vector'; sourceDimensions: number; dimensions: number };
 
 export interface ActivePca {
   id: string;
@@ -42,6 +44,7 @@ function versionAtLeast(version: string | null, wanted: string): boolean {
   return true;
 }
 
+/** The dimension PCA or truncation reduces `d` to: `wanted` (--dimensions), else the index limit. */
 function pcaTarget(d: number, wanted: number | null): number {
   const target = wanted ?? MAX_INDEXED.vector;
   if (target >= d) {
@@ -61,11 +64,11 @@ function pcaTarget(d: number, wanted: number | null): number {
 export function planReduction(inputs: ReductionInputs): ReductionPlan {
   const { sourceDimensions: d, mode, dimensions, activePca, refit } = inputs;
   if (dimensions !== null && (mode === 'none' || mode === 'halfvec')) {
-    throw new MigrateError('E_USAGE', `--dimensions reduces with PCA; it cannot be combined with --reduce ${mode}`);
+    throw new MigrateError('E_USAGE', `--dimensions reduces with PCA or truncation; it cannot be combined with --reduce ${mode}`);
   }
 
   if (activePca !== null && !refit) {
-    if (mode === 'none' || mode === 'halfvec') {
+    if (mode === 'none' || mode === 'halfvec' || mode === 'truncate') {
       throw new MigrateError('E_USAGE', `the table's rows were projected by PCA model ${activePca.id}; --reduce ${mode} would mix two spaces (use --refit-pca to rewrite them, or another --table)`);
     }
     if (activePca.sourceDimensions !== d) {
@@ -81,7 +84,7 @@ export function planReduction(inputs: ReductionInputs): ReductionPlan {
   }
   if (activePca !== null) {
     // A refit re-projects the table's rows in place: same column, so PCA to the same dimension.
-    if (mode === 'none' || mode === 'halfvec') {
+    if (mode === 'none' || mode === 'halfvec' || mode === 'truncate') {
       throw new MigrateError('E_USAGE', `--refit-pca fits a new PCA model for the table's vector(${activePca.targetDimensions}) column; --reduce ${mode} needs another --table`);
     }
     if (dimensions !== null && dimensions !== activePca.targetDimensions) {
@@ -112,6 +115,11 @@ export function planReduction(inputs: ReductionInputs): ReductionPlan {
         throw new MigrateError('E_USAGE', `${d}-dimension vectors fit pgvector's index already; --reduce pca needs --dimensions N to reduce them further`);
       }
       return { method: 'pca', vectorType: 'vector', sourceDimensions: d, dimensions: pcaTarget(d, dimensions), model: 'fit' };
+    case 'truncate':
+      if (dimensions === null && d <= MAX_INDEXED.vector) {
+        throw new MigrateError('E_USAGE', `${d}-dimension vectors fit pgvector's index already; --reduce truncate needs --dimensions N to shorten them`);
+      }
+      return { method: 'truncate', vectorType: 'vector', sourceDimensions: d, dimensions: pcaTarget(d, dimensions) };
     case 'auto':
       if (dimensions !== null) return { method: 'pca', vectorType: 'vector', sourceDimensions: d, dimensions: pcaTarget(d, dimensions), model: 'fit' };
       if (d <= MAX_INDEXED.vector) return { method: 'none', vectorType: 'vector', sourceDimensions: d, dimensions: d };

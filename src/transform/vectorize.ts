@@ -3,6 +3,7 @@ import type { StoredVector } from '../source/types.js';
 import type { Embedder } from './embedder.js';
 import type { Projector } from './pca/index.js';
 import { sha256Hex } from './rowId.js';
+import { truncateForSearch } from './truncate.js';
 
 /** One entry on its way to becoming a row: its text and, in keep mode, its stored vector. */
 export interface PendingEntry {
@@ -213,6 +214,22 @@ export function projecting(inner: Vectorizer, projector: Projector, model: { id:
     groupsByLength: inner.groupsByLength,
     async vectors(batch, onProgress) {
       return projector.project(await inner.vectors(batch, onProgress));
+    },
+  };
+}
+
+/**
+ * Truncates another vectorizer's output to its first `dimensions` numbers, re-normalized
+ * (truncate.ts). The fingerprint records it: `reduction: 'truncate'` with both dimensions, which
+ * query and verify read back to shorten their query vectors the same way.
+ */
+export function truncating(inner: Vectorizer, dimensions: number): Vectorizer {
+  return {
+    ...inner,
+    dimensions,
+    fingerprint: { ...inner.fingerprint, sourceDimensions: inner.dimensions, dimensions, reduction: 'truncate' },
+    async vectors(batch, onProgress) {
+      return (await inner.vectors(batch, onProgress)).map((v) => truncateForSearch(v, dimensions));
     },
   };
 }
