@@ -1,5 +1,6 @@
 import type { DatabaseConfig } from '../config.js';
 import type { TableDiagnosis } from '../sink/types.js';
+import { readFingerprint } from '../transform/fingerprint.js';
 import { withSink } from './resources.js';
 
 export interface DoctorConfig {
@@ -16,13 +17,8 @@ export interface DoctorResult {
 /** Whether every fingerprint promises unit-length vectors (a model with normalization, no PCA projection). */
 function promisesUnitLength(fingerprints: TableDiagnosis['fingerprints']): boolean {
   return fingerprints.every(({ fingerprint }) => {
-    if (fingerprint === null) return false;
-    try {
-      const f = JSON.parse(fingerprint) as Record<string, unknown>;
-      return f['normalized'] === true && (f['pcaModelId'] ?? null) === null;
-    } catch {
-      return false;
-    }
+    const f = readFingerprint(fingerprint);
+    return f !== null && f['normalized'] === true && (f['pcaModelId'] ?? null) === null;
   });
 }
 

@@ -8,6 +8,7 @@ import type { ModelConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import type { Sink } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
+import { readFingerprint } from '../transform/fingerprint.js';
 import { withEmbedder } from './resources.js';
 
 /** What embeds the queries: a model (with the file hash its rows record, if any), or none (keep mode). */
@@ -29,15 +30,8 @@ interface Identity {
 }
 
 function identityOf(fingerprint: string, rows: number): Identity | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fingerprint);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const f = parsed as Record<string, unknown>;
-  if (typeof f['model'] !== 'string') return null;
+  const f = readFingerprint(fingerprint);
+  if (f === null || typeof f['model'] !== 'string') return null;
   const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
   return { model: f['model'], modelSha256: text(f['modelSha256']), onnxFile: text(f['onnxFile']), kept: f['kept'] === true, rows };
 }

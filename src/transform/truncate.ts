@@ -1,3 +1,4 @@
+import { readFingerprint } from './fingerprint.js';
 /**
  * Truncation (--reduce truncate): a vector's first n numbers, scaled back to unit length. This is
  * how Matryoshka-trained models (text-embedding-3-*, gemini-embedding-001) are meant to be
@@ -51,15 +52,8 @@ export function measureTruncation(sample: readonly Vector[], dimensions: number)
 
 /** A table's truncation as its rows' embedding fingerprint records it (vectorize.ts truncating), or null. */
 export function truncationOf(fingerprint: string | null): { sourceDimensions: number; dimensions: number } | null {
-  if (fingerprint === null) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fingerprint);
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const f = parsed as Record<string, unknown>;
+  const f = readFingerprint(fingerprint);
+  if (f === null) return null;
   if (f['reduction'] !== 'truncate' || typeof f['sourceDimensions'] !== 'number' || typeof f['dimensions'] !== 'number') return null;
   return { sourceDimensions: f['sourceDimensions'], dimensions: f['dimensions'] };
 }

@@ -242,3 +242,4 @@ export function fingerprintOf(vectorizer: Pick<Vectorizer, 'fingerprint'>, vecto
   const all: Record<string, string | number | boolean | null> = { ...vectorizer.fingerprint, vectorType };
   return JSON.stringify(Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k] ?? null])));
 }
+
