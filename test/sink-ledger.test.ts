@@ -155,7 +155,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
         [3, 'reembed_jobs'],
         [4, 'run_interrupted'],
       ]);
-      expect(await tablesOf(schema)).toEqual(['docs', 'docs_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
+      expect(await tablesOf(schema)).toEqual(['docs', 'docs_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_components', 'vector_pca_means', 'vector_pca_models']);
 
       await ctx.h.sink.ensureSchema({ table, dimensions: DIMS });
       const other = ctx.track(`${schema}.other_docs`);
@@ -801,7 +801,7 @@ describe('sink store locks across sessions (pg)', () => {
     }
     const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
     expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
-    expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_models']);
+    expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_components', 'vector_pca_means', 'vector_pca_models']);
   });
 });
 
