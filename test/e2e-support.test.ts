@@ -176,7 +176,16 @@ describe('two runs on one store never interleave (real PostgreSQL: PGlite is one
       expect(r.code).toBe(1);
       expect((await report(file)).stores[0]?.error?.code).toBe('E_LOCKED');
       const waiting = migrate('--users', 'bob', '--force');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Release only once the second run really waits on the store's advisory lock (a fixed sleep
+      // released it before a slow machine's CLI got there, and the test then proved nothing).
+      await withDb({ driver: 'pg', url: TEST_DATABASE_URL }, async (query) => {
+        for (let i = 0; i < 600; i++) {
+          const [row] = await query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+          if ((row?.n ?? 0) > 0) return;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        throw new Error('the second run never waited on the store lock within 60 s');
+      });
       release();
       const w = await waiting;
       expect(w.code).toBe(0);
