@@ -56,7 +56,7 @@ describe.each(['pg', 'pglite'] as const)('the recorded model (%s)', (driver) => 
     expect(JSON.stringify(q.lines)).toContain('"userId":"bob"');
     const v = await runCli(['verify', root, ...targetArgs(target), '--table', table, '--user', 'bob', '--offline'], { env });
     expect(v.code, v.stderr + v.stdout).toBe(0);
-    expect(v.lines[0]).toEqual({ stores: [{ store: 'bob/personal_assistant', expectedRows: 25, rows: 25, ok: true }], mismatches: [] });
+    expect(v.lines[0]).toEqual({ stores: [{ store: 'bob/personal_assistant', applicationRows: 0, expectedRows: 25, rows: 25, ok: true }], mismatches: [] });
     // A --model that is given still wins: the default, offline, cannot load.
     const named = await runCli(['query', 'hello', '--user', 'bob', ...targetArgs(target), '--table', table, '--offline', '--model', 'Xenova/all-MiniLM-L6-v2']);
     expect(named.code).not.toBe(0);
