@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_INTERRUPTED' // the run was stopped by a signal (SIGINT/SIGTERM or the caller's AbortSignal) before this store
   | 'E_REEMBED' // a re-embedding cannot go on: its side table failed the checks before the swap, or there is nothing to resume, abort or swap back
   | 'E_UNSUPPORTED' // the server (pgvector version, PGlite) cannot do what the command asks; the message says what to do instead
+  | 'E_FORMAT' // a FAISS, LlamaIndex or Chroma store is malformed, of a variant this tool refuses (named in the message), or matches two formats
   | 'E_INTERNAL';
 
 export class MigrateError extends Error {
