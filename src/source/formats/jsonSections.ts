@@ -1,0 +1,214 @@
+/**
+ * Streams the entries of a JSON file shaped `{ section: { key: value, ... }, ... }` (LlamaIndex's
+ * vector_store.json: `embedding_dict`, `metadata_dict`, ...) in file order, building only the
+ * sections asked for. A vector store has no size bound (100k x 1536 floats is 2-3 GB of text), so
+ * it is never held whole: stream-json tokenizes it and each entry is handed out as soon as it
+ * closes. File order matters too, and a plain object loses it (integer-like keys come first).
+ */
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import Parser from 'stream-json/Parser.js';
+import { MigrateError, isMigrateError } from '../../errors.js';
+import { setJsonKey } from '../jsonKey.js';
+import { StrictUtf8, MAX_METADATA_NESTING } from '../metadata.js';
+
+export interface SectionEntry {
+  section: string;
+  key: string;
+  /** The built value; `undefined` when the section was asked for keys only. */
+  value: unknown;
+}
+
+/** Per top-level key: build each entry's value, or only report its key. Others are skipped. */
+export type SectionPlan = Record<string, 'build' | 'keys'>;
+
+interface JsonToken {
+  name: string;
+  value?: string;
+}
+
+type Container = Record<string, unknown> | unknown[];
+
+const READ_CHUNK = 256 * 1024;
+
+class SectionAssembler {
+  private depth = 0;
+  private started = false;
+  private finished = false;
+  private section: string | null = null;
+  private mode: 'build' | 'keys' | 'skip' = 'skip';
+  private entryKey: string | null = null;
+  private readonly stack: Container[] = [];
+  private readonly keys: (string | null)[] = [];
+  private current: Container | null = null;
+  private key: string | null = null;
+  /** A scalar entry value (depth 2) finished on this token. */
+  readonly out: SectionEntry[] = [];
+
+  constructor(
+    private readonly label: string,
+    private readonly plan: SectionPlan,
+  ) {}
+
+  finish(): void {
+    if (!this.started) throw new MigrateError('E_FORMAT', `${this.label} holds no JSON value: expected an object`);
+    if (!this.finished) throw new MigrateError('E_FORMAT', `${this.label} ends before its top-level object closes (truncated?)`);
+  }
+
+  consume(token: JsonToken): void {
+    const name = token.name;
+    if (this.finished) throw new MigrateError('E_FORMAT', `${this.label} has data after its top-level object`);
+    if (!this.started) {
+      if (name !== 'startObject') throw new MigrateError('E_FORMAT', `${this.label}: the top level is not a JSON object`);
+      this.started = true;
+      this.depth = 1;
+      return;
+    }
+    if (this.depth === 1) {
+      if (name === 'endObject') {
+        this.depth = 0;
+        this.finished = true;
+      } else if (name === 'keyValue') {
+        this.section = token.value ?? '';
+        const mode = Object.hasOwn(this.plan, this.section) ? this.plan[this.section] : undefined;
+        this.mode = mode ?? 'skip';
+      } else if (name === 'startObject' || name === 'startArray') {
+        if (this.mode !== 'skip' && name !== 'startObject') {
+          throw new MigrateError('E_FORMAT', `${this.label}: "${this.section}" is not a JSON object`);
+        }
+        this.depth = 2;
+      } else if (this.mode !== 'skip') {
+        throw new MigrateError('E_FORMAT', `${this.label}: "${this.section}" is not a JSON object`);
+      }
+      return;
+    }
+    if (this.depth === 2 && this.mode !== 'skip') {
+      if (name === 'keyValue') {
+        this.entryKey = token.value ?? '';
+        return;
+      }
+      if (name === 'endObject') {
+        this.depth = 1;
+        return;
+      }
+    }
+    if (this.depth === 2 && this.mode === 'skip' && (name === 'endObject' || name === 'endArray')) {
+      this.depth = 1;
+      return;
+    }
+    if (this.mode === 'skip' || this.mode === 'keys') {
+      this.skipToken(name);
+      return;
+    }
+    this.buildToken(name, token.value);
+  }
+
+  private deeper(): void {
+    if (++this.depth > MAX_METADATA_NESTING) {
+      throw new MigrateError('E_FORMAT', `${this.label}: "${this.section}" nests arrays/objects more than ${MAX_METADATA_NESTING} levels deep; Python's json could not have read it`);
+    }
+  }
+
+  private emit(value: unknown): void {
+    this.out.push({ section: this.section ?? '', key: this.entryKey ?? '', value });
+  }
+
+  private skipToken(name: string): void {
+    if (name === 'startObject' || name === 'startArray') this.deeper();
+    else if (name === 'endObject' || name === 'endArray') this.depth--;
+    else if (name === 'keyValue') return;
+    if (this.depth === 2 && this.mode === 'keys' && name !== 'startObject' && name !== 'startArray') this.emit(undefined);
+  }
+
+  private buildToken(name: string, value: string | undefined): void {
+    switch (name) {
+      case 'startObject':
+        this.open({});
+        return;
+      case 'startArray':
+        this.open([]);
+        return;
+      case 'endObject':
+      case 'endArray':
+        this.close();
+        return;
+      case 'keyValue':
+        this.key = value ?? '';
+        return;
+      case 'stringValue':
+        this.save(value ?? '');
+        return;
+      case 'numberValue':
+        this.save(Number(value));
+        return;
+      case 'nullValue':
+        this.save(null);
+        return;
+      case 'trueValue':
+        this.save(true);
+        return;
+      case 'falseValue':
+        this.save(false);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private open(container: Container): void {
+    if (this.current !== null) {
+      this.stack.push(this.current);
+      this.keys.push(this.key);
+    }
+    this.current = container;
+    this.key = null;
+    this.deeper();
+  }
+
+  private close(): void {
+    const done = this.current;
+    this.depth--;
+    this.current = this.stack.pop() ?? null;
+    this.key = this.keys.pop() ?? null;
+    this.save(done);
+  }
+
+  private save(value: unknown): void {
+    const target = this.current;
+    if (target === null) this.emit(value);
+    else if (Array.isArray(target)) target.push(value);
+    else if (this.key !== null) {
+      setJsonKey(target, this.key, value);
+      this.key = null;
+    }
+  }
+}
+
+/** The entries of the planned sections, in file order; the file is closed on error or early return. */
+export async function* readJsonSections(path: string, label: string, plan: SectionPlan): AsyncGenerator<SectionEntry> {
+  const file = createReadStream(path, { highWaterMark: READ_CHUNK });
+  const utf8 = new StrictUtf8(label);
+  const tokens = Parser.parser({ packValues: true, streamValues: false, decodeStrings: false });
+  const assembler = new SectionAssembler(label, plan);
+  const source: Readable = file.pipe(utf8).pipe(tokens);
+  file.on('error', (error) => tokens.destroy(error));
+  utf8.on('error', (error) => tokens.destroy(error));
+  try {
+    for await (const token of source as AsyncIterable<JsonToken>) {
+      assembler.consume(token);
+      if (assembler.out.length > 0) yield* assembler.out.splice(0);
+    }
+    assembler.finish();
+  } catch (error) {
+    if (isMigrateError(error)) {
+      // StrictUtf8 reports E_METADATA (its home is metadata.json); here the fault is the store's format.
+      throw error.code === 'E_FORMAT' ? error : new MigrateError('E_FORMAT', error.message, { cause: error });
+    }
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new MigrateError('E_FORMAT', `${label} cannot be read as JSON: ${detail}`, { cause: error });
+  } finally {
+    file.destroy();
+    utf8.destroy();
+    tokens.destroy();
+  }
+}
