@@ -42,7 +42,8 @@ export function parseJsonText(text: string, label: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new MigrateError('E_FORMAT', `${label} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    // No cause: a SyntaxError is the file's fault here, not an engine failure to report.
+    throw new MigrateError('E_FORMAT', `${label} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
