@@ -20,9 +20,7 @@ export type FuzzTask =
   | { kind: 'fernet-buffer'; token: Uint8Array | string }
   | { kind: 'fernet-file'; path: string }
   | { kind: 'metadata'; path: string }
-  | { kind: 'store'; dir: string; vectorsPath: string | null; metadataPath: string | null }
-  /** A third-party store format reader: `reader` exported by dist/`module` (a FormatReader). */
-  | { kind: 'format'; module: string; reader: string; dir: string };
+  | { kind: 'store'; dir: string; vectorsPath: string | null; metadataPath: string | null };
 
 export interface ErrorLink {
   name: string;
@@ -42,8 +40,8 @@ export interface FuzzWorkerOptions {
 // CommonJS, evaluated in the worker: it imports the built ES modules by URL.
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const load = (p) => import(workerData.dist + p);
 const ready = (async () => {
+  const load = (p) => import(workerData.dist + p);
   const [pickle, fernet, keys, metadata, store] = await Promise.all([
     load('source/pickle/index.js'), load('source/fernet.js'), load('source/keys.js'), load('source/metadata.js'), load('source/store.js'),
   ]);
@@ -114,25 +112,6 @@ async function run(m, t) {
       }
       check(n === inspection.manifest.entries && n === inspection.manifest.vectors, 'inspectStore counted ' + JSON.stringify(inspection.manifest) + ', reading gave ' + n);
       return { records: n };
-    }
-    case 'format': {
-      const reader = (await load(t.module))[t.reader];
-      const inspection = await reader.inspect(t.dir);
-      const counts = {};
-      for (const c of inspection.collections) {
-        let n = 0, dims = null;
-        for await (const r of reader.records(t.dir, c.name, { withVectors: true })) {
-          check(r.position === n, 'record ' + n + ' has position ' + r.position);
-          check(typeof r.sourceId === 'string' && typeof r.text === 'string', 'record ' + n + ' lacks a string id or text');
-          checkEntry(r.metadata, n);
-          if (r.vector !== null) dims = checkVector(r.vector, dims, n);
-          n++;
-        }
-        check(n === c.records, 'inspect counted ' + c.records + ' records in ' + c.name + ', reading gave ' + n);
-        check(n === 0 || c.dimensions === dims, 'inspect says ' + c.dimensions + ' dimensions in ' + c.name + ', reading gave ' + dims);
-        counts[c.name] = n;
-      }
-      return { collections: counts, warnings: inspection.warnings.length };
     }
     default:
       throw new Malformed('unknown task ' + t.kind);
@@ -243,7 +222,6 @@ const CODES = new Set([
   'E_METADATA',
   'E_COUNT_MISMATCH',
   'E_VECTOR',
-  'E_FORMAT',
 ]);
 
 /** Errors a JavaScript engine raises for a bug (or a blown stack), as opposed to an I/O or crypto error. */
