@@ -1,0 +1,7 @@
+import { faissReader } from './faiss.js';
+import type { FormatReader } from './types.js';
+
+export { createFaissReader, faissReader, type FaissReaderOptions } from './faiss.js';
+
+/** Every third-party store format, in the order `--source auto` tries them. */
+export const FORMAT_READERS: readonly FormatReader[] = [faissReader];
