@@ -80,7 +80,7 @@ const MAX_MARKS = 10_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A key for dict/set lookup, equal exactly when Python's keys are equal; null when unhashable here. */
-export function hashKey(value: PyValue): string | null {
+export function hashKey(value: PyValue, depth = 0): string | null {
   if (value === null) return 'n';
   switch (typeof value) {
     case 'string':
@@ -95,8 +95,9 @@ export function hashKey(value: PyValue): string | null {
       break;
   }
   if (value.kind === 'bytes') return `b${Buffer.from(value.bytes).toString('latin1')}`;
-  if (value.kind === 'tuple') {
-    const parts = value.items.map(hashKey);
+  // Past this depth a tuple key is treated as unhashable (kept, never merged): no deep recursion.
+  if (value.kind === 'tuple' && depth < 16) {
+    const parts = value.items.map((item) => hashKey(item, depth + 1));
     return parts.every((p) => p !== null) ? `t${JSON.stringify(parts)}` : null;
   }
   return null;

@@ -37,6 +37,8 @@ export interface LangchainDocstore {
 const MAX_DEPTH = 64;
 /** Values in one Document's metadata once shared references are expanded. */
 const MAX_METADATA_VALUES = 1_000_000;
+/** Characters of text (keys and str values) in one Document's metadata once shared references are expanded. */
+const MAX_METADATA_CHARS = 64 << 20;
 
 function isDict(value: PyValue | undefined): value is PyDict {
   return value !== null && typeof value === 'object' && value.kind === 'dict';
@@ -64,6 +66,7 @@ function modelFields(doc: PyInstance): PyDict | null {
 
 class Converter {
   private values = 0;
+  private chars = 0;
 
   constructor(
     private readonly file: string,
@@ -77,13 +80,18 @@ class Converter {
   /** Python data to JSON-able data, as json.dumps would see it (sets and tuples become arrays). */
   plain(value: PyValue, depth: number): unknown {
     if (++this.values > MAX_METADATA_VALUES) throw this.fail(`expands to more than ${MAX_METADATA_VALUES} values (shared references repeated?); refused`);
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+    if (typeof value === 'string') {
+      this.countChars(value.length);
+      return value;
+    }
+    if (value === null || typeof value === 'boolean') return value;
     if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
     // Beyond 2^53 a JS number would round: the exact digits are kept as text.
     if (typeof value === 'bigint') return value.toString();
     if (depth >= MAX_DEPTH) throw this.fail(`nests containers more than ${MAX_DEPTH} deep (or refers to itself); refused`);
     switch (value.kind) {
       case 'bytes':
+        this.countChars(Math.ceil(value.bytes.length / 3) * 4);
         return Buffer.from(value.bytes).toString('base64');
       case 'list':
       case 'tuple':
@@ -94,6 +102,11 @@ class Converter {
       default:
         throw this.fail(`holds ${describePy(value)}, which is not plain data`);
     }
+  }
+
+  private countChars(n: number): void {
+    this.chars += n;
+    if (this.chars > MAX_METADATA_CHARS) throw this.fail(`expands to more than ${MAX_METADATA_CHARS} characters of text (shared references repeated?); refused`);
   }
 
   object(dict: PyDict, depth: number): Record<string, unknown> {
@@ -107,7 +120,10 @@ class Converter {
 
   /** Dict keys as json.dumps writes them. */
   private key(key: PyValue): string {
-    if (typeof key === 'string') return key;
+    if (typeof key === 'string') {
+      this.countChars(key.length);
+      return key;
+    }
     if (typeof key === 'bigint') return key.toString();
     if (typeof key === 'number') return Number.isFinite(key) ? String(key) : key > 0 ? 'Infinity' : key < 0 ? '-Infinity' : 'NaN';
     if (typeof key === 'boolean') return key ? 'true' : 'false';
