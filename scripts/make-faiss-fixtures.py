@@ -240,6 +240,34 @@ store(
     {"error": "E_FORMAT", "messageIncludes": "refers to itself"},
 )
 
+# Metadata that expands without bound once shared references are followed: 1000^6 values, and
+# 2000 references to one 50,000-character str (100M characters).
+bomb: list = ["x"]
+for _ in range(6):
+    bomb = [bomb] * 1000
+store(
+    "metadata-memo-bomb",
+    flat_index(rng.standard_normal((1, 4)), inner_product=False),
+    pickle.dumps((Store2({"a": Doc2(id="a", metadata={"bomb": bomb}, page_content="a", type="Document")}), {0: "a"}), protocol=4),
+    {"error": "E_FORMAT", "messageIncludes": "expands to more than"},
+)
+long_text = "y" * 50_000
+store(
+    "metadata-string-bomb",
+    flat_index(rng.standard_normal((1, 4)), inner_product=False),
+    pickle.dumps((Store2({"a": Doc2(id="a", metadata={"bomb": [long_text] * 2000}, page_content="a", type="Document")}), {0: "a"}), protocol=4),
+    {"error": "E_FORMAT", "messageIncludes": "characters of text"},
+)
+
+# A valid store whose one metadata value is the str 'PLACEHOLDER': the fuzz suite splices
+# hand-built opcodes in its place (test/fuzz-faiss.test.ts).
+store(
+    "splice-base",
+    flat_index(rng.standard_normal((1, 4)), inner_product=False),
+    pickle.dumps((Store2({"a": Doc2(id="a", metadata={"k": "PLACEHOLDER"}, page_content="a", type="Document")}), {0: "a"}), protocol=4),
+    {"accept": True},
+)
+
 if OUT.exists():
     shutil.rmtree(OUT)
 for name, data in sorted(files.items()):

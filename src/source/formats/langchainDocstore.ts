@@ -128,7 +128,7 @@ class Converter {
     if (typeof key === 'number') return Number.isFinite(key) ? String(key) : key > 0 ? 'Infinity' : key < 0 ? '-Infinity' : 'NaN';
     if (typeof key === 'boolean') return key ? 'true' : 'false';
     if (key === null) return 'null';
-    throw this.fail(`has a metadata key that is ${describePy(key)}; keys must be str, int, float, bool or None`);
+    throw this.fail(`has a key that is ${describePy(key)}; keys must be str, int, float, bool or None`);
   }
 }
 
