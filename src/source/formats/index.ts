@@ -1,6 +1,9 @@
-export { llamaIndexReader } from './llamaIndex.js';
-
+import { faissReader } from './faiss.js';
 import { llamaIndexReader } from './llamaIndex.js';
 import type { FormatReader } from './types.js';
 
-export const FORMAT_READERS: readonly FormatReader[] = [llamaIndexReader];
+export { createFaissReader, faissReader, type FaissReaderOptions } from './faiss.js';
+export { llamaIndexReader } from './llamaIndex.js';
+
+/** Every third-party store format, in the order `--source auto` tries them. */
+export const FORMAT_READERS: readonly FormatReader[] = [faissReader, llamaIndexReader];
