@@ -121,6 +121,11 @@ def main():
     store("property-graph", nodes, {"default": [("Alice", vec(4)), ("chunk-1", vec(4)), ("Acme", vec(4))]}, nodes_dict={"chunk-1": "chunk-1"},
           extra={"property_graph_store.json": graph})
 
+    # Vectors that do not fit one table: two dimensions in one namespace; a value beyond float32.
+    nodes = [("n1", "one", {}), ("n2", "two", {})]
+    store("ragged", nodes, {"default": [("n1", vec(4)), ("n2", vec(3))]})
+    store("beyond-float32", nodes, {"default": [("n1", vec(4)), ("n2", [0.5, 1e39, 0.25, 0.125])]})
+
     # FaissVectorStore over an IndexFlatIP: positions map to nodes through nodes_dict.
     nodes = [(f"f{i}", f"faiss node {i}", {"i": i}) for i in range(3)]
     matrix = rng.standard_normal((3, 5)).astype("<f4")

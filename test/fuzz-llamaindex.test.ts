@@ -1,7 +1,7 @@
 /**
  * Bad input for the LlamaIndex reader: the real persist directories with one file truncated,
  * bit-flipped, or with bytes inserted, deleted or overwritten, plus hand-built hostile files (deep
- * nesting, a FAISS header declaring 2^62 vectors, a 50 MB number). Each runs through the built
+ * nesting, a FAISS header declaring 2^62 vectors, a 16 MB number). Each runs through the built
  * reader in a worker with a heap limit and a deadline (helpers/fuzzWorker.ts): it must read to
  * well-formed records whose count matches inspect(), or fail with a coded MigrateError.
  *
@@ -49,7 +49,7 @@ function variant(store: string, file: string, bytes: Uint8Array): string {
 }
 
 async function expectHolds(dir: string): Promise<FuzzOutcome> {
-  const outcome = await worker.run({ kind: 'format', module: 'source/formats/llamaIndex.js', reader: 'llamaIndexReader', dir }, DEADLINE_MS);
+  const outcome = await worker.run({ kind: 'format', format: 'llamaindex', dir }, DEADLINE_MS);
   rmSync(dir, { recursive: true, force: true });
   const why = violation(outcome);
   if (why !== null) throw new Error(why);
@@ -147,9 +147,9 @@ describe('LlamaIndex reader under bad input', () => {
     expect(outcome.ok).toBe(false);
   });
 
-  it('a 50 MB number and a 50 MB key in the vector store: bounded', async () => {
-    await expectHolds(variant(base, 'default__vector_store.json', Buffer.from('{"embedding_dict": {"x": [1' + '0'.repeat(50 << 20) + ']}}')));
-    await expectHolds(variant(base, 'default__vector_store.json', Buffer.from('{"embedding_dict": {"' + 'k'.repeat(50 << 20) + '": [1]}}')));
+  it('a 16 MB number and a 16 MB key in the vector store: bounded', async () => {
+    await expectHolds(variant(base, 'default__vector_store.json', Buffer.from('{"embedding_dict": {"x": [1' + '0'.repeat(16 << 20) + ']}}')));
+    await expectHolds(variant(base, 'default__vector_store.json', Buffer.from('{"embedding_dict": {"' + 'k'.repeat(16 << 20) + '": [1]}}')));
   });
 
   it('a FAISS header declaring 2^62 vectors, or 2^31-1 dimensions: a coded error before any allocation', async () => {

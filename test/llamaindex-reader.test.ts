@@ -188,7 +188,7 @@ describe('Python-written fixtures', () => {
   it('a FAISS index of another type is refused, naming its fourcc', async () => {
     const error = await inspectError(path.join(FIXTURES, 'faiss-hnsw'));
     expect(error.code).toBe('E_FORMAT');
-    expect(error.message).toContain('"IHNf"');
+    expect(error.message).toContain("'IHNf'");
     expect(error.message).toContain('default__vector_store.json');
   });
 
@@ -206,6 +206,15 @@ describe('Python-written fixtures', () => {
     expect(error.code).toBe('E_FORMAT');
     expect(error.message).toContain('"n3"');
     expect(error.message).toContain('index_store.json');
+  });
+
+  it('ragged vectors, or a value beyond float32 (1e39, Python-written): E_VECTOR naming the node', async () => {
+    for (const [fixture, node] of [['ragged', '"n2"'], ['beyond-float32', '"n2"']] as const) {
+      const error = await inspectError(path.join(FIXTURES, fixture));
+      expect(error.code).toBe('E_VECTOR');
+      expect(error.message).toContain(node);
+      expect(error.message).toContain('default__vector_store.json');
+    }
   });
 
   it('an embedding whose node the docstore lacks: E_FORMAT naming the node and both files', async () => {

@@ -8,15 +8,15 @@
  * records in the order of the file's embedding_dict (FAISS: position order).
  *
  * Refused (E_FORMAT): an embedding whose node the docstore lacks (unless it is a property-graph
- * entity, skipped with a warning), a node a vector index lists without an embedding, vectors
- * that are ragged, empty or non-finite, duplicate ids, FAISS indexes other than flat ones.
+ * entity, skipped with a warning), a node a vector index lists without an embedding, duplicate
+ * ids, FAISS indexes other than flat ones. E_VECTOR: vectors ragged, empty or non-finite.
  */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { MigrateError, toMigrateError } from '../../errors.js';
 import { isJsonObject, readBoundedJson } from './jsonFile.js';
 import { readJsonSections } from './jsonSections.js';
-import { FLAT_FOURCCS, readFlatIndexHeader, readFlatIndexVectors, type FlatIndexHeader } from './llamaIndexFaissFlat.js';
+import { readFaissFlatIndex, type FaissFlatIndex } from './faissIndex.js';
 import { detectLlamaIndexLayout, looksLikeLlamaIndex, storeFile, type LlamaIndexLayout, type LlamaIndexNamespace } from './llamaIndexLayout.js';
 import {
   VECTOR_INDEX_TYPES,
@@ -78,14 +78,14 @@ async function openStore(dir: string): Promise<OpenedStore> {
   return { dir, layout, docstore, indexes, entities, entitySource, warnings };
 }
 
-async function isFaissBinary(file: string): Promise<string | null> {
+async function isFaissBinary(file: string): Promise<boolean> {
   const fh = await open(file, 'r');
   try {
     const head = Buffer.alloc(4);
     const { bytesRead } = await fh.read(head, 0, 4, 0);
     const text = head.subarray(0, bytesRead).toString('latin1');
     // JSON starts with '{' (or whitespace); a FAISS file with its fourcc, e.g. IxF2.
-    return /^I[A-Za-z0-9]{3}$/.test(text) ? text : null;
+    return /^I[A-Za-z0-9]{3}$/.test(text);
   } finally {
     await fh.close();
   }
@@ -100,18 +100,18 @@ function namespaceOf(store: OpenedStore, collection: string): LlamaIndexNamespac
 }
 
 function toVector(value: unknown, where: string, id: string, dims: number | null): Float32Array {
-  if (!Array.isArray(value) || value.length === 0) throw new MigrateError('E_FORMAT', `${where}: the embedding of node ${JSON.stringify(id)} is not a non-empty array of numbers`);
+  if (!Array.isArray(value) || value.length === 0) throw new MigrateError('E_VECTOR', `${where}: the embedding of node ${JSON.stringify(id)} is not a non-empty array of numbers`);
   if (dims !== null && value.length !== dims) {
-    throw new MigrateError('E_FORMAT', `${where}: the embedding of node ${JSON.stringify(id)} has ${value.length} dimensions, the ones before it ${dims}`);
+    throw new MigrateError('E_VECTOR', `${where}: the embedding of node ${JSON.stringify(id)} has ${value.length} dimensions, the ones before it ${dims}`);
   }
   const vector = new Float32Array(value.length);
   for (let k = 0; k < value.length; k++) {
     const x = value[k];
     if (typeof x !== 'number' || !Number.isFinite(x)) {
-      throw new MigrateError('E_FORMAT', `${where}: the embedding of node ${JSON.stringify(id)} holds ${JSON.stringify(x)} at ${k}, not a finite number`);
+      throw new MigrateError('E_VECTOR', `${where}: the embedding of node ${JSON.stringify(id)} holds ${JSON.stringify(x)} at ${k}, not a finite number`);
     }
     vector[k] = x;
-    if (!Number.isFinite(vector[k])) throw new MigrateError('E_FORMAT', `${where}: the embedding of node ${JSON.stringify(id)} holds ${x} at ${k}, beyond float32`);
+    if (!Number.isFinite(vector[k])) throw new MigrateError('E_VECTOR', `${where}: the embedding of node ${JSON.stringify(id)} holds ${x} at ${k}, beyond float32`);
   }
   return vector;
 }
@@ -162,7 +162,7 @@ function jsonNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: string
 }
 
 /** The one vector index whose nodes_dict maps FAISS positions ("0", "1", ...) to node ids. */
-function faissPositions(store: OpenedStore, where: string, header: FlatIndexHeader): Map<string, string> {
+function faissPositions(store: OpenedStore, where: string, header: FaissFlatIndex): Map<string, string> {
   const candidates = store.indexes.filter((i) => VECTOR_INDEX_TYPES.has(i.type) && i.nodes.size > 0 && [...i.nodes.keys()].every((k) => /^(0|[1-9][0-9]*)$/.test(k)));
   const indexFile = store.layout.indexStore ?? 'index_store.json';
   if (candidates.length !== 1) {
@@ -181,10 +181,10 @@ function faissPositions(store: OpenedStore, where: string, header: FlatIndexHead
 function faissNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: string, withVectors: boolean): NamespaceRecords {
   const where = label(store.dir, ns.file);
   async function* records(): AsyncGenerator<FormatRecord> {
-    const header = await readFlatIndexHeader(file, where);
+    const header = await readFaissFlatIndex(file);
     const positions = faissPositions(store, where, header);
     const seen = new Set<string>();
-    const vectors = withVectors ? readFlatIndexVectors(file, where, header) : null;
+    const vectors = withVectors ? header.vectors() : null;
     try {
       for (let p = 0; p < header.count; p++) {
         const id = positions.get(String(p));
@@ -211,9 +211,8 @@ function faissNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: strin
 
 async function namespaceRecords(store: OpenedStore, ns: LlamaIndexNamespace, withVectors: boolean): Promise<NamespaceRecords> {
   const file = await storeFile(store.dir, ns.file);
-  const fourcc = await isFaissBinary(file);
-  if (fourcc === null) return jsonNamespace(store, ns, file, withVectors);
-  if (!Object.hasOwn(FLAT_FOURCCS, fourcc)) await readFlatIndexHeader(file, label(store.dir, ns.file)); // throws, naming the type
+  if (!(await isFaissBinary(file))) return jsonNamespace(store, ns, file, withVectors);
+  await readFaissFlatIndex(file); // refuses a non-flat index (naming its type) before any record
   return faissNamespace(store, ns, file, withVectors);
 }
 
