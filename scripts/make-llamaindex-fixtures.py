@@ -98,6 +98,12 @@ def main():
         "default": [("b-node", vec(4)), ("7", vec(4)), ("2", vec(4))],
         "image": [("img-1", vec(3)), ("img-2", vec(3))],
     })
+    # A docstore entry no vector store points at, without text (an index struct node): not a record.
+    path = os.path.join(ROOT, "two-namespaces", "docstore.json")
+    with open(path, encoding="utf-8") as f:
+        docstore = json.load(f)
+    docstore["docstore/data"]["index-node"] = {"__data__": {"id_": "index-node", "index_id": "index-1", "class_name": "IndexNode"}, "__type__": "3"}
+    dump(path, docstore)
 
     # The vector index lists a node whose embedding is missing from the vector store.
     nodes = [("n1", "one", {}), ("n2", "two", {}), ("n3", "three: listed, no embedding", {})]

@@ -132,6 +132,13 @@ describe('real LlamaIndex stores', () => {
     expect(inspection.files).toEqual(['doc_store.json', 'index_store.json', 'vector_store.json']);
   });
 
+  it('0.6 stores name the source document through text_id_to_doc_id (ref_doc_id)', async () => {
+    const dir = path.join(REAL, 'llamaindex-py/ktny__study-llamaindex/storage');
+    const vs = JSON.parse(readFileSync(path.join(dir, 'vector_store.json'), 'utf8')) as { text_id_to_doc_id: Record<string, string> };
+    const records = await collect(dir, 'default', false);
+    expect(records.map((r) => [r.sourceId, r.metadata.ref_doc_id])).toEqual(Object.entries(vs.text_id_to_doc_id));
+  });
+
   it('TS DOCUMENT entries (source documents, no embedding) are not records', async () => {
     const dir = path.join(REAL, 'llamaindex-ts/PinKevin__ai-cv-evaluator/storage');
     const docstore = JSON.parse(readFileSync(path.join(dir, 'doc_store.json'), 'utf8')) as { 'docstore/data': Record<string, { __type__: string }> };

@@ -15,7 +15,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { MigrateError, toMigrateError } from '../../errors.js';
 import { isJsonObject, readBoundedJson } from './jsonFile.js';
-import { readJsonSections } from './jsonSections.js';
+import { readJsonSections, type SectionPlan } from './jsonSections.js';
 import { readFaissFlatIndex, type FaissFlatIndex } from './faissIndex.js';
 import { detectLlamaIndexLayout, looksLikeLlamaIndex, storeFile, type LlamaIndexLayout, type LlamaIndexNamespace } from './llamaIndexLayout.js';
 import {
@@ -26,20 +26,20 @@ import {
   parseDocstore,
   parseIndexStore,
   parsePropertyGraphNodes,
+  storedNode,
   type StoredIndex,
-  type StoredNode,
 } from './llamaIndexNodes.js';
 import type { FormatCollection, FormatInspection, FormatReader, FormatRecord } from './types.js';
 
 const VECTOR_KEYS = {
-  python: { embeddings: 'embedding_dict', metadata: 'metadata_dict' },
-  ts: { embeddings: 'embeddingDict', metadata: 'metadataDict' },
+  python: { embeddings: 'embedding_dict', metadata: 'metadata_dict', refDocs: ['text_id_to_ref_doc_id', 'text_id_to_doc_id'] },
+  ts: { embeddings: 'embeddingDict', metadata: 'metadataDict', refDocs: ['textIdToRefDocId'] },
 } as const;
 
 interface OpenedStore {
   dir: string;
   layout: LlamaIndexLayout;
-  docstore: Map<string, StoredNode>;
+  docstore: Map<string, Record<string, unknown>>;
   indexes: StoredIndex[];
   /** Property-graph entity ids: their embeddings in a vector store are skipped, not refused. */
   entities: Set<string>;
@@ -127,9 +127,16 @@ function jsonNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: string
   const keys = VECTOR_KEYS[store.layout.flavor];
   let skipped = 0;
   async function* records(): AsyncGenerator<FormatRecord> {
-    // metadata_dict follows embedding_dict in the file: one pass for it first, then the vectors.
+    // metadata_dict and text_id_to_ref_doc_id follow embedding_dict in the file: one pass for them, then the vectors.
     const metadataDict = new Map<string, Record<string, unknown>>();
-    for await (const e of readJsonSections(file, where, { [keys.metadata]: 'build' })) {
+    const refDocs = new Map<string, unknown>();
+    const plan: SectionPlan = { [keys.metadata]: 'build' };
+    for (const k of keys.refDocs) plan[k] = 'build';
+    for await (const e of readJsonSections(file, where, plan)) {
+      if (e.section !== keys.metadata) {
+        refDocs.set(e.key, e.value);
+        continue;
+      }
       if (!isJsonObject(e.value)) throw new MigrateError('E_FORMAT', `${where}: ${keys.metadata} entry ${JSON.stringify(e.key)} is not a JSON object`);
       metadataDict.set(e.key, e.value);
     }
@@ -142,8 +149,8 @@ function jsonNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: string
       seen.add(id);
       const vector: Float32Array | null = withVectors ? toVector(e.value, where, id, dims) : null;
       if (vector !== null) dims = vector.length;
-      const node = store.docstore.get(id);
-      if (node === undefined) {
+      const data = store.docstore.get(id);
+      if (data === undefined) {
         if (store.entities.has(id)) {
           skipped++;
           continue;
@@ -153,7 +160,8 @@ function jsonNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: string
           `${where} holds an embedding for node ${JSON.stringify(id)}, which ${store.layout.docstore} lacks (the files are from different persists?): persist the index again, or restore the matching ${store.layout.docstore}`,
         );
       }
-      const metadata = mergeMetadata(metadataDict.get(id), node.metadata);
+      const node = storedNode(data, label(store.dir, store.layout.docstore), id);
+      const metadata = mergeMetadata(metadataDict.get(id), node.metadata, refDocs.get(id));
       checkNesting(metadata, where, id);
       yield { sourceId: id, position: position++, text: node.text, metadata, vector };
     }
@@ -191,8 +199,9 @@ function faissNamespace(store: OpenedStore, ns: LlamaIndexNamespace, file: strin
         if (id === undefined) throw new MigrateError('E_FORMAT', `${where}: ${store.layout.indexStore ?? 'index_store.json'} nodes_dict maps no node to position ${p}`);
         if (seen.has(id)) throw new MigrateError('E_FORMAT', `${where}: nodes_dict maps node ${JSON.stringify(id)} to two positions`);
         seen.add(id);
-        const node = store.docstore.get(id);
-        if (node === undefined) throw new MigrateError('E_FORMAT', `${where}: position ${p} maps to node ${JSON.stringify(id)}, which ${store.layout.docstore} lacks`);
+        const data = store.docstore.get(id);
+        if (data === undefined) throw new MigrateError('E_FORMAT', `${where}: position ${p} maps to node ${JSON.stringify(id)}, which ${store.layout.docstore} lacks`);
+        const node = storedNode(data, label(store.dir, store.layout.docstore), id);
         let vector: Float32Array | null = null;
         if (vectors !== null) {
           const next = await vectors.next();

@@ -58,15 +58,22 @@ function nodeMetadata(data: Record<string, unknown>, label: string, id: string):
   return value;
 }
 
-/** docstore.json / doc_store.json: node id -> text and metadata (the docstore key is the id). */
-export function parseDocstore(top: unknown, label: string): Map<string, StoredNode> {
-  const nodes = new Map<string, StoredNode>();
+/**
+ * docstore.json / doc_store.json: node id (the docstore key) -> the node's fields. Text and
+ * metadata are checked only for nodes that become records: a docstore also holds source
+ * documents and index nodes, which no vector store points at.
+ */
+export function parseDocstore(top: unknown, label: string): Map<string, Record<string, unknown>> {
+  const nodes = new Map<string, Record<string, unknown>>();
   for (const [id, entry] of Object.entries(section(top, 'docstore/data', label))) {
     if (!isJsonObject(entry)) throw new MigrateError('E_FORMAT', `${label}: entry ${JSON.stringify(id)} is not a JSON object`);
-    const data = unwrap(entry.__data__, label, `the __data__ of entry ${JSON.stringify(id)}`);
-    nodes.set(id, { text: nodeText(data, label, id), metadata: nodeMetadata(data, label, id) });
+    nodes.set(id, unwrap(entry.__data__, label, `the __data__ of entry ${JSON.stringify(id)}`));
   }
   return nodes;
+}
+
+export function storedNode(data: Record<string, unknown>, label: string, id: string): StoredNode {
+  return { text: nodeText(data, label, id), metadata: nodeMetadata(data, label, id) };
 }
 
 function stringMap(value: unknown, label: string, what: string, flavor: LlamaIndexFlavor): Map<string, string> {
@@ -119,11 +126,16 @@ export function countGraphSubjects(top: unknown, label: string): number {
   return isJsonObject(dict) ? Object.keys(dict).length : 0;
 }
 
-/** Plain metadata: the vector store's metadata_dict entry, overridden by the node's own keys. */
-export function mergeMetadata(fromVectorStore: Record<string, unknown> | undefined, fromNode: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Plain metadata: the vector store's metadata_dict entry, overridden by the node's own keys, and
+ * `ref_doc_id` from text_id_to_ref_doc_id (0.6: text_id_to_doc_id; TS: textIdToRefDocId) when
+ * neither has it, so records of every version name their source document.
+ */
+export function mergeMetadata(fromVectorStore: Record<string, unknown> | undefined, fromNode: Record<string, unknown>, refDocId?: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (fromVectorStore !== undefined) for (const [k, v] of Object.entries(fromVectorStore)) setJsonKey(out, k, v);
   for (const [k, v] of Object.entries(fromNode)) setJsonKey(out, k, v);
+  if (typeof refDocId === 'string' && !Object.hasOwn(out, 'ref_doc_id')) out.ref_doc_id = refDocId;
   return out;
 }
 
