@@ -132,7 +132,7 @@ describe('the real LangChain FAISS stores', () => {
 });
 
 interface Expected {
-  cases: Record<string, { accept?: true; error?: string; messageIncludes?: string; marker?: string }>;
+  cases: Record<string, { accept?: true; error?: string; messageIncludes?: string; marker?: string; options?: { maxHeldBytes?: number } }>;
 }
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Expected;
 
@@ -148,7 +148,13 @@ describe('Python-written fixtures', () => {
       });
     } else {
       it(`${name}: refused with ${want.error}`, async () => {
-        for (const attempt of [faissReader.inspect(dir), readAll(dir)]) {
+        const reader = createFaissReader(want.options ?? {});
+        const records = async (): Promise<FormatRecord[]> => {
+          const out: FormatRecord[] = [];
+          for await (const record of reader.records(dir, '', { withVectors: true })) out.push(record);
+          return out;
+        };
+        for (const attempt of [reader.inspect(dir), records()]) {
           const error = await failure(attempt);
           expect(error.code).toBe(want.error);
           expect(error.message).toContain(want.messageIncludes ?? '');

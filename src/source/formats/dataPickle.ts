@@ -76,6 +76,8 @@ const SET_TYPES: ReadonlyMap<string, boolean> = new Map([
 const WEIGHT = { value: 16, container: 96, item: 16 } as const;
 const MAX_STACK = 100_000;
 const MAX_MARKS = 10_000;
+/** Characters of a tuple's lookup key (see hashKey). */
+const MAX_TUPLE_KEY = 4096;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -95,10 +97,18 @@ export function hashKey(value: PyValue, depth = 0): string | null {
       break;
   }
   if (value.kind === 'bytes') return `b${Buffer.from(value.bytes).toString('latin1')}`;
-  // Past this depth a tuple key is treated as unhashable (kept, never merged): no deep recursion.
+  // A deep or long tuple is treated as unhashable (kept, never merged with an equal one): its
+  // key would cost deep recursion, or a string as long as all its (possibly shared) items.
   if (value.kind === 'tuple' && depth < 16) {
-    const parts = value.items.map((item) => hashKey(item, depth + 1));
-    return parts.every((p) => p !== null) ? `t${JSON.stringify(parts)}` : null;
+    const parts: string[] = [];
+    let length = 0;
+    for (const item of value.items) {
+      const part = hashKey(item, depth + 1);
+      length += part?.length ?? 0;
+      if (part === null || length > MAX_TUPLE_KEY) return null;
+      parts.push(part);
+    }
+    return `t${JSON.stringify(parts)}`;
   }
   return null;
 }
@@ -169,6 +179,18 @@ function addItem(set: PySet, item: PyValue): void {
     set.index.add(hash);
   }
   set.items.push(item);
+}
+
+/** Bytes of the lookup keys (see hashKey) that a dict or set keeps for `items` (every `step`-th is a key). */
+function keyWeight(items: readonly PyValue[], step: number): number {
+  let weight = 0;
+  for (let i = 0; i < items.length; i += step) {
+    const key = items[i];
+    if (typeof key === 'string') weight += 2 * key.length;
+    else if (key !== null && typeof key === 'object' && key.kind === 'bytes') weight += 2 * key.bytes.length;
+    else if (key !== null && typeof key === 'object' && key.kind === 'tuple') weight += 2 * MAX_TUPLE_KEY;
+  }
+  return weight;
 }
 
 /** Decodes a whole pickle held in memory. Never calls, imports or executes anything it names. */
@@ -476,7 +498,7 @@ class DataVM {
           if (items.length % 2 !== 0) throw this.fail(`has ${opName(op)} at offset ${at} with an odd number of keys and values`);
           const dict = op === OP.DICT ? newDict() : this.top(op, at);
           if (dict === null || typeof dict !== 'object' || dict.kind !== 'dict') throw this.fail(`has ${opName(op)} at offset ${at} on ${describePy(dict)}; only dicts take items`);
-          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length, at);
+          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length + keyWeight(items, 2), at);
           for (let i = 0; i < items.length; i += 2) setItem(dict, items[i] ?? null, items[i + 1] ?? null);
           if (op === OP.DICT) this.push(dict, at);
           break;
@@ -489,14 +511,14 @@ class DataVM {
           const items = this.popMark(op, at);
           const set = this.top(op, at);
           if (set === null || typeof set !== 'object' || set.kind !== 'set' || set.frozen) throw this.fail(`has ADDITEMS at offset ${at} on ${describePy(set)}; only sets take items`);
-          this.charge(2 * WEIGHT.item * items.length, at);
+          this.charge(2 * WEIGHT.item * items.length + keyWeight(items, 1), at);
           for (const item of items) addItem(set, item);
           break;
         }
         case OP.FROZENSET: {
           const items = this.popMark(op, at);
           const set = newSet(true);
-          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length, at);
+          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length + keyWeight(items, 1), at);
           for (const item of items) addItem(set, item);
           this.push(set, at);
           break;
@@ -567,7 +589,7 @@ class DataVM {
             throw this.fail(`has REDUCE at offset ${at} calling ${describePy(callable)} on ${describePy(args)}; pickle writes set(list)`);
           }
           const set = newSet(callable.frozen);
-          this.charge(WEIGHT.container + 2 * WEIGHT.item * source.items.length, at);
+          this.charge(WEIGHT.container + 2 * WEIGHT.item * source.items.length + keyWeight(source.items, 1), at);
           for (const item of source.items) addItem(set, item);
           this.push(set, at);
           break;
