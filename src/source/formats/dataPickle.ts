@@ -203,7 +203,13 @@ class DataVM {
   private readonly view: DataView;
   private readonly stack: PyValue[] = [];
   private readonly marks: number[] = [];
-  private readonly memo = new Map<number, PyValue>();
+  /**
+   * The memo: Python's pickler numbers slots 0, 1, 2, ... so they live in an array; slots written
+   * out of order (hand-made pickles) in a map. A docstore memoizes almost every value, and one
+   * Map entry per value cost a third of the decoding time.
+   */
+  private readonly memo: PyValue[] = [];
+  private readonly sparseMemo = new Map<number, PyValue>();
   private budget: number;
 
   constructor(
@@ -319,14 +325,33 @@ class DataVM {
   }
 
   private memoize(key: number, op: number, at: number): void {
-    this.memo.set(key, this.top(op, at));
+    const value = this.top(op, at);
     this.charge(WEIGHT.item, at);
+    if (key < this.memo.length) {
+      this.memo[key] = value;
+      return;
+    }
+    if (key > this.memo.length) {
+      this.sparseMemo.set(key, value);
+      return;
+    }
+    this.memo.push(value);
+    // A slot written early, out of order, is now part of the dense prefix.
+    for (let next = this.memo.length; this.sparseMemo.has(next); next++) {
+      this.memo.push(this.sparseMemo.get(next) ?? null);
+      this.sparseMemo.delete(next);
+    }
+  }
+
+  /** `len(memo)`, where MEMOIZE stores. */
+  private memoSize(): number {
+    return this.memo.length + this.sparseMemo.size;
   }
 
   private get(key: number, at: number): void {
-    const value = this.memo.get(key);
-    if (value === undefined && !this.memo.has(key)) throw this.fail(`reads memo slot ${key} at offset ${at}, which was never written`);
-    this.push(value ?? null, at);
+    const value = key < this.memo.length ? this.memo[key] : this.sparseMemo.get(key);
+    if (value === undefined) throw this.fail(`reads memo slot ${key} at offset ${at}, which was never written`);
+    this.push(value, at);
   }
 
   private instantiate(cls: PyValue, args: PyValue, op: number, at: number): PyInstance {
@@ -531,7 +556,7 @@ class DataVM {
           this.memoize(this.u32(at, opName(op)), op, at);
           break;
         case OP.MEMOIZE:
-          this.memoize(this.memo.size, op, at);
+          this.memoize(this.memoSize(), op, at);
           break;
         case OP.BINGET:
           this.get(this.u8(at, opName(op)), at);
