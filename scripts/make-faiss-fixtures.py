@@ -259,6 +259,19 @@ store(
     {"error": "E_FORMAT", "messageIncludes": "characters of text"},
 )
 
+# Every Document pointing at one shared value: each is within the per-document bounds, all
+# together they expand to 20M characters, refused when read with maxHeldBytes = 4,000,000.
+shared_value = ["z" * 10_000] * 100
+store(
+    "shared-metadata-bomb",
+    flat_index(rng.standard_normal((20, 4)), inner_product=False),
+    pickle.dumps(
+        (Store2({f"d{i}": Doc2(id=f"d{i}", metadata={"b": shared_value}, page_content="t", type="Document") for i in range(20)}), {i: f"d{i}" for i in range(20)}),
+        protocol=4,
+    ),
+    {"error": "E_FORMAT", "messageIncludes": "the documents expand to more than 4000000 bytes", "options": {"maxHeldBytes": 4_000_000}},
+)
+
 # A valid store whose one metadata value is the str 'PLACEHOLDER': the fuzz suite splices
 # hand-built opcodes in its place (test/fuzz-faiss.test.ts).
 store(

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MigrateError } from '../src/errors.js';
 import { createFaissReader, faissReader, FORMAT_READERS } from '../src/source/formats/index.js';
+import { unpickleData } from '../src/source/formats/dataPickle.js';
 import { readFaissFlatIndex } from '../src/source/formats/faissIndex.js';
 import type { FormatRecord } from '../src/source/formats/types.js';
 import { REPO, SHARED_TESTDATA } from './helpers/paths.js';
@@ -132,7 +133,7 @@ describe('the real LangChain FAISS stores', () => {
 });
 
 interface Expected {
-  cases: Record<string, { accept?: true; error?: string; messageIncludes?: string; marker?: string }>;
+  cases: Record<string, { accept?: true; error?: string; messageIncludes?: string; marker?: string; options?: { maxHeldBytes?: number } }>;
 }
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Expected;
 
@@ -148,7 +149,13 @@ describe('Python-written fixtures', () => {
       });
     } else {
       it(`${name}: refused with ${want.error}`, async () => {
-        for (const attempt of [faissReader.inspect(dir), readAll(dir)]) {
+        const reader = createFaissReader(want.options ?? {});
+        const records = async (): Promise<FormatRecord[]> => {
+          const out: FormatRecord[] = [];
+          for await (const record of reader.records(dir, '', { withVectors: true })) out.push(record);
+          return out;
+        };
+        for (const attempt of [reader.inspect(dir), records()]) {
           const error = await failure(attempt);
           expect(error.code).toBe(want.error);
           expect(error.message).toContain(want.messageIncludes ?? '');
@@ -178,6 +185,17 @@ describe('Python-written fixtures', () => {
   it('adds the Document id to metadata only when the metadata has no id of its own', async () => {
     const records = await readAll(join(FIXTURES, 'flat-ip.pdf'));
     expect(Object.fromEntries(records.map((r) => [r.sourceId, r.metadata.id]))).toEqual({ 'doc-a': 'doc-a', 'doc-b': undefined, 'doc-c': 'metadata wins', 'doc-d': 'doc-d' });
+  });
+});
+
+describe('the restricted unpickler', () => {
+  it('numbers memo slots as Python does when a pickle writes them out of order', () => {
+    // BINPUT 2, then MEMOIZE twice: len(memo) is 1 then 2, so the second MEMOIZE overwrites slot 2.
+    const bytes = Uint8Array.from([0x80, 4, 0x4e, 0x71, 2, 0x30, 0x4b, 7, 0x94, 0x30, 0x4b, 9, 0x94, 0x30, 0x68, 2, 0x68, 1, 0x86, 0x2e]);
+    const python = execFileSync('python3', ['-c', 'import pickle,sys,json; print(json.dumps(pickle.loads(bytes.fromhex(sys.argv[1]))))', Buffer.from(bytes).toString('hex')], { encoding: 'utf8' });
+    const value = unpickleData(bytes, { file: 'test.pkl', classes: new Set(), maxHeldBytes: 1 << 20 });
+    expect(value).toMatchObject({ kind: 'tuple', items: JSON.parse(python) as unknown[] });
+    expect(JSON.parse(python)).toEqual([9, 7]);
   });
 });
 

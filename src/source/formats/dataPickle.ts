@@ -76,6 +76,8 @@ const SET_TYPES: ReadonlyMap<string, boolean> = new Map([
 const WEIGHT = { value: 16, container: 96, item: 16 } as const;
 const MAX_STACK = 100_000;
 const MAX_MARKS = 10_000;
+/** Characters of a tuple's lookup key (see hashKey). */
+const MAX_TUPLE_KEY = 4096;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -95,10 +97,18 @@ export function hashKey(value: PyValue, depth = 0): string | null {
       break;
   }
   if (value.kind === 'bytes') return `b${Buffer.from(value.bytes).toString('latin1')}`;
-  // Past this depth a tuple key is treated as unhashable (kept, never merged): no deep recursion.
+  // A deep or long tuple is treated as unhashable (kept, never merged with an equal one): its
+  // key would cost deep recursion, or a string as long as all its (possibly shared) items.
   if (value.kind === 'tuple' && depth < 16) {
-    const parts = value.items.map((item) => hashKey(item, depth + 1));
-    return parts.every((p) => p !== null) ? `t${JSON.stringify(parts)}` : null;
+    const parts: string[] = [];
+    let length = 0;
+    for (const item of value.items) {
+      const part = hashKey(item, depth + 1);
+      length += part?.length ?? 0;
+      if (part === null || length > MAX_TUPLE_KEY) return null;
+      parts.push(part);
+    }
+    return `t${JSON.stringify(parts)}`;
   }
   return null;
 }
@@ -171,6 +181,18 @@ function addItem(set: PySet, item: PyValue): void {
   set.items.push(item);
 }
 
+/** Bytes of the lookup keys (see hashKey) that a dict or set keeps for `items` (every `step`-th is a key). */
+function keyWeight(items: readonly PyValue[], step: number): number {
+  let weight = 0;
+  for (let i = 0; i < items.length; i += step) {
+    const key = items[i];
+    if (typeof key === 'string') weight += 2 * key.length;
+    else if (key !== null && typeof key === 'object' && key.kind === 'bytes') weight += 2 * key.bytes.length;
+    else if (key !== null && typeof key === 'object' && key.kind === 'tuple') weight += 2 * MAX_TUPLE_KEY;
+  }
+  return weight;
+}
+
 /** Decodes a whole pickle held in memory. Never calls, imports or executes anything it names. */
 export function unpickleData(bytes: Uint8Array, options: DataPickleOptions): PyValue {
   return new DataVM(bytes, options).run();
@@ -181,7 +203,13 @@ class DataVM {
   private readonly view: DataView;
   private readonly stack: PyValue[] = [];
   private readonly marks: number[] = [];
-  private readonly memo = new Map<number, PyValue>();
+  /**
+   * The memo: Python's pickler numbers slots 0, 1, 2, ... so they live in an array; slots written
+   * out of order (hand-made pickles) in a map. A docstore memoizes almost every value, and one
+   * Map entry per value cost a third of the decoding time.
+   */
+  private readonly memo: PyValue[] = [];
+  private readonly sparseMemo = new Map<number, PyValue>();
   private budget: number;
 
   constructor(
@@ -297,14 +325,33 @@ class DataVM {
   }
 
   private memoize(key: number, op: number, at: number): void {
-    this.memo.set(key, this.top(op, at));
+    const value = this.top(op, at);
     this.charge(WEIGHT.item, at);
+    if (key < this.memo.length) {
+      this.memo[key] = value;
+      return;
+    }
+    if (key > this.memo.length) {
+      this.sparseMemo.set(key, value);
+      return;
+    }
+    this.memo.push(value);
+    // A slot written early, out of order, is now part of the dense prefix.
+    for (let next = this.memo.length; this.sparseMemo.has(next); next++) {
+      this.memo.push(this.sparseMemo.get(next) ?? null);
+      this.sparseMemo.delete(next);
+    }
+  }
+
+  /** `len(memo)`, where MEMOIZE stores. */
+  private memoSize(): number {
+    return this.memo.length + this.sparseMemo.size;
   }
 
   private get(key: number, at: number): void {
-    const value = this.memo.get(key);
-    if (value === undefined && !this.memo.has(key)) throw this.fail(`reads memo slot ${key} at offset ${at}, which was never written`);
-    this.push(value ?? null, at);
+    const value = key < this.memo.length ? this.memo[key] : this.sparseMemo.get(key);
+    if (value === undefined) throw this.fail(`reads memo slot ${key} at offset ${at}, which was never written`);
+    this.push(value, at);
   }
 
   private instantiate(cls: PyValue, args: PyValue, op: number, at: number): PyInstance {
@@ -476,7 +523,7 @@ class DataVM {
           if (items.length % 2 !== 0) throw this.fail(`has ${opName(op)} at offset ${at} with an odd number of keys and values`);
           const dict = op === OP.DICT ? newDict() : this.top(op, at);
           if (dict === null || typeof dict !== 'object' || dict.kind !== 'dict') throw this.fail(`has ${opName(op)} at offset ${at} on ${describePy(dict)}; only dicts take items`);
-          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length, at);
+          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length + keyWeight(items, 2), at);
           for (let i = 0; i < items.length; i += 2) setItem(dict, items[i] ?? null, items[i + 1] ?? null);
           if (op === OP.DICT) this.push(dict, at);
           break;
@@ -489,14 +536,14 @@ class DataVM {
           const items = this.popMark(op, at);
           const set = this.top(op, at);
           if (set === null || typeof set !== 'object' || set.kind !== 'set' || set.frozen) throw this.fail(`has ADDITEMS at offset ${at} on ${describePy(set)}; only sets take items`);
-          this.charge(2 * WEIGHT.item * items.length, at);
+          this.charge(2 * WEIGHT.item * items.length + keyWeight(items, 1), at);
           for (const item of items) addItem(set, item);
           break;
         }
         case OP.FROZENSET: {
           const items = this.popMark(op, at);
           const set = newSet(true);
-          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length, at);
+          this.charge(WEIGHT.container + 2 * WEIGHT.item * items.length + keyWeight(items, 1), at);
           for (const item of items) addItem(set, item);
           this.push(set, at);
           break;
@@ -509,7 +556,7 @@ class DataVM {
           this.memoize(this.u32(at, opName(op)), op, at);
           break;
         case OP.MEMOIZE:
-          this.memoize(this.memo.size, op, at);
+          this.memoize(this.memoSize(), op, at);
           break;
         case OP.BINGET:
           this.get(this.u8(at, opName(op)), at);
@@ -567,7 +614,7 @@ class DataVM {
             throw this.fail(`has REDUCE at offset ${at} calling ${describePy(callable)} on ${describePy(args)}; pickle writes set(list)`);
           }
           const set = newSet(callable.frozen);
-          this.charge(WEIGHT.container + 2 * WEIGHT.item * source.items.length, at);
+          this.charge(WEIGHT.container + 2 * WEIGHT.item * source.items.length + keyWeight(source.items, 1), at);
           for (const item of source.items) addItem(set, item);
           this.push(set, at);
           break;

@@ -21,7 +21,10 @@ export interface FaissReaderOptions {
    * is bounded before it is read.
    */
   maxDocstoreBytes: number;
-  /** Approximate bytes of decoded values index.pkl may make the reader hold. */
+  /**
+   * Approximate bytes of decoded values index.pkl may make the reader hold, and (separately) that
+   * its documents' texts and metadata may expand to once shared references are followed.
+   */
   maxHeldBytes: number;
 }
 
@@ -70,7 +73,7 @@ export function createFaissReader(overrides: Partial<FaissReaderOptions> = {}): 
     const index = await readFaissFlatIndex(indexPath);
     const label = `${FAISS_DOCSTORE_FILE} (${pklPath})`;
     const top = unpickleData(await readDocstoreBytes(pklPath, options.maxDocstoreBytes), { file: label, classes: LANGCHAIN_CLASSES, maxHeldBytes: options.maxHeldBytes });
-    const docstore = langchainDocstore(label, top);
+    const docstore = langchainDocstore(label, top, options.maxHeldBytes);
     if (index.count !== docstore.mappingCount) {
       throw new MigrateError(
         'E_FORMAT',

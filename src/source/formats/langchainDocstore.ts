@@ -64,6 +64,29 @@ function modelFields(doc: PyInstance): PyDict | null {
   return state;
 }
 
+/**
+ * What the documents may expand to, all together, once shared references are followed: a
+ * docstore whose Documents all point at one huge memoized value is small on disk only.
+ */
+export class ExpansionBudget {
+  private left: number;
+
+  constructor(
+    private readonly file: string,
+    private readonly maxBytes: number,
+  ) {
+    this.left = maxBytes;
+  }
+
+  /** A value of `chars` characters (0 for numbers, containers): about 64 bytes plus 2 per character. */
+  spend(chars: number): void {
+    this.left -= 64 + 2 * chars;
+    if (this.left < 0) {
+      throw new MigrateError('E_FORMAT', `${this.file}: the documents expand to more than ${this.maxBytes} bytes of text and metadata once shared references are followed; refused`);
+    }
+  }
+}
+
 class Converter {
   private values = 0;
   private chars = 0;
@@ -71,6 +94,7 @@ class Converter {
   constructor(
     private readonly file: string,
     private readonly where: string,
+    private readonly budget: ExpansionBudget,
   ) {}
 
   private fail(message: string): MigrateError {
@@ -84,6 +108,7 @@ class Converter {
       this.countChars(value.length);
       return value;
     }
+    this.budget.spend(0);
     if (value === null || typeof value === 'boolean') return value;
     if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
     // Beyond 2^53 a JS number would round: the exact digits are kept as text.
@@ -105,6 +130,7 @@ class Converter {
   }
 
   private countChars(n: number): void {
+    this.budget.spend(n);
     this.chars += n;
     if (this.chars > MAX_METADATA_CHARS) throw this.fail(`expands to more than ${MAX_METADATA_CHARS} characters of text (shared references repeated?); refused`);
   }
@@ -132,7 +158,7 @@ class Converter {
   }
 }
 
-function documentOf(file: string, id: string, value: PyValue | undefined): DocstoreDocument {
+function documentOf(file: string, id: string, value: PyValue | undefined, budget: ExpansionBudget): DocstoreDocument {
   const where = `docstore entry ${JSON.stringify(id.slice(0, 100))}`;
   if (!isInstance(value, DOCUMENTS)) {
     throw new MigrateError('E_FORMAT', `${file}: ${where} is ${describePy(value)}, not a LangChain Document`);
@@ -141,7 +167,8 @@ function documentOf(file: string, id: string, value: PyValue | undefined): Docst
   if (fields === null) throw new MigrateError('E_FORMAT', `${file}: ${where} is a ${value.cls} without a pickled state holding its fields`);
   const text = dictGet(fields, 'page_content');
   if (typeof text !== 'string') throw new MigrateError('E_FORMAT', `${file}: ${where} has page_content ${describePy(text)} instead of a str`);
-  const convert = new Converter(file, `${where}'s metadata`);
+  budget.spend(text.length);
+  const convert = new Converter(file, `${where}'s metadata`, budget);
   const rawMetadata = dictGet(fields, 'metadata');
   let metadata: Record<string, unknown>;
   if (rawMetadata === undefined || rawMetadata === null) metadata = {};
@@ -160,7 +187,7 @@ function idOf(value: PyValue): string | null {
 }
 
 /** Turns the decoded index.pkl into documents in vector order, checking the two halves agree. */
-export function langchainDocstore(file: string, top: PyValue): LangchainDocstore {
+export function langchainDocstore(file: string, top: PyValue, maxExpandedBytes: number): LangchainDocstore {
   if (top === null || typeof top !== 'object' || top.kind !== 'tuple' || top.items.length !== 2) {
     throw new MigrateError('E_FORMAT', `${file} holds ${describePy(top)}; FAISS.save_local writes the tuple (docstore, index_to_docstore_id)`);
   }
@@ -200,9 +227,10 @@ export function langchainDocstore(file: string, top: PyValue): LangchainDocstore
       `${file}: the docstore holds ${byId.size} documents but index_to_docstore_id maps ${count} positions; the store is inconsistent (saved while being modified?), so which text belongs to which vector is unknown`,
     );
   }
+  const budget = new ExpansionBudget(file, maxExpandedBytes);
   const documents = ids.map((id, position) => {
     if (id === undefined) throw new MigrateError('E_FORMAT', `${file}: index_to_docstore_id has no entry for position ${position}`);
-    return documentOf(file, id, byId.get(id));
+    return documentOf(file, id, byId.get(id), budget);
   });
   return { documents, docstoreCount: byId.size, mappingCount: count };
 }
