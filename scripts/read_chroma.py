@@ -119,9 +119,9 @@ def main(store):
             if op == 3:
                 vectors.pop(rid, None)
                 continue
-            assert r["encoding"] == "FLOAT32"
             if vec is None:
                 continue
+            assert r["encoding"] == "FLOAT32"
             if op == 0 and rid in vectors:
                 continue
             if op == 1 and rid not in vectors:
