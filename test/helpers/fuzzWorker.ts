@@ -20,7 +20,9 @@ export type FuzzTask =
   | { kind: 'fernet-buffer'; token: Uint8Array | string }
   | { kind: 'fernet-file'; path: string }
   | { kind: 'metadata'; path: string }
-  | { kind: 'store'; dir: string; vectorsPath: string | null; metadataPath: string | null };
+  | { kind: 'store'; dir: string; vectorsPath: string | null; metadataPath: string | null }
+  /** A third-party store (src/source/formats): inspect, then stream every collection with vectors. */
+  | { kind: 'format'; format: string; dir: string };
 
 export interface ErrorLink {
   name: string;
@@ -42,11 +44,11 @@ const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const ready = (async () => {
   const load = (p) => import(workerData.dist + p);
-  const [pickle, fernet, keys, metadata, store] = await Promise.all([
-    load('source/pickle/index.js'), load('source/fernet.js'), load('source/keys.js'), load('source/metadata.js'), load('source/store.js'),
+  const [pickle, fernet, keys, metadata, store, formats] = await Promise.all([
+    load('source/pickle/index.js'), load('source/fernet.js'), load('source/keys.js'), load('source/metadata.js'), load('source/store.js'), load('source/formats/index.js'),
   ]);
   const key = await keys.deriveUserKey(workerData.key.user, workerData.key.master === null ? undefined : workerData.key.master);
-  return { pickle, fernet, metadata, store, key };
+  return { pickle, fernet, metadata, store, formats, key };
 })();
 const PROTO_KEYS = Object.getOwnPropertyNames(Object.prototype).join(',');
 class Malformed extends Error { constructor(m) { super(m); this.name = 'Malformed'; } }
@@ -112,6 +114,26 @@ async function run(m, t) {
       }
       check(n === inspection.manifest.entries && n === inspection.manifest.vectors, 'inspectStore counted ' + JSON.stringify(inspection.manifest) + ', reading gave ' + n);
       return { records: n };
+    }
+    case 'format': {
+      const reader = m.formats.FORMAT_READERS.find((r) => r.format === t.format);
+      check(reader !== undefined, 'no reader for ' + t.format);
+      const inspection = await reader.inspect(t.dir);
+      let total = 0;
+      for (const c of inspection.collections) {
+        let n = 0, dims = null;
+        for await (const r of reader.records(t.dir, c.name, { withVectors: true })) {
+          check(r.position === n, 'record ' + n + ' has position ' + r.position);
+          check(typeof r.sourceId === 'string' && typeof r.text === 'string', 'record ' + n + ' lacks a string id or text');
+          checkEntry(r.metadata, n);
+          if (r.vector !== null) dims = checkVector(r.vector, dims, n);
+          n++;
+        }
+        check(n === c.records, 'inspect counted ' + c.records + ' records in ' + c.name + ', reading gave ' + n);
+        check(dims === null || c.dimensions === dims, 'inspect says ' + c.dimensions + ' dimensions, reading gave ' + dims);
+        total += n;
+      }
+      return { collections: inspection.collections.length, records: total };
     }
     default:
       throw new Malformed('unknown task ' + t.kind);
