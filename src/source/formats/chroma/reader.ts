@@ -73,7 +73,7 @@ export function createChromaReader(options: ChromaReaderOptions = {}): FormatRea
     for (const [id, v] of vectors) {
       dimensions ??= v.length;
       if (v.length !== dimensions) throw formatError(DATABASE_FILE, `${what}: the vector of ${JSON.stringify(id)} has ${v.length} dimensions, the collection ${dimensions}`);
-      if (!v.every(Number.isFinite)) throw formatError(DATABASE_FILE, `${what}: the vector of ${JSON.stringify(id)} holds a value that is not finite`);
+      if (!allFinite(v)) throw formatError(DATABASE_FILE, `${what}: the vector of ${JSON.stringify(id)} holds a value that is not finite`);
     }
     return { documents, vectors, dimensions, warnings };
   }
@@ -130,3 +130,9 @@ export function createChromaReader(options: ChromaReaderOptions = {}): FormatRea
 }
 
 export const chromaReader: FormatReader = createChromaReader();
+
+// A plain loop: Array.prototype.every with a callback costs seconds on a few hundred thousand vectors.
+function allFinite(v: Float32Array): boolean {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return false;
+  return true;
+}

@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import { describeCell, formatError, seqIdOf, type ChromaDb, type Row } from './sqlite.js';
 
 /** embeddings_queue.operation, as chromadb's Operation enum numbers it. */
@@ -5,6 +6,7 @@ const ADD = 0n;
 const UPDATE = 1n;
 const UPSERT = 2n;
 const DELETE = 3n;
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 export interface WalSummary {
   rows: number;
@@ -58,7 +60,9 @@ function decodeVector(row: Row, seqId: bigint, label: string): Float32Array | nu
     throw formatError(label, `embeddings_queue row ${seqId} encodes its vector as ${describeCell(encoding ?? null)}; only FLOAT32 is read`);
   }
   if (blob.length === 0 || blob.length % 4 !== 0) throw formatError(label, `embeddings_queue row ${seqId} has a ${blob.length}-byte vector, not a whole number of float32`);
-  // Chroma writes numpy's native (little-endian) float32 bytes.
+  // Chroma writes numpy's native (little-endian) float32 bytes; a copy is a reinterpretation on a
+  // little-endian machine, the common case.
+  if (LITTLE_ENDIAN) return new Float32Array(blob.slice().buffer);
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const out = new Float32Array(blob.length / 4);
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
