@@ -114,6 +114,39 @@ describe('persisted HNSW segment, l2, 0.5/0.6 schema (8-byte BLOB seq_ids), upda
     expect(vectorHex(records[0]?.vector ?? null)).toBe(walVector(L2, 15));
   });
 
+  it('reads a PersistentData id map pickled by Python with protocols 2 to 5', async () => {
+    const dir = copyOf(L2);
+    const target = join(dir, L2_SEGMENT, 'index_metadata.pickle');
+    const writer = [
+      'import pickle, sys, types',
+      "m = types.ModuleType('chromadb.segment.impl.vector.local_persistent_hnsw')",
+      'class PersistentData: pass',
+      'PersistentData.__module__ = m.__name__',
+      'm.PersistentData = PersistentData',
+      "for name in ('chromadb', 'chromadb.segment', 'chromadb.segment.impl', 'chromadb.segment.impl.vector'): sys.modules[name] = types.ModuleType(name)",
+      'sys.modules[m.__name__] = m',
+      'p = PersistentData()',
+      `p.__dict__.update(dimensionality=768, total_elements_added=2, max_seq_id=3, id_to_label={'${ORIGINAL}': 1}, label_to_id={1: '${ORIGINAL}'}, id_to_seq_id={'${ORIGINAL}': 1})`,
+      "open(sys.argv[1], 'wb').write(pickle.dumps(p, int(sys.argv[2])))",
+    ].join('\n');
+    const expected = JSON.stringify(readWithPython(L2));
+    for (const protocol of [2, 3, 4, 5]) {
+      execFileSync('python3', ['-c', writer, target, String(protocol)]);
+      expect(JSON.stringify(readWithPython(dir))).toBe(expected);
+      await expectSameAsPython(dir);
+    }
+  });
+
+  it('reads a record without a document as an empty text, with a warning', async () => {
+    const dir = copyOf(L2);
+    sql(dir, "DELETE FROM embedding_metadata WHERE id = 2 AND key = 'chroma:document'");
+    const inspection = await chromaReader.inspect(dir);
+    expect(inspection.warnings).toEqual(['collection "langchain": 1 of 4 records have no document (chroma:document); their text is empty']);
+    const records = await readAll(chromaReader, dir, 'langchain', true);
+    expect(records[1]?.sourceId).toBe('a');
+    expect(records[1]?.text).toBe('');
+  });
+
   it('reads the id map Chroma 1.x writes (serde_pickle: a plain dict, protocol 3)', async () => {
     const dir = copyOf(L2);
     cpSync(join(FIXTURES, 'pickles/serde-dict.pickle'), join(dir, L2_SEGMENT, 'index_metadata.pickle'));
