@@ -154,6 +154,17 @@ describe('persisted HNSW segment, l2, 0.5/0.6 schema (8-byte BLOB seq_ids), upda
   });
 });
 
+describe('SQLite journal modes', () => {
+  it('reads a database left in WAL journal mode (cleanly closed), creating no file beside it', async () => {
+    const dir = copyOf(L2);
+    execFileSync('python3', ['-c', "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); assert c.execute('PRAGMA journal_mode=WAL').fetchone()[0] == 'wal'; c.close()", join(dir, 'chroma.sqlite3')]);
+    expect(readFileSync(join(dir, 'chroma.sqlite3'))[18]).toBe(2);
+    const before = fingerprint(dir);
+    await expectSameAsPython(dir);
+    expect(fingerprint(dir)).toEqual(before);
+  });
+});
+
 describe('refusals', () => {
   it('refuses an id map naming os.system with E_UNSAFE_PICKLE, running nothing', async () => {
     const dir = copyOf(L2);
