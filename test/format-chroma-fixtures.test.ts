@@ -154,6 +154,17 @@ describe('persisted HNSW segment, l2, 0.5/0.6 schema (8-byte BLOB seq_ids), upda
   });
 });
 
+describe('hostile metadata keys', () => {
+  it('keeps a __proto__ key (scalar and 1.x array) as an own property, never as the prototype', async () => {
+    const dir = copyOf(COSINE);
+    sql(dir, "INSERT INTO embedding_metadata (id, key, string_value) VALUES (1, '__proto__', 'x'); INSERT INTO embedding_metadata_array (id, key, string_value) VALUES (2, '__proto__', 'a'), (2, '__proto__', 'b')");
+    const records = await readAll(chromaReader, dir, 'API_Git', false);
+    for (const r of records.slice(0, 2)) expect(Object.getPrototypeOf(r.metadata)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(records[0]?.metadata))).toEqual(JSON.parse('{"chunk_index":0,"doc_id":"API_Git","__proto__":"x"}'));
+    expect(JSON.stringify(records[1]?.metadata)).toBe('{"chunk_index":1,"doc_id":"API_Git","__proto__":["a","b"]}');
+  });
+});
+
 describe('SQLite journal modes', () => {
   it('reads a database left in WAL journal mode (cleanly closed), creating no file beside it', async () => {
     const dir = copyOf(L2);

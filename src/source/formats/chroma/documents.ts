@@ -32,7 +32,7 @@ export function readDocuments(db: ChromaDb, segmentId: string, hasArrays: boolea
       if (typeof value !== 'string') throw formatError(label, `record ${JSON.stringify(doc.sourceId)} has a chroma:document that is not text`);
       doc.text = value;
     } else if (!key.startsWith('chroma:')) {
-      doc.metadata[key] = value;
+      setOwn(doc.metadata, key, value);
     }
   }
   if (hasArrays) {
@@ -41,13 +41,18 @@ export function readDocuments(db: ChromaDb, segmentId: string, hasArrays: boolea
       if (doc === undefined) continue;
       const key = textCell(row, 'key', label);
       if (key.startsWith('chroma:')) continue;
-      const existing = doc.metadata[key];
+      const existing = Object.hasOwn(doc.metadata, key) ? doc.metadata[key] : undefined;
       const list = Array.isArray(existing) ? (existing as unknown[]) : [];
       list.push(scalarOf(row, key, doc.sourceId, label, warnings));
-      doc.metadata[key] = list;
+      setOwn(doc.metadata, key, list);
     }
   }
   return { documents, warnings };
+}
+
+/** A key such as `__proto__` becomes an own property, as JSON.parse would make it, not the object's prototype. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function rowId(row: Row, label: string): bigint {
