@@ -141,6 +141,17 @@ describe('fuzz: the Chroma reader on damaged stores', () => {
     expect(peakRssMb() - rssStartMb).toBeLessThan(RSS_BUDGET_MB);
   });
 
+  it('id maps that repeat one memo reference millions of times, or pile up the stack', async () => {
+    const file = `${SEGMENT.l2}/index_metadata.pickle`;
+    const rep = (n: number, bytes: number[]): number[] => Array.from({ length: n }, () => bytes).flat();
+    // PROTO 4, EMPTY_LIST, MEMOIZE, then batches of MARK, 1000 x BINGET 0, APPENDS.
+    const amplified = [0x80, 4, 0x5d, 0x94, ...rep(3000, [0x28, ...rep(1000, [0x68, 0]), 0x65]), 0x2e];
+    await holds('l2', file, Uint8Array.from(amplified));
+    const piled = [0x80, 4, 0x4e, ...rep(200_000, [0x68, 0]), 0x2e];
+    await holds('l2', file, Uint8Array.from([0x80, 4, 0x4e, 0x94, ...piled.slice(3)]));
+    expect(peakRssMb() - rssStartMb).toBeLessThan(RSS_BUDGET_MB);
+  });
+
   it('header.bin claiming huge element counts and slot sizes', async () => {
     const header = original('cosine', `${SEGMENT.cosine}/header.bin`);
     const at = (offset: number, value: bigint): Buffer => {

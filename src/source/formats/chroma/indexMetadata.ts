@@ -16,7 +16,14 @@ import { formatError } from './sqlite.js';
 const PERSISTENT_DATA = 'chromadb.segment.impl.vector.local_persistent_hnsw\nPersistentData';
 
 /** Bytes of index_metadata.pickle read into memory at most (about 60 bytes per stored element). */
-export const MAX_INDEX_METADATA_BYTES = 256 << 20;
+export const MAX_INDEX_METADATA_BYTES = 128 << 20;
+/**
+ * Values on the stack plus items put into containers. Python's pickler batches 1000 items per
+ * SETITEMS, and an id map of n elements holds about 6n items, so these leave room for millions of
+ * elements while a hostile file repeating one memo reference cannot grow memory past them.
+ */
+const MAX_STACK = 100_000;
+const MAX_ITEMS = 16_000_000;
 
 export interface IndexMetadata {
   dimensionality: number | null;
@@ -114,12 +121,19 @@ function decode(bytes: Uint8Array, label: string): Value {
     if (v !== null && typeof v === 'object') throw fail(`uses ${v.kind} as a dict key at offset ${pos - 1}`);
     return v;
   };
+  let items = 0;
+  const spend = (n: number): void => {
+    items += n;
+    if (items > MAX_ITEMS) throw formatError(label, `builds more than ${MAX_ITEMS} values, more than an HNSW id map of this size holds; refused`);
+  };
   const setItems = (target: Value, items: Value[]): void => {
+    spend(items.length);
     if (target === null || typeof target !== 'object' || target.kind !== 'dict') throw fail(`sets items on a non-dict at offset ${pos - 1}`);
     if (items.length % 2 !== 0) throw fail(`has an odd number of SETITEMS values at offset ${pos - 1}`);
     for (let i = 0; i < items.length; i += 2) target.map.set(asKey(items[i] ?? null), items[i + 1] ?? null);
   };
   const append = (target: Value, items: Value[]): void => {
+    spend(items.length);
     if (target === null || typeof target !== 'object' || target.kind !== 'list') throw fail(`appends to a non-list at offset ${pos - 1}`);
     target.items.push(...items);
   };
@@ -132,6 +146,7 @@ function decode(bytes: Uint8Array, label: string): Value {
 
   for (;;) {
     const at = pos;
+    if (stack.length > MAX_STACK) throw formatError(label, `holds more than ${MAX_STACK} values on the pickle stack at offset ${at}; Python's pickler never does, refused`);
     const op = u8();
     switch (op) {
       case OP.PROTO:
