@@ -1,0 +1,1 @@
+SELECT * FROM collection_metadata WHERE collection_id = ? ORDER BY key

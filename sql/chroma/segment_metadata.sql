@@ -1,0 +1,1 @@
+SELECT * FROM segment_metadata WHERE segment_id = ? ORDER BY key

@@ -1,0 +1,1 @@
+SELECT * FROM segments WHERE collection = ? ORDER BY scope, id
