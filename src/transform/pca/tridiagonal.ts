@@ -4,8 +4,8 @@
  *
  * Why blocked: the unblocked reduction is a matrix-vector product plus a rank-2 update per column,
  * both memory-bound; in JavaScript that is minutes for n = 3072. The blocked form defers the rank-2
- * updates of `nb` columns into one rank-2nb matrix product (onnxruntime), leaving one
- * matrix-vector product per column (also onnxruntime, at memory bandwidth). The back-transformation
+ * updates of `nb` columns into one rank-2nb matrix product (onnxruntime), leaving one symmetric
+ * matrix-vector product per column (WebAssembly SIMD kernels, simdKernels.ts). The back-transformation
  * applies each panel's reflectors as one compact-WY block, which is again matrix products.
  */
 import type { LinAlg } from './linalg.js';
