@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { JsLinAlg } from '../src/transform/pca/linalg.js';
 import { SimdKernels } from '../src/transform/pca/simdKernels.js';
 import { tridiagonalize } from '../src/transform/pca/tridiagonal.js';
@@ -108,5 +109,26 @@ describe('tridiagonalize', () => {
     for (let i = 0; i < n; i++) triFrob += tri.diag[i]! ** 2 + (i < n - 1 ? 2 * tri.off[i]! ** 2 : 0);
     close(tri.diag.reduce((s, x) => s + x, 0), trace, n);
     close(triFrob, frob, n * n);
+  });
+
+  it('has the input matrix eigenvalues when the trailing update spans several blocks of rows', async () => {
+    const n = 61;
+    const next = seededRandom(9);
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = next() - 0.5 + (i === j ? i / 10 : 0);
+    const sorted = (m: Matrix): number[] => [...new EigenvalueDecomposition(m, { assumeSymmetric: true }).realEigenvalues].sort((p, q) => p - q);
+    const expected = sorted(new Matrix(Array.from({ length: n }, (_, i) => Array.from(a.subarray(i * n, (i + 1) * n)))));
+    // Panels of 4 and update blocks of 5 rows: the blocks above the diagonal are never formed.
+    const tri = await tridiagonalize(a, n, new JsLinAlg(), 4, 5);
+    const t = Matrix.zeros(n, n);
+    for (let i = 0; i < n; i++) {
+      t.set(i, i, tri.diag[i]!);
+      if (i < n - 1) {
+        t.set(i, i + 1, tri.off[i]!);
+        t.set(i + 1, i, tri.off[i]!);
+      }
+    }
+    const actual = sorted(t);
+    for (let i = 0; i < n; i++) close(actual[i]!, expected[i]!, 10);
   });
 });
