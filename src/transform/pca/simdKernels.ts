@@ -174,28 +174,37 @@ const AXPY: FuncSpec = {
 };
 
 // dotAxpy(a, u, y, len, alpha) -> sum a[k] u[k], and y[k] += alpha a[k]: one row of a symmetric
-// product from its lower triangle, reading the row once for both of its uses.
+// product from its lower triangle, reading the row once for both of its uses. Four elements per
+// iteration into two accumulators, so consecutive adds do not wait on each other.
 const DOT_AXPY: FuncSpec = {
   name: 'dotAxpy',
   params: [I32, I32, I32, I32, F64],
   results: [F64],
-  locals: [V128, V128, I32, V128, F64], // 5 acc, 6 alpha splat, 7 end, 8 row, 9 s
+  locals: [V128, V128, I32, V128, F64, V128], // 5 acc0, 6 alpha splat, 7 end, 8 row, 9 s, 10 acc1
   body: [
     ...get(4), ...F64X2_SPLAT, ...set(6),
-    ...endPointer(7, 0, 3, -2),
+    ...endPointer(7, 0, 3, -4),
     ...whileBelow(0, 7, [
       ...get(0), ...V128_LOAD, ...MEM, ...set(8),
       ...get(5), ...get(8), ...get(1), ...V128_LOAD, ...MEM, ...F64X2_MUL, ...F64X2_ADD, ...set(5),
       ...get(2), ...get(2), ...V128_LOAD, ...MEM, ...get(6), ...get(8), ...F64X2_MUL, ...F64X2_ADD, ...V128_STORE, ...MEM,
-      ...advance(0, 16),
-      ...advance(1, 16),
-      ...advance(2, 16),
+      ...get(0), ...V128_LOAD, 3, 16, ...set(8),
+      ...get(10), ...get(8), ...get(1), ...V128_LOAD, 3, 16, ...F64X2_MUL, ...F64X2_ADD, ...set(10),
+      ...get(2), ...get(2), ...V128_LOAD, 3, 16, ...get(6), ...get(8), ...F64X2_MUL, ...F64X2_ADD, ...V128_STORE, 3, 16,
+      ...advance(0, 32),
+      ...advance(1, 32),
+      ...advance(2, 32),
     ]),
+    ...get(5), ...get(10), ...F64X2_ADD, ...set(5),
     ...sumLanes(5), ...set(9),
-    ...get(3), ...i32(1), I32_AND, IF, EMPTY,
-    ...get(9), ...get(0), F64_LOAD, ...MEM, ...get(1), F64_LOAD, ...MEM, F64_MUL, F64_ADD, ...set(9),
-    ...get(2), ...get(2), F64_LOAD, ...MEM, ...get(4), ...get(0), F64_LOAD, ...MEM, F64_MUL, F64_ADD, F64_STORE, ...MEM,
-    END,
+    ...endPointer(7, 0, 3, 3),
+    ...whileBelow(0, 7, [
+      ...get(9), ...get(0), F64_LOAD, ...MEM, ...get(1), F64_LOAD, ...MEM, F64_MUL, F64_ADD, ...set(9),
+      ...get(2), ...get(2), F64_LOAD, ...MEM, ...get(4), ...get(0), F64_LOAD, ...MEM, F64_MUL, F64_ADD, F64_STORE, ...MEM,
+      ...advance(0, 8),
+      ...advance(1, 8),
+      ...advance(2, 8),
+    ]),
     ...get(9),
   ],
 };
