@@ -36,12 +36,6 @@ export interface LinAlg {
   readonly engine: EngineName;
   /** alpha * op(A) op(B) (+ C), in the element type of A; all operands share it. */
   gemm<T extends FloatArray>(a: Mat<T>, b: Mat<T>, opts?: GemmOptions<T>): Promise<T>;
-  /**
-   * y = M u - V (W^T u) - W (V^T u) for a size x size matrix M and size x nb panels V, W: the product
-   * of a symmetric matrix with a pending rank-2nb update applied, which a blocked tridiagonalization
-   * needs once per column.
-   */
-  panelProduct(m: Float64Array, size: number, v: Float64Array, w: Float64Array, nb: number, u: Float64Array): Promise<Float64Array>;
   constantProduct(b: Mat<Float32Array>): Promise<ConstantProduct>;
   dispose(): Promise<void>;
 }
@@ -100,28 +94,6 @@ export class JsLinAlg implements LinAlg {
       for (let j = 0; j < n; j++) out[oOff + j]! += sign * acc[j]!;
     }
     return out;
-  }
-
-  async panelProduct(m: Float64Array, size: number, v: Float64Array, w: Float64Array, nb: number, u: Float64Array): Promise<Float64Array> {
-    const p = new Float64Array(nb);
-    const q = new Float64Array(nb);
-    for (let r = 0; r < size; r++) {
-      const ur = u[r]!;
-      if (ur === 0) continue;
-      for (let c = 0; c < nb; c++) {
-        p[c]! += w[r * nb + c]! * ur;
-        q[c]! += v[r * nb + c]! * ur;
-      }
-    }
-    const y = new Float64Array(size);
-    for (let r = 0; r < size; r++) {
-      let s = 0;
-      const off = r * size;
-      for (let j = 0; j < size; j++) s += m[off + j]! * u[j]!;
-      for (let c = 0; c < nb; c++) s -= v[r * nb + c]! * p[c]! + w[r * nb + c]! * q[c]!;
-      y[r] = s;
-    }
-    return y;
   }
 
   async constantProduct(b: Mat<Float32Array>): Promise<ConstantProduct> {
@@ -197,7 +169,7 @@ export class OrtLinAlg implements LinAlg {
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       ...(this.options.threads ? { intraOpNumThreads: this.options.threads } : {}),
-      // The tridiagonalization makes thousands of millisecond-sized calls; spinning worker threads
+      // The tridiagonalization makes dozens of calls between stretches of JavaScript; spinning worker threads
       // then compete for the cores with the JavaScript between calls (and with anything else on a
       // shared machine), which measured slower and far more erratic than letting them sleep.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
@@ -239,35 +211,6 @@ export class OrtLinAlg implements LinAlg {
     if (opts.c) feeds['C'] = this.tensor(opts.c.data, opts.c.rows, opts.c.cols);
     const result = await session.run(feeds);
     return this.output(result['Y'], a.data, m * n);
-  }
-
-  async panelProduct(m: Float64Array, size: number, v: Float64Array, w: Float64Array, nb: number, u: Float64Array): Promise<Float64Array> {
-    const session = await this.session('panel', () => ({
-      elemType: 'float64',
-      inputs: [
-        { name: 'M', rank: 2 },
-        { name: 'V', rank: 2 },
-        { name: 'W', rank: 2 },
-        { name: 'u', rank: 2 },
-      ],
-      outputs: [{ name: 'y', rank: 2 }],
-      nodes: [
-        { op: 'Gemm', inputs: ['W', 'u'], outputs: ['p'], attrs: { transA: { int: 1 } } },
-        { op: 'Gemm', inputs: ['V', 'u'], outputs: ['q'], attrs: { transA: { int: 1 } } },
-        { op: 'MatMul', inputs: ['M', 'u'], outputs: ['y0'] },
-        { op: 'MatMul', inputs: ['V', 'p'], outputs: ['t1'] },
-        { op: 'MatMul', inputs: ['W', 'q'], outputs: ['t2'] },
-        { op: 'Sub', inputs: ['y0', 't1'], outputs: ['y1'] },
-        { op: 'Sub', inputs: ['y1', 't2'], outputs: ['y'] },
-      ],
-    }));
-    const result = await session.run({
-      M: this.tensor(m, size, size),
-      V: this.tensor(v, size, nb),
-      W: this.tensor(w, size, nb),
-      u: this.tensor(u, size, 1),
-    });
-    return this.output(result['y'], u, size);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Encodes tiny single-purpose ONNX models (a Gemm, a matrix-vector product with corrections) as
+ * Encodes tiny single-purpose ONNX models (a Gemm, a product with a constant matrix) as
  * protobuf bytes, so onnxruntime-node can run them from memory with `InferenceSession.create(bytes)`.
  *
  * Hand-written rather than built with onnx-proto because onnx-proto is only a dev dependency and
