@@ -2,6 +2,7 @@ import path from 'node:path';
 import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
 import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
+import { DEFAULT_QUEUE_POLICY, type QueuePolicy } from './queue/engine.js';
 import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
@@ -321,7 +322,7 @@ export function buildQueryConfig(text: string | undefined, flags: QueryFlags, en
 }
 
 /** What `reembed` does: fill (and by default swap in) the side table, remove it, or undo a swap. */
-export type ReembedAction = 'run' | 'abort' | 'swap-back';
+export type ReembedAction = 'run' | 'abort' | 'swap-back' | 'enqueue' | 'swap';
 
 export interface ReembedConfig {
   action: ReembedAction;
@@ -336,9 +337,16 @@ export interface ReembedConfig {
   swap: boolean;
   noWait: boolean;
   reportPath: string | null;
+  /** Set by a queue worker, never from flags: work only on this job, never start a new one. */
+  requireJob?: string;
+  /** --enqueue: retries and expiry of the page jobs. */
+  queue: QueuePolicy;
+  /** --enqueue: rows per page job (null: one sort window, rows.ts windowSize). */
+  pageRows: number | null;
 }
 
-export interface ReembedFlags extends ModelDatabaseFlags {
+export interface ReembedFlags extends ModelDatabaseFlags, EnqueueFlags {
+  pageRows?: string;
   users?: string;
   batchSize?: string;
   reduce?: string;
@@ -354,10 +362,11 @@ export interface ReembedFlags extends ModelDatabaseFlags {
 }
 
 export function buildReembedConfig(flags: ReembedFlags, env: Environment, cwd: string): ReembedConfig {
-  if (flags.abort === true && flags.swapBack === true) throw new MigrateError('E_USAGE', '--abort and --swap-back are separate steps; give one of them');
-  const action: ReembedAction = flags.abort === true ? 'abort' : flags.swapBack === true ? 'swap-back' : 'run';
+  const steps = [flags.abort === true && '--abort', flags.swapBack === true && '--swap-back', flags.enqueue === true && '--enqueue', flags.swap === true && '--swap'].filter((f) => f !== false);
+  if (steps.length > 1) throw new MigrateError('E_USAGE', `${steps.join(' and ')} are separate steps; give one of them`);
+  const action: ReembedAction = flags.abort === true ? 'abort' : flags.swapBack === true ? 'swap-back' : flags.enqueue === true ? 'enqueue' : flags.swap === true ? 'swap' : 'run';
   // Re-embedding a whole table with the default model by accident would cost hours: say which.
-  if (action === 'run' && nonEmpty(flags.model) === undefined && nonEmpty(env.PGVECTOR_MIGRATE_MODEL) === undefined) {
+  if ((action === 'run' || action === 'enqueue' || action === 'swap') && nonEmpty(flags.model) === undefined && nonEmpty(env.PGVECTOR_MIGRATE_MODEL) === undefined) {
     throw new MigrateError('E_USAGE', 'reembed needs the new model: --model <hub id or directory> (or $PGVECTOR_MIGRATE_MODEL)');
   }
   return {
@@ -376,5 +385,60 @@ export function buildReembedConfig(flags: ReembedFlags, env: Environment, cwd: s
     swap: flags.swap !== false,
     noWait: flags.wait === false,
     reportPath: flags.report === undefined ? null : path.resolve(cwd, flags.report),
+    queue: queuePolicy(flags),
+    pageRows: flags.pageRows === undefined ? null : positiveInt(flags.pageRows, '--page-rows', 0, 1_000_000),
+  };
+}
+
+/** The flags of commands that can --enqueue their work for `worker` processes. */
+export interface EnqueueFlags {
+  enqueue?: boolean;
+  jobTimeout?: string;
+  attempts?: string;
+}
+
+/** --job-timeout, --attempts: how long a silent worker keeps its job, and how often a job is tried. */
+export function queuePolicy(flags: EnqueueFlags): QueuePolicy {
+  return {
+    ...DEFAULT_QUEUE_POLICY,
+    expireSeconds: positiveInt(flags.jobTimeout, '--job-timeout', DEFAULT_QUEUE_POLICY.expireSeconds, 86_400),
+    attempts: positiveInt(flags.attempts, '--attempts', DEFAULT_QUEUE_POLICY.attempts, 100),
+  };
+}
+
+export interface WorkerConfig {
+  database: DatabaseConfig;
+  /** Cache and download policy for the models the jobs name (the job carries only the model id). */
+  modelCacheDir: string | null;
+  allowRemoteModels: boolean;
+  /** This machine's keys: jobs never carry them. */
+  masterKeys: Secret[];
+  tryDefaultKey: boolean;
+  /** Jobs run at once by this process. */
+  concurrency: number;
+  /** Exit once no job is queued or running anywhere (batch jobs, tests). */
+  drain: boolean;
+}
+
+export interface WorkerFlags {
+  databaseUrl?: string;
+  modelCache?: string;
+  offline?: boolean;
+  masterKey?: string | string[];
+  tryDefaultKey?: boolean;
+  concurrency?: string;
+  drain?: boolean;
+}
+
+export function buildWorkerConfig(flags: WorkerFlags, env: Environment, cwd: string): WorkerConfig {
+  const model = modelConfig(flags, env, cwd);
+  return {
+    database: databaseConfig(flags, env, cwd),
+    modelCacheDir: model.cacheDir,
+    allowRemoteModels: model.allowRemoteModels,
+    masterKeys: masterKeys(flags, env),
+    tryDefaultKey: flags.tryDefaultKey === true,
+    concurrency: positiveInt(flags.concurrency, '--concurrency', 1, 64),
+    drain: flags.drain === true,
   };
 }

@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, databaseConfig, type DatabaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -15,6 +15,9 @@ import { runSetupSearch } from '../run/setupSearch.js';
 import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
+import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
+import { work } from '../run/worker.js';
+import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
 
@@ -241,7 +244,14 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--abort', 'drop the unfinished side table and its job (the table is untouched)')
     .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
     .option('--report <file>', 'write the report as JSON')
-    .action(async (flags: ReembedFlags & { json?: boolean }) => {
+    .option('--enqueue', 'make the side table and the job once, then queue one job per page of rows for `worker` processes (PostgreSQL only)')
+    .option('--swap', 'finish a queued re-embedding here: embed what is left, index, verify and swap')
+    .option('--page-rows <n>', 'with --enqueue: rows per page job (default: one sort window, 64 batches)')
+    .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
+    .option('--attempts <n>', 'with --enqueue: attempts of a job before it ends failed', '3')
+    .action(async (given: ReembedFlags & { json?: boolean }, cmd: Command) => {
+      // --swap and --no-swap share one value whose default is true: only a given flag counts.
+      const flags = cmd.getOptionValueSource('swap') === 'default' ? { ...given, swap: undefined } : given;
       const built = buildReembedConfig(flags, io.env, io.cwd);
       const config = { ...built, database: announcing(built.database) };
       const json = jsonOut(flags);
@@ -255,8 +265,18 @@ export async function runCli(io: CliIo): Promise<number> {
         io.stdout.write(json ? `${JSON.stringify({ swappedBack: result })}\n` : `${result.table} is the table of before the swap again (was ${result.restored}); the new one is ${result.sideTable} (reembed --abort removes it)\n`);
         return;
       }
+      if (config.action === 'enqueue') {
+        const result = await enqueueReembed(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
+        io.stdout.write(
+          json
+            ? `${JSON.stringify({ enqueued: result })}\n`
+            : `job ${result.jobId}: ${result.rows} rows of ${result.table} in ${result.pages} page jobs${result.swapEnqueued ? ' (none pending: swap queued)' : ''}; run \`pgvector-migrate worker\` on each machine\n`,
+        );
+        return;
+      }
       try {
-        const report = await reembed(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
+        const run = config.action === 'swap' ? finishReembed : reembed;
+        const report = await run(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
         if (config.reportPath !== null) await writeReport(config.reportPath, report);
         if (!json) io.stdout.write(reembedSummary(report));
       } catch (err) {
@@ -266,6 +286,25 @@ export async function runCli(io: CliIo): Promise<number> {
         io.stderr.write(`error ${err.code}: ${err.message}\n`);
         exitCode = 1;
       }
+    });
+
+  program
+    .command('worker')
+    .description('run queued jobs (migrate --enqueue, reembed --enqueue) until stopped; start one on each machine')
+    .option('--database-url <url>', 'PostgreSQL URL of the queue and the table (default: $DATABASE_URL)')
+    .option('--model-cache <dir>', 'where downloaded models are cached')
+    .option('--offline', 'never download a model; use local directories and the cache only')
+    .option('--master-key <key>', "this machine's master key(s) for encrypted stores (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS); jobs never carry keys", collect)
+    .option('--try-default-key', "also try the application's default per-user key")
+    .option('--concurrency <n>', 'jobs run at once by this process', '1')
+    .option('--drain', 'exit 0 once no job is queued or running (batch jobs, tests)')
+    .option('--json', 'print JSON lines')
+    .action(async (flags: WorkerFlags & { json?: boolean }) => {
+      const config = buildWorkerConfig(flags, io.env, io.cwd);
+      // A worker's log is its events, one JSON line each (stdout with --json or a pipe, else stderr).
+      const render = jsonLinesRenderer<WorkerEvent>(jsonOut(flags) ? io.stdout : io.stderr);
+      // A signal stops fetching; the jobs in hand finish, so the exit is a clean 0.
+      await withInterrupts(io.signals, io.stderr, (signal) => work(config, render, signal));
     });
 
   const pca = program.command('pca').description("the table's PCA model (dimension reduction)");

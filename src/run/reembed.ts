@@ -71,13 +71,35 @@ export interface ReembedDeps {
   observe: ReembedObserver;
 }
 
-export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
+/** A re-embedding job started (or resumed) with its side table and vectorizer ready to write. */
+export interface PreparedReembed {
+  r: Reembedding;
+  job: ReembedJob;
+  side: TargetSpec;
+  plan: ReductionPlan;
+  vectorizer: Vectorizer;
+  fingerprint: string;
+  fitted: boolean;
+  resumed: boolean;
+}
+
+/**
+ * What must happen once before any row is embedded: the side table, the reduction (a PCA fit on
+ * the table's texts, or the job's model when resuming) and the job record. Running it again
+ * resumes the job, so every queue worker can call it before its page.
+ */
+export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): Promise<PreparedReembed> {
   const { sink, embedder, observe } = deps;
-  const started = performance.now();
   const info = await sink.inspect({ table: config.table, dimensions: 1 });
   if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; there is nothing to re-embed`);
   const r = sink.reembedding({ table: config.table });
   let job = await r.current();
+  if (job === null && config.requireJob !== undefined) {
+    throw new MigrateError('E_REEMBED', `${config.table} has no running re-embedding (job ${config.requireJob} is swapped or aborted); nothing to do`);
+  }
+  if (job !== null && config.requireJob !== undefined && job.id !== config.requireJob) {
+    throw new MigrateError('E_REEMBED', `${config.table} is being re-embedded by job ${job.id}, not by the enqueued job ${config.requireJob}; nothing to do`);
+  }
   const resumed = job !== null;
 
   const plan = job === null ? planReduction({ sourceDimensions: embedder.dimensions, mode: config.reduction.mode, dimensions: config.reduction.dimensions, pgvectorVersion: info.pgvectorVersion, activePca: null, refit: false }) : planOf(job, embedder);
@@ -111,7 +133,13 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     pcaModelId: vectorizer.pcaModelId,
     options: { model: config.model.id, reduce: config.reduction.mode, dimensions: config.reduction.dimensions, batchSize: config.batchSize },
   });
+  return { r, job, side, plan, vectorizer, fingerprint, fitted, resumed };
+}
 
+export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
+  const { sink, observe } = deps;
+  const started = performance.now();
+  const { r, job, side, plan, vectorizer, fingerprint, fitted, resumed } = await prepareReembed(config, deps);
   const scope = await r.counts(job, config.users);
   observe({ type: 'reembed-start', table: config.table, sideTable: r.sideTable, jobId: job.id, model: job.model, dimensions: job.dimensions, resumed, total: scope.total, done: scope.done });
 
@@ -252,12 +280,14 @@ function entryOf(row: ReembedPendingRow, index: number): { index: number; text: 
  * length; it is written back in batches of config.batchSize, each committed on its own. A run
  * stopped mid-page loses at most that page's embeddings, never a written row.
  */
-async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, progress: PassProgress): Promise<number> {
+export async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, progress: PassProgress, range: IdRange = WHOLE_TABLE): Promise<number> {
   const pageSize = windowSize(vectorizer, config.batchSize);
-  let afterId: string | null = null;
+  let afterId: string | null = range.afterId;
   let written = 0;
   for (;;) {
-    const rows = await r.pending(job, { users: config.users, afterId, limit: pageSize });
+    const page = await r.pending(job, { users: config.users, afterId, limit: pageSize });
+    // Ids compare as the database orders uuids: lower-case hex, byte by byte.
+    const rows = range.untilId === null ? page : page.filter((row) => row.id <= (range.untilId as string));
     if (rows.length === 0) return written;
     const embeddings = await vectorizer.vectors(rows.map(entryOf), progress.embedded);
     for (let i = 0; i < rows.length; i += config.batchSize) {
@@ -269,12 +299,21 @@ async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectori
       written += n;
       progress.written(n, batch.length);
     }
+    if (rows.length < page.length) return written;
     afterId = (rows[rows.length - 1] as ReembedPendingRow).id;
   }
 }
 
+/** Rows with afterId < id <= untilId (null: unbounded), the share of the table one queued page embeds. */
+export interface IdRange {
+  afterId: string | null;
+  untilId: string | null;
+}
+
+const WHOLE_TABLE: IdRange = { afterId: null, untilId: null };
+
 /** What one pass tells the progress meter: rows embedded (not yet durable), then rows written. */
-interface PassProgress {
+export interface PassProgress {
   embedded(rows: number): void;
   /** `written` of `offered` rows were written (the rest changed under us and stay pending). */
   written(written: number, offered: number): void;
