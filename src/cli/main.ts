@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type EnqueueFlags, type MigrateFlags, queuePolicy, type QueryFlags, type ReembedFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -16,6 +16,7 @@ import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
 import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
+import { enqueueMigration } from '../run/migrateQueue.js';
 import { work } from '../run/worker.js';
 import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
@@ -99,10 +100,24 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--partitions <n>', 'create the table hash-partitioned on user_id into n partitions (2-256), each with its own HNSW index')
     .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
     .option('--owner-in-metadata', "also write user_id and collection_name into each row's metadata (for LangChain.js and other clients that filter on metadata only)")
-    .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
+    .option('--enqueue', 'plan once (validate, table, PCA, ledger run), then queue one job per store for `worker` processes (PostgreSQL only)')
+    .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
+    .option('--attempts <n>', 'with --enqueue: attempts of a store before it ends failed', '3')
+    .action(async (root: string, flags: MigrateFlags & EnqueueFlags & { json?: boolean }) => {
       const built = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const config = { ...built, database: announcing(built.database) };
       const json = flags.json === true || io.stdout.isTTY !== true;
+      if (flags.enqueue === true) {
+        const result = await enqueueMigration(config, queuePolicy(flags), json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr));
+        io.stdout.write(
+          json
+            ? `${JSON.stringify({ enqueued: result })}\n`
+            : result.runId === null
+              ? `all ${result.stores} store jobs of this plan are queued already; nothing added\n`
+              : `run ${result.runId}: ${result.enqueued} store jobs queued (${result.failedValidation} stores failed validation); run \`pgvector-migrate worker\` on each machine\n`,
+        );
+        return;
+      }
       const render = json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr);
       const recorder = failedRunRecorder(config, io.now);
       let report: RunReport;

@@ -11,6 +11,7 @@ export const QUEUES = {
   reembedPage: 'pgvector-migrate.reembed-page',
   reembedSwap: 'pgvector-migrate.reembed-swap',
   store: 'pgvector-migrate.store',
+  migrateFinish: 'pgvector-migrate.migrate-finish',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -12,7 +12,15 @@ export interface JobHandler {
   /** Jobs of this kind run at once in this process (the swap of a re-embedding: always 1). */
   concurrency: number;
   /** Throws to fail the attempt (pg-boss retries it, then marks it failed). */
-  run(data: unknown, job: { id: string }): Promise<void>;
+  run(data: unknown, job: JobInfo): Promise<void>;
+}
+
+/** What a handler learns of its pg-boss job besides the data. */
+export interface JobInfo {
+  id: string;
+  expireInSeconds: number;
+  /** True on the last attempt pg-boss will make: a failure now is final. */
+  lastAttempt: boolean;
 }
 
 export type WorkerEvent =
@@ -51,14 +59,14 @@ export async function runWorker(boss: PgBoss, handlers: readonly JobHandler[], o
   for (const handler of handlers) {
     for (let i = 0; i < handler.concurrency; i++) {
       workIds.push(
-        await boss.work(handler.queue, { batchSize: 1, pollingIntervalSeconds: pollSeconds }, async (jobs) => {
+        await boss.work(handler.queue, { batchSize: 1, pollingIntervalSeconds: pollSeconds, includeMetadata: true }, async (jobs) => {
           const started = performance.now();
           inFlight++;
           try {
             for (const job of jobs) {
               options.observe({ type: 'job-start', queue: handler.queue, jobId: job.id });
               try {
-                await handler.run(job.data, job);
+                await handler.run(job.data, { id: job.id, expireInSeconds: job.expireInSeconds, lastAttempt: job.retryCount >= job.retryLimit });
               } catch (err) {
                 counts.failed++;
                 const error = isMigrateError(err) ? err.toJSON() : { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };

@@ -143,7 +143,7 @@ export function reembedHandlers(worker: WorkerConfig, resources: WorkerResources
         // two at once insert the same job id, which pg-boss keeps once.
         const { total, done } = await r.counts(job, null);
         const pagesLeft = await boss.getQueueSize(QUEUES.reembedPage, { before: 'completed' });
-        if (done >= total || pagesLeft <= 1) await enqueueSwap(boss, data, { ...workerPolicy, expireSeconds: (pgJob as { expireInSeconds?: number }).expireInSeconds ?? workerPolicy.expireSeconds });
+        if (done >= total || pagesLeft <= 1) await enqueueSwap(boss, data, { ...workerPolicy, expireSeconds: pgJob.expireInSeconds });
       },
     },
     {

@@ -7,6 +7,7 @@ import type { WorkerConfig } from '../config.js';
 import { openQueue, queueUrl } from '../queue/engine.js';
 import { runWorker, type WorkerEvent, type WorkerReport } from '../queue/worker.js';
 import { createEmbedder, type Embedder } from '../transform/embedder.js';
+import { storeHandlers } from './migrateQueue.js';
 import { reembedHandlers } from './reembedQueue.js';
 import { withSink } from './resources.js';
 
@@ -34,7 +35,8 @@ export async function work(config: WorkerConfig, observe: (event: WorkerEvent) =
       (err) => observe({ type: 'queue-error', message: err.message }),
     );
     try {
-      return await runWorker(boss, reembedHandlers(config, { sink, embedder }, boss), { drain: config.drain, observe, ...(signal === undefined ? {} : { signal }) });
+      const handlers = [...storeHandlers(config, { sink, embedder }, boss), ...reembedHandlers(config, { sink, embedder }, boss)];
+      return await runWorker(boss, handlers, { drain: config.drain, observe, ...(signal === undefined ? {} : { signal }) });
     } finally {
       await boss.stop({ graceful: false, wait: true });
       for (const loading of embedders.values()) await (await loading.catch(() => null))?.dispose();
