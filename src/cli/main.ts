@@ -18,6 +18,7 @@ import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../ru
 import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
 import { enqueueMigration } from '../run/migrateQueue.js';
 import { work } from '../run/worker.js';
+import { queueBar, queueStatus, watchQueue } from '../run/queueStatus.js';
 import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
@@ -173,8 +174,22 @@ export async function runCli(io: CliIo): Promise<number> {
 
   dbOptions(program.command('status').description('the latest outcome of every store, failed ones first with their reason'))
     .option('--user <id>', 'only this user')
-    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean }) => {
+    .option('--watch', "follow the table's queued jobs (migrate/reembed --enqueue) until none is left: done/total, rate, ETA, live workers")
+    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean; watch?: boolean }) => {
+      if (flags.watch === true) {
+        const tty = !jsonOut(flags) && io.stderr.isTTY === true;
+        const last = await withInterrupts(io.signals, io.stderr, (signal) =>
+          watchQueue(dbConfig(flags), flags.table, { intervalMs: 2000, ...(signal === undefined ? {} : { signal }) }, (s) =>
+            tty ? void io.stderr.write(`\r\x1b[2K${queueBar(s)}`) : void io.stdout.write(`${JSON.stringify({ type: 'queue', ...s, at: io.now().toISOString() })}\n`),
+          ),
+        );
+        if (tty) io.stderr.write('\n');
+        if (last === null) io.stderr.write(`no job was ever queued in this database\n`);
+        exitCode = (last?.failed ?? 0) > 0 ? 1 : 0;
+        return;
+      }
       const status = await runStatus({ database: dbConfig(flags), table: flags.table, userId: flags.user ?? null });
+      const queue = await queueStatus(dbConfig(flags), flags.table);
       const outcomes = status.stores;
       if (jsonOut(flags)) {
         io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes: statusNotes(status) })}\n`);
@@ -187,7 +202,12 @@ export async function runCli(io: CliIo): Promise<number> {
         }
         for (const note of statusNotes(status)) io.stdout.write(`note: ${note}\n`);
       }
-      exitCode = outcomes.some((o) => o.status === 'failed') ? 1 : 0;
+      if (queue !== null && queue.total > 0) {
+        if (jsonOut(flags)) io.stdout.write(`${JSON.stringify({ queue })}\n`);
+        else io.stdout.write(`queue: ${queue.done}/${queue.total} jobs done, ${queue.left} left, ${queue.failed} failed; ${queue.workers.length} worker(s) connected\n`);
+      }
+      // Failed jobs are failed work even before a store records it (a page of a re-embedding).
+      exitCode = outcomes.some((o) => o.status === 'failed') || (queue?.failed ?? 0) > 0 ? 1 : 0;
     });
 
   commonOptions(program.command('verify').description('prove the table against the source: counts, text hashes, owners, and a search per store').argument('[root]', 'the user_data directory (default: the one the latest run read)'))
