@@ -136,6 +136,10 @@ describe('migrate --enqueue with 3 worker processes, 2 SIGKILLed (pg)', () => {
       { name: 'pgvector-migrate.store', state: 'completed', n: 29 },
       { name: 'pgvector-migrate.store', state: 'failed', n: 1 },
     ]);
+    expect(status.lines[1]).toMatchObject({ queue: { done: 30, failed: 1, left: 0, total: 31 } });
+    const watch = await runCli(['status', ...db, '--watch', '--json']);
+    expect(watch.code, watch.stderr).toBe(1); // a job is failed
+    expect(watch.lines.at(-1)).toMatchObject({ type: 'queue', done: 30, failed: 1, left: 0, total: 31, workers: [] });
     // The finish job closed the ledger run (and built the deferred index).
     expect(status.lines[0]).toMatchObject({ unfinishedRuns: [], searchIndex: 'valid' });
   }, 900_000);
