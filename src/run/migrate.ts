@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { MigrateConfig } from '../config.js';
 import { isMigrateError, MigrateError, toMigrateError } from '../errors.js';
-import type { DatabaseInfo, EmbeddingLookup, LoadOptions, LockOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
+import type { LoadRepository } from '../sink/loadRepository.js';
+import type { DatabaseInfo, LoadOptions, LoadResult, LockOptions, PcaModelRecord, Sink, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { discoverStores } from '../source/discover.js';
 import { KeyRing, keyCandidates } from '../source/keyRing.js';
@@ -256,9 +257,10 @@ async function planStore(ctx: RunContext, c: Candidate): Promise<void> {
   c.report.warnings.push(...stats.warnings);
 }
 
-type Replace = SinkSession['replaceStore'];
+/** Opens a store's writer: on its own transaction, or in the refit's. */
+type Replace = LoadRepository['openStore'];
 
-async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse: boolean): Promise<void> {
+async function loadStore(ctx: RunContext, c: Candidate, open: Replace, reuse: boolean): Promise<void> {
   const { config, target, observe } = ctx;
   const stats = newRowStats();
   const rowsTotal = c.report.entries ?? 0;
@@ -266,21 +268,6 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse:
   const counter = { reused: 0 };
   const rowFingerprint = vectorFingerprint(ctx.vectorizer, target.vectorType ?? 'vector');
   const fingerprint = { embeddingModel: ctx.vectorizer.label, pcaModelId: ctx.vectorizer.pcaModelId, embeddingFingerprint: rowFingerprint };
-  // The sink hands over a lookup bound to a connection that may read while this store's transaction streams.
-  const produce = (lookup: EmbeddingLookup) => {
-    const vectorizer = reuse ? reusingStored(ctx.vectorizer, (shas) => lookup(shas, fingerprint), counter) : ctx.vectorizer;
-    const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
-    // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
-    // a couple of thousand texts, most of a minute on a CPU.
-    const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
-    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress });
-    return (async function* () {
-      for await (const batch of batches) {
-        yield batch;
-        progress();
-      }
-    })();
-  };
   const options: LoadOptions = {
     runId: ctx.runId,
     lock: config.noWait ? 'no-wait' : 'wait',
@@ -288,7 +275,23 @@ async function loadStore(ctx: RunContext, c: Candidate, replace: Replace, reuse:
   };
   const started = performance.now();
   try {
-    const result = await replace(target, key, produce, options);
+    const writer = await open(target, key, options);
+    let result: LoadResult;
+    try {
+      const vectorizer = reuse ? reusingStored(ctx.vectorizer, (shas) => writer.lookup(shas, fingerprint), counter) : ctx.vectorizer;
+      const records = readStoreRecords(c.store, c.key, { withVectors: vectorizer.needsStoredVectors });
+      // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
+      // a couple of thousand texts, most of a minute on a CPU.
+      const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
+      for await (const batch of rowBatches(records, { ...key, fingerprint: rowFingerprint, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress })) {
+        await writer.write(batch);
+        progress();
+      }
+      result = await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
     const expected = rowsTotal - stats.skipped.length;
     if (result.rowsLoaded !== expected) {
       throw new MigrateError('E_LOAD', `${storeLabel(key)}: loaded ${result.rowsLoaded} rows but expected ${expected}; the source changed during the run? re-run this store`);
@@ -345,7 +348,7 @@ async function estimate(ctx: RunContext, rowsToEmbed: number): Promise<DryRunEst
  * wrote have no source vector to re-project, and the tool never deletes or changes them: refused.
  */
 async function checkRefitCovers(sink: Sink, target: TargetSpec, candidates: Candidate[]): Promise<void> {
-  const written = await sink.applicationRows(target);
+  const written = await sink.reads.applicationRows(target);
   if (written.length > 0) {
     const shown = written.slice(0, 10).map((s) => `${storeLabel(s)}: ${s.rows}`).join(', ');
     throw new MigrateError(
@@ -354,7 +357,7 @@ async function checkRefitCovers(sink: Sink, target: TargetSpec, candidates: Cand
     );
   }
   const covered = new Set(candidates.map((c) => storeLabel(c.store)));
-  const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
+  const missing = (await sink.reads.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
   if (missing.length > 0) {
     const shown = missing.slice(0, 10).map(storeLabel).join(', ');
     throw new MigrateError(
@@ -380,7 +383,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const discovered = await discover(config);
   const { skipped } = discovered;
   let stores = config.collections === null ? discovered.stores : discovered.stores.filter((s) => config.collections?.includes(s.collection));
-  const latestOutcomes = await sink.latestOutcomes({ table: config.table });
+  const latestOutcomes = await sink.ledger.latestOutcomes({ table: config.table });
   if (config.retryFailed) {
     const { selected, missing } = selectFailed(stores, latestOutcomes);
     stores = selected;
@@ -393,9 +396,9 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   observe({ type: 'validating', stores: stores.length });
   const { candidates: validated, reports } = await validate(config, stores, discovered.refused);
 
-  const active = await sink.getPcaModel({ table: config.table });
+  const active = await sink.pcaModels.active({ table: config.table });
   // With --partitions, a table of another layout is refused here, before anything is read or written.
-  const probe = await sink.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
+  const probe = await sink.schema.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
   const sourceDimensions =
     config.embeddings === 'keep' || deps.embedder === null ? keptDimensions(validated, reports, active, probe, config.reduction.refit, config.reduction.mode === 'truncate') : deps.embedder.dimensions;
   const plan = planReduction({
@@ -480,7 +483,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   const reuse = config.embeddings === 'reembed' && !refit;
   const record = async (report: StoreReport) => {
     if (config.dryRun) return;
-    await sink.recordStore(toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType)));
+    await sink.ledger.recordStore(toOutcome(runId, config.table, report, vectorFingerprint(ctx.vectorizer, plan.vectorType)));
   };
   let runStarted = false;
   const { signal } = deps;
@@ -496,11 +499,11 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   let diskFull = false;
   try {
     if (!config.dryRun) {
-      await sink.ensureSchema(target, { deferSearchIndex: deferIndex });
+      await sink.schema.ensureSchema(target, { deferSearchIndex: deferIndex });
       schemaReady = true;
-      await sink.startRun({ id: runId, toolVersion: TOOL_VERSION, options: ledgerOptions(config, probe.location) }, target);
+      await sink.ledger.startRun({ id: runId, toolVersion: TOOL_VERSION, options: ledgerOptions(config, probe.location) }, target);
       runStarted = true;
-      await sink.purgePrevious(target, config.keepPreviousDays);
+      await sink.rollback.purgePrevious(target, config.keepPreviousDays);
       for (const r of reports.filter((r) => r.status === 'failed')) await record(r);
     }
     const each = async (replace: Replace, onFailure: (c: Candidate) => void) => {
@@ -525,14 +528,14 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
         }
       }
     };
-    const direct: Replace = (t, k, b, o) => sink.replaceStore(t, k, b, o);
+    const direct: Replace = (t, k, o) => sink.loads.openStore(t, k, o);
     if (config.dryRun || projector === null) {
       await each(direct, () => {});
     } else if (pending !== null && refit) {
       await refitInOneTransaction(ctx, candidates, projector, pending, (r) => (reduction = { ...reduction, pcaModelId: r.id }), each);
       for (const c of candidates) await record(c.report);
     } else {
-      const saved = pending !== null ? await sink.savePcaModel(pending) : (active as PcaModelRecord);
+      const saved = pending !== null ? await sink.pcaModels.save(pending) : (active as PcaModelRecord);
       reduction = { ...reduction, pcaModelId: saved.id };
       ctx.vectorizer = projecting(base, projector, saved);
       await each(direct, () => {});
@@ -548,7 +551,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
         // A table this run created has no other users: a plain build (one pass, no waiting for
         // other sessions' transactions). An existing one is indexed CONCURRENTLY (pg), so the
         // application's writes to it go on meanwhile.
-        searchIndex = await sink.buildSearchIndex(target, { concurrently: probe.tableExists });
+        searchIndex = await sink.schema.buildSearchIndex(target, { concurrently: probe.tableExists });
       } catch (err) {
         const e = toMigrateError(err, 'E_SCHEMA', `building the HNSW index of ${target.table}`);
         runWarnings.push(`the HNSW index of ${target.table} could not be built (${e.code}: ${e.message}); searches are correct but scan until a later run builds it`);
@@ -557,7 +560,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     if (schemaReady) {
       // Statistics of the loaded table, after its index: the planner then knows how few rows one
       // user has (which is when it filters an HNSW scan by user: see sink/searchSettings.ts).
-      await sink.analyze(target).catch((err: unknown) => {
+      await sink.schema.analyze(target).catch((err: unknown) => {
         const e = toMigrateError(err, 'E_LOAD', `analyzing ${target.table}`);
         runWarnings.push(`ANALYZE of ${target.table} failed (${e.code}: ${e.message}); run ANALYZE ${target.table} yourself`);
       });
@@ -565,7 +568,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
     if (runStarted) {
       // When the run is already failing, closing the ledger must not replace that error with its own;
       // an unclosed run shows as 'running' and its stores' outcomes are recorded regardless.
-      await sink.finishRun(runId, stopped || interrupted(reports) ? 'interrupted' : reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
+      await sink.ledger.finishRun(runId, stopped || interrupted(reports) ? 'interrupted' : reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded', target).catch(() => undefined);
     }
   }
 
@@ -627,10 +630,10 @@ async function refitInOneTransaction(
       onWait: () => ctx.observe({ type: 'waiting-table', table: ctx.target.table, reason: 'other runs are loading this table; the refit rewrites all of it, so it waits for them to finish' }),
     };
     await ctx.deps.sink.transaction(ctx.target, async (session) => {
-      const record = await session.savePcaModel(pending);
+      const record = await session.pcaModels.save(pending);
       ctx.vectorizer = projecting(base, projector, record);
       await each(
-        (t, k, b, o) => session.replaceStore(t, k, b, o),
+        (t, k, o) => session.loads.openStore(t, k, o),
         (c) => {
           throw new MigrateError('E_LOAD', `refit aborted: ${storeLabel(c.store)} failed (${c.report.error?.code})`);
         },
