@@ -10,7 +10,7 @@ export { migrateConfigOf, buildReembedConfig, type MigrateOptions, type ReembedC
 export { migrate, type MigrateCallOptions, type Logger } from './library.js';
 export { migrate as migrateWithConfig, runMigration, type RunDependencies } from './run/migrate.js';
 export { planMigration, type MigrationPlan, type PlannedStore, type PlanningReads, type PlanningDependencies, type PcaStep } from './run/plan.js';
-export { executeStore, type StoreOutcome, type StoreDependencies, type StoreWriter } from './run/executeStore.js';
+export { executeStore, type StoreOutcome, type StoreDependencies, type StoreLoads } from './run/executeStore.js';
 export { reportOf, type RunEnd } from './run/runReport.js';
 export { runQuery, type QueryResult } from './run/query.js';
 export { runVerify, type VerifyResult, type Mismatch } from './run/verify.js';
