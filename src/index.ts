@@ -12,6 +12,7 @@ export { migrate as migrateWithConfig, runMigration, type RunDependencies } from
 export { planMigration, type MigrationPlan, type PlannedStore, type PlanningReads, type PlanningDependencies, type PcaStep } from './run/plan.js';
 export { executeStore, type StoreOutcome, type StoreDependencies, type StoreLoads } from './run/executeStore.js';
 export { reportOf, type RunEnd } from './run/runReport.js';
+export { openRun, closeRun, recorder, type RunOpening, type RunClosing } from './run/runLedger.js';
 export { runQuery, type QueryResult } from './run/query.js';
 export { runVerify, type VerifyResult, type Mismatch } from './run/verify.js';
 export { runStatus, type StatusConfig, type StatusResult } from './run/status.js';
