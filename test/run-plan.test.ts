@@ -40,19 +40,25 @@ function database(table: Partial<DatabaseInfo> = {}): DatabaseInfo {
 }
 
 /** The reads planning makes, answered from memory; it has no method that writes. */
-function fakeReads(over: Partial<PlanningReads> & { info?: DatabaseInfo } = {}): PlanningReads & { inspected: unknown[] } {
+interface FakeAnswers {
+  info?: DatabaseInfo;
+  latest?: LedgerOutcome[];
+  applicationRows?: { userId: string; collection: string; rows: number }[];
+}
+
+function fakeReads(answers: FakeAnswers = {}): PlanningReads & { inspected: unknown[] } {
   const inspected: unknown[] = [];
   return {
     inspected,
-    latestOutcomes: async () => [],
-    getPcaModel: async () => null,
-    inspect: async (t) => {
-      inspected.push(t);
-      return over.info ?? database();
+    ledger: { latestOutcomes: async () => answers.latest ?? [] },
+    pcaModels: { active: async () => null },
+    schema: {
+      inspect: async (t) => {
+        inspected.push(t);
+        return answers.info ?? database();
+      },
     },
-    applicationRows: async () => [],
-    listStoreKeys: async () => [],
-    ...over,
+    reads: { applicationRows: async () => answers.applicationRows ?? [], listStoreKeys: async () => [] },
   };
 }
 
@@ -129,7 +135,7 @@ describe('planMigration (fake repositories)', () => {
       runId: 'r1', table: 'plan_docs', userId, collection, status: 'failed', entries: 1, rowsLoaded: 0, rowsSkipped: 0, rowsReused: 0,
       errorCode: 'E_LOAD', errorMessage: 'x', sourceSha256: null, embeddingModel: '{}', backupPath: null, durationMs: 1,
     });
-    const reads = fakeReads({ latestOutcomes: async () => [failedOutcome('alice_example_com', 'notes'), failedOutcome('zoe', 'gone')] });
+    const reads = fakeReads({ latest: [failedOutcome('alice_example_com', 'notes'), failedOutcome('zoe', 'gone')] });
     const plan = await planMigration(config({ retryFailed: true }), { sink: reads, embedder: null });
     expect(plan.stores.map((s) => label(s.store))).toEqual(['alice_example_com/notes']);
     expect(plan.failed).toEqual([]);
@@ -138,7 +144,7 @@ describe('planMigration (fake repositories)', () => {
   });
 
   it('refuses a --refit-pca that cannot rewrite every row of the table, with a coded error', async () => {
-    const reads = fakeReads({ applicationRows: async () => [{ userId: 'app', collection: 'c', rows: 3 }] });
+    const reads = fakeReads({ applicationRows: [{ userId: 'app', collection: 'c', rows: 3 }] });
     const err = await planMigration(config({ users: 'alice_example_com', reduce: 'pca', dimensions: '8', refitPca: true }), { sink: reads, embedder: null }).catch((e: unknown) => e);
     expect(isMigrateError(err) && err.code).toBe('E_USAGE');
     expect((err as Error).message).toMatch(/3 rows were written by applications \(app\/c: 3\)/);

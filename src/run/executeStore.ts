@@ -1,5 +1,6 @@
 import { MigrateError } from '../errors.js';
-import type { EmbeddingLookup, LoadOptions, SinkSession } from '../sink/types.js';
+import type { LoadRepository } from '../sink/loadRepository.js';
+import type { LoadOptions, LoadResult } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { readStoreRecords } from '../source/store.js';
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
@@ -12,11 +13,11 @@ import { failedReport } from './storeReports.js';
 
 export type { MigrationPlan, PlannedStore } from './plan.js';
 
-/** Where one store's rows are written: the sink itself, or the session of a run-wide transaction (a refit). */
-export type StoreWriter = Pick<SinkSession, 'replaceStore'>;
+/** Where one store's rows are written: the sink's loads, or those of a run-wide transaction's session (a refit). */
+export type StoreLoads = Pick<LoadRepository, 'openStore'>;
 
 export interface StoreDependencies {
-  writer: StoreWriter;
+  loads: StoreLoads;
   /** The run's vectorizer, projecting with the saved PCA model when the plan reduces by PCA (see `vectorizerOf`). */
   vectorizer: Vectorizer;
   observe?: RunObserver;
@@ -65,21 +66,6 @@ async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDepend
   const counter = { reused: 0 };
   const rowFingerprint = vectorFingerprint(deps.vectorizer, target.vectorType ?? 'vector');
   const fingerprint = { embeddingModel: deps.vectorizer.label, pcaModelId: deps.vectorizer.pcaModelId, embeddingFingerprint: rowFingerprint };
-  // The sink hands over a lookup bound to a connection that may read while this store's transaction streams.
-  const produce = (lookup: EmbeddingLookup) => {
-    const vectorizer = plan.reuseStored ? reusingStored(deps.vectorizer, (shas) => lookup(shas, fingerprint), counter) : deps.vectorizer;
-    const records = readStoreRecords(s.store, s.key, { withVectors: vectorizer.needsStoredVectors });
-    // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
-    // a couple of thousand texts, most of a minute on a CPU.
-    const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
-    const batches = rowBatches(records, { ...key, fingerprint: rowFingerprint, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress });
-    return (async function* () {
-      for await (const batch of batches) {
-        yield batch;
-        progress();
-      }
-    })();
-  };
   const options: LoadOptions = {
     runId: plan.runId,
     lock: config.noWait ? 'no-wait' : 'wait',
@@ -93,7 +79,23 @@ async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDepend
     entries: { rowsSkipped: stats.skipped.length, skippedEntries: stats.skipped, warnings: [...report.warnings, ...stats.warnings] },
   });
   try {
-    const result = await deps.writer.replaceStore(target, key, produce, options);
+    const writer = await deps.loads.openStore(target, key, options);
+    let result: LoadResult;
+    try {
+      const vectorizer = plan.reuseStored ? reusingStored(deps.vectorizer, (shas) => writer.lookup(shas, fingerprint), counter) : deps.vectorizer;
+      const records = readStoreRecords(s.store, s.key, { withVectors: vectorizer.needsStoredVectors });
+      // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
+      // a couple of thousand texts, most of a minute on a CPU.
+      const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
+      for await (const batch of rowBatches(records, { ...key, fingerprint: rowFingerprint, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress })) {
+        await writer.write(batch);
+        progress();
+      }
+      result = await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
     const expected = rowsTotal - stats.skipped.length;
     if (result.rowsLoaded !== expected) {
       throw new MigrateError('E_LOAD', `${storeLabel(key)}: loaded ${result.rowsLoaded} rows but expected ${expected}; the source changed during the run? re-run this store`);
@@ -108,7 +110,7 @@ async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDepend
 
 /**
  * Executes one store of a plan: unchanged since its last load (skipped), planned (dry run), or
- * backed up and loaded in its own transaction (or in `deps.writer`'s). This is all a worker
+ * backed up and loaded in its own transaction (or in that of `deps.loads`' session). This is all a worker
  * needs to load one store; it writes nothing to the ledger (the caller records the outcome).
  */
 export async function executeStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDependencies): Promise<StoreOutcome> {

@@ -3,7 +3,7 @@ import type { LockOptions, NewPcaModel, Sink } from '../sink/types.js';
 import type { Projector } from '../transform/pca/index.js';
 import { projecting, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
-import { executeStore, type StoreOutcome, type StoreWriter } from './executeStore.js';
+import { executeStore, type StoreLoads, type StoreOutcome } from './executeStore.js';
 import { storeLabel } from './ledger.js';
 import type { MigrationPlan, PlannedStore } from './plan.js';
 import type { StoreReport } from './report.js';
@@ -18,7 +18,7 @@ export interface LoopResult {
 }
 
 export interface LoopDependencies {
-  writer: StoreWriter;
+  loads: StoreLoads;
   vectorizer: Vectorizer;
   observe: RunObserver;
   now?: () => Date;
@@ -76,7 +76,7 @@ export async function refitInOneTransaction(
   plan: MigrationPlan,
   sink: Pick<Sink, 'transaction'>,
   pca: { pending: NewPcaModel; projector: Projector },
-  deps: Omit<LoopDependencies, 'writer' | 'vectorizer' | 'record'>,
+  deps: Omit<LoopDependencies, 'loads' | 'vectorizer' | 'record'>,
 ): Promise<RefitResult> {
   const loaded = { vectorizer: plan.vectorizer, result: null as LoopResult | null };
   const lock: LockOptions = {
@@ -85,9 +85,9 @@ export async function refitInOneTransaction(
   };
   try {
     const saved = await sink.transaction(plan.target, async (session) => {
-      const record = await session.savePcaModel(pca.pending);
+      const record = await session.pcaModels.save(pca.pending);
       loaded.vectorizer = projecting(plan.vectorizer, pca.projector, record);
-      loaded.result = await loadStores(plan, { ...deps, writer: session, vectorizer: loaded.vectorizer }, true);
+      loaded.result = await loadStores(plan, { ...deps, loads: session.loads, vectorizer: loaded.vectorizer }, true);
       const { stop } = loaded.result;
       // Throwing is how a transaction is rolled back; the reason is the loop's result, read below.
       if (stop !== null) throw stop.kind === 'interrupted' ? new MigrateError('E_INTERRUPTED', `the run was interrupted (${stop.reason})`) : new MigrateError('E_LOAD', `refit aborted: ${storeLabel(stop.store.store)} failed`);

@@ -37,9 +37,9 @@ function announce(plan: MigrationPlan, observe: RunObserver): void {
 }
 
 /** Loads every store with the run's vectorizer: projected by the saved (or reused) PCA model, or inside one transaction for a refit. */
-async function loadAll(plan: MigrationPlan, sink: Sink, loop: Omit<LoopDependencies, 'writer' | 'vectorizer' | 'record'>): Promise<Loaded> {
+async function loadAll(plan: MigrationPlan, sink: Sink, loop: Omit<LoopDependencies, 'loads' | 'vectorizer' | 'record'>): Promise<Loaded> {
   const { pca } = plan;
-  const run = async (vectorizer: Vectorizer) => loadStores(plan, { ...loop, writer: sink, vectorizer, record: recorder(plan, sink, vectorizer) }, false);
+  const run = async (vectorizer: Vectorizer) => loadStores(plan, { ...loop, loads: sink.loads, vectorizer, record: recorder(plan, sink, vectorizer) }, false);
   if (plan.config.dryRun || pca.kind === 'none') return { ...(await run(plan.vectorizer)), pcaModelId: null };
   if (pca.kind === 'refit') {
     const refit = await refitInOneTransaction(plan, sink, pca, loop);
@@ -47,7 +47,7 @@ async function loadAll(plan: MigrationPlan, sink: Sink, loop: Omit<LoopDependenc
     for (const o of refit.outcomes) await record(o.report);
     return { outcomes: refit.outcomes, stop: null, pcaModelId: refit.pcaModelId };
   }
-  const saved = pca.kind === 'save' ? await sink.savePcaModel(pca.pending) : pca.record;
+  const saved = pca.kind === 'save' ? await sink.pcaModels.save(pca.pending) : pca.record;
   return { ...(await run(projecting(plan.vectorizer, pca.projector, saved))), pcaModelId: saved.id };
 }
 

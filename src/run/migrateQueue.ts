@@ -99,7 +99,7 @@ async function enqueueWith(config: MigrateConfig, policy: QueuePolicy, url: stri
       const fresh = jobs.filter((j) => !existing.has(j.id));
       if (fresh.length === 0 && jobs.length > 0) return { runId: null, table: config.table, stores: plan.stores.length, enqueued: 0, failedValidation: plan.failed.length };
       await openRun(plan, sink, { schemaReady: false, runStarted: false });
-      if (plan.pca.kind === 'save') await sink.savePcaModel(plan.pca.pending);
+      if (plan.pca.kind === 'save') await sink.pcaModels.save(plan.pca.pending);
       for (let i = 0; i < fresh.length; i += 1000) {
         await boss.insert(fresh.slice(i, i + 1000).map((j) => ({ id: j.id, name: QUEUES.store, data: j.data, ...jobOptions(policy) })));
       }
@@ -207,7 +207,7 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
           const record = recorder(plan, resources.sink, vectorizer);
           const gone = plan.failed.find((r) => `${r.userId}/${r.collection}` === label);
           const store = plan.stores.find((s) => storeLabel(s.store) === label);
-          const outcome = store === undefined ? null : await executeStore(plan, store, { writer: resources.sink, vectorizer });
+          const outcome = store === undefined ? null : await executeStore(plan, store, { loads: resources.sink.loads, vectorizer });
           const report = outcome?.report ?? gone;
           if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer under ${data.root}`);
           await record(report);
@@ -228,10 +228,10 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
       concurrency: 1,
       async run(raw) {
         const data = raw as FinishJobData;
-        if (data.deferIndex) await resources.sink.buildSearchIndex(data.target, { concurrently: true });
-        await resources.sink.analyze(data.target);
-        const outcomes = (await resources.sink.latestOutcomes({ table: data.target.table })).filter((o) => o.runId === data.runId);
-        await resources.sink.finishRun(data.runId, outcomes.some((o) => o.status === 'failed') ? 'failed' : 'succeeded', data.target);
+        if (data.deferIndex) await resources.sink.schema.buildSearchIndex(data.target, { concurrently: true });
+        await resources.sink.schema.analyze(data.target);
+        const outcomes = (await resources.sink.ledger.latestOutcomes({ table: data.target.table })).filter((o) => o.runId === data.runId);
+        await resources.sink.ledger.finishRun(data.runId, outcomes.some((o) => o.status === 'failed') ? 'failed' : 'succeeded', data.target);
       },
     },
   ];

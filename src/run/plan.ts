@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { MigrateConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
-import type { DatabaseInfo, Sink, StoreOutcome as LedgerOutcome, TargetSpec } from '../sink/types.js';
+import type { LedgerRepository } from '../sink/ledgerRepository.js';
+import type { PcaModelRepository } from '../sink/pcaModelRepository.js';
+import type { ReadRepository } from '../sink/readRepository.js';
+import type { SchemaRepository } from '../sink/schemaRepository.js';
+import type { DatabaseInfo, StoreOutcome as LedgerOutcome, TargetSpec } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
 import { checkTableMatches, planReduction } from '../transform/reduction.js';
 import { deduplicating, keepingStored, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
@@ -16,7 +20,12 @@ export type { PlannedStore } from './validate.js';
 export type { PcaStep } from './reductionStep.js';
 
 /** What planning reads from the database; nothing is written before the plan is complete. */
-export type PlanningReads = Pick<Sink, 'latestOutcomes' | 'getPcaModel' | 'inspect' | 'applicationRows' | 'listStoreKeys'>;
+export interface PlanningReads {
+  ledger: Pick<LedgerRepository, 'latestOutcomes'>;
+  pcaModels: Pick<PcaModelRepository, 'active'>;
+  schema: Pick<SchemaRepository, 'inspect'>;
+  reads: Pick<ReadRepository, 'applicationRows' | 'listStoreKeys'>;
+}
 
 export interface PlanningDependencies {
   sink: PlanningReads;
@@ -73,7 +82,7 @@ function layoutOf(config: MigrateConfig): Pick<TargetSpec, 'partitions' | 'rls'>
  * wrote have no source vector to re-project, and the tool never deletes or changes them: refused.
  */
 async function checkRefitCovers(sink: PlanningReads, target: TargetSpec, candidates: readonly PlannedStore[]): Promise<void> {
-  const written = await sink.applicationRows(target);
+  const written = await sink.reads.applicationRows(target);
   if (written.length > 0) {
     const shown = written.slice(0, 10).map((s) => `${storeLabel(s)}: ${s.rows}`).join(', ');
     throw new MigrateError(
@@ -82,7 +91,7 @@ async function checkRefitCovers(sink: PlanningReads, target: TargetSpec, candida
     );
   }
   const covered = new Set(candidates.map((c) => storeLabel(c.store)));
-  const missing = (await sink.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
+  const missing = (await sink.reads.listStoreKeys(target)).filter((k) => !covered.has(storeLabel(k)));
   if (missing.length > 0) {
     const shown = missing.slice(0, 10).map(storeLabel).join(', ');
     throw new MigrateError(
@@ -106,15 +115,15 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
 
   const discovered = await discover(config);
   const filtered = config.collections === null ? discovered.stores : discovered.stores.filter((s) => config.collections?.includes(s.collection));
-  const latestOutcomes = await sink.latestOutcomes({ table: config.table });
+  const latestOutcomes = await sink.ledger.latestOutcomes({ table: config.table });
   const retry = config.retryFailed ? selectFailed(filtered, latestOutcomes) : { selected: filtered, missing: [] };
   const skipped = [...discovered.skipped, ...retry.missing.map(missingRetryReport)];
   observe({ type: 'validating', stores: retry.selected.length });
   const { candidates: validated, reports } = await validate(config, retry.selected, discovered.refused);
 
-  const active = await sink.getPcaModel({ table: config.table });
+  const active = await sink.pcaModels.active({ table: config.table });
   // With --partitions, a table of another layout is refused here, before anything is read or written.
-  const database = await sink.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
+  const database = await sink.schema.inspect({ table: config.table, dimensions: 1, ...layoutOf(config) });
   const keep = config.embeddings === 'keep' || embedder === null;
   const sourceDimensions = keep
     ? keptDimensions(validated.map((c) => c.report), reports, active, database, config.reduction.refit, config.reduction.mode === 'truncate')

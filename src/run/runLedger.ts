@@ -15,21 +15,21 @@ export interface RunOpening {
 }
 
 /** Records one store's outcome under the fingerprint of the vectors it was loaded with (nothing in a dry run). */
-export function recorder(plan: MigrationPlan, sink: Pick<Sink, 'recordStore'>, vectorizer: Vectorizer): (report: StoreReport) => Promise<void> {
+export function recorder(plan: MigrationPlan, sink: Pick<Sink, 'ledger'>, vectorizer: Vectorizer): (report: StoreReport) => Promise<void> {
   return async (report) => {
     if (plan.config.dryRun) return;
-    await sink.recordStore(toOutcome(plan.runId, plan.config.table, report, vectorFingerprint(vectorizer, plan.target.vectorType ?? 'vector')));
+    await sink.ledger.recordStore(toOutcome(plan.runId, plan.config.table, report, vectorFingerprint(vectorizer, plan.target.vectorType ?? 'vector')));
   };
 }
 
 /** Creates the table (without its index when deferred), starts the ledger run and records the stores that failed validation. */
 export async function openRun(plan: MigrationPlan, sink: Sink, opening: RunOpening): Promise<void> {
   if (plan.config.dryRun) return;
-  await sink.ensureSchema(plan.target, { deferSearchIndex: plan.deferIndex });
+  await sink.schema.ensureSchema(plan.target, { deferSearchIndex: plan.deferIndex });
   opening.schemaReady = true;
-  await sink.startRun({ id: plan.runId, toolVersion: TOOL_VERSION, options: ledgerOptions(plan.config, plan.database.location) }, plan.target);
+  await sink.ledger.startRun({ id: plan.runId, toolVersion: TOOL_VERSION, options: ledgerOptions(plan.config, plan.database.location) }, plan.target);
   opening.runStarted = true;
-  await sink.purgePrevious(plan.target, plan.config.keepPreviousDays);
+  await sink.rollback.purgePrevious(plan.target, plan.config.keepPreviousDays);
   const record = recorder(plan, sink, plan.vectorizer);
   for (const r of plan.failed) await record(r);
 }
@@ -57,7 +57,7 @@ export async function closeRun(plan: MigrationPlan, sink: Sink, opening: RunOpen
       // A table this run created has no other users: a plain build (one pass, no waiting for
       // other sessions' transactions). An existing one is indexed CONCURRENTLY (pg), so the
       // application's writes to it go on meanwhile.
-      closing.searchIndex = await sink.buildSearchIndex(target, { concurrently: plan.database.tableExists });
+      closing.searchIndex = await sink.schema.buildSearchIndex(target, { concurrently: plan.database.tableExists });
     } catch (err) {
       const e = toMigrateError(err, 'E_SCHEMA', `building the HNSW index of ${target.table}`);
       closing.warnings.push(`the HNSW index of ${target.table} could not be built (${e.code}: ${e.message}); searches are correct but scan until a later run builds it`);
@@ -66,7 +66,7 @@ export async function closeRun(plan: MigrationPlan, sink: Sink, opening: RunOpen
   if (opening.schemaReady) {
     // Statistics of the loaded table, after its index: the planner then knows how few rows one
     // user has (which is when it filters an HNSW scan by user: see sink/searchSettings.ts).
-    await sink.analyze(target).catch((err: unknown) => {
+    await sink.schema.analyze(target).catch((err: unknown) => {
       const e = toMigrateError(err, 'E_LOAD', `analyzing ${target.table}`);
       closing.warnings.push(`ANALYZE of ${target.table} failed (${e.code}: ${e.message}); run ANALYZE ${target.table} yourself`);
     });
@@ -75,7 +75,7 @@ export async function closeRun(plan: MigrationPlan, sink: Sink, opening: RunOpen
     // When the run is already failing, closing the ledger must not replace that error with its own;
     // an unclosed run shows as 'running' and its stores' outcomes are recorded regardless.
     const status = closing.stopped || wasInterrupted(reports) ? 'interrupted' : reports.some((r) => r.status === 'failed') ? 'failed' : 'succeeded';
-    await sink.finishRun(plan.runId, status, target).catch(() => undefined);
+    await sink.ledger.finishRun(plan.runId, status, target).catch(() => undefined);
   }
   return closing;
 }
