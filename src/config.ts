@@ -2,6 +2,7 @@ import path from 'node:path';
 import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
 import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
+import { DEFAULT_QUEUE_POLICY, type QueuePolicy } from './queue/engine.js';
 import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
@@ -321,7 +322,7 @@ export function buildQueryConfig(text: string | undefined, flags: QueryFlags, en
 }
 
 /** What `reembed` does: fill (and by default swap in) the side table, remove it, or undo a swap. */
-export type ReembedAction = 'run' | 'abort' | 'swap-back';
+export type ReembedAction = 'run' | 'abort' | 'swap-back' | 'enqueue' | 'swap';
 
 export interface ReembedConfig {
   action: ReembedAction;
@@ -336,9 +337,16 @@ export interface ReembedConfig {
   swap: boolean;
   noWait: boolean;
   reportPath: string | null;
+  /** Set by a queue worker, never from flags: work only on this job, never start a new one. */
+  requireJob?: string;
+  /** --enqueue: retries and expiry of the page jobs. */
+  queue: QueuePolicy;
+  /** --enqueue: rows per page job (null: one sort window, rows.ts windowSize). */
+  pageRows: number | null;
 }
 
-export interface ReembedFlags extends ModelDatabaseFlags {
+export interface ReembedFlags extends ModelDatabaseFlags, EnqueueFlags {
+  pageRows?: string;
   users?: string;
   batchSize?: string;
   reduce?: string;
@@ -354,10 +362,11 @@ export interface ReembedFlags extends ModelDatabaseFlags {
 }
 
 export function buildReembedConfig(flags: ReembedFlags, env: Environment, cwd: string): ReembedConfig {
-  if (flags.abort === true && flags.swapBack === true) throw new MigrateError('E_USAGE', '--abort and --swap-back are separate steps; give one of them');
-  const action: ReembedAction = flags.abort === true ? 'abort' : flags.swapBack === true ? 'swap-back' : 'run';
+  const steps = [flags.abort === true && '--abort', flags.swapBack === true && '--swap-back', flags.enqueue === true && '--enqueue', flags.swap === true && '--swap'].filter((f) => f !== false);
+  if (steps.length > 1) throw new MigrateError('E_USAGE', `${steps.join(' and ')} are separate steps; give one of them`);
+  const action: ReembedAction = flags.abort === true ? 'abort' : flags.swapBack === true ? 'swap-back' : flags.enqueue === true ? 'enqueue' : flags.swap === true ? 'swap' : 'run';
   // Re-embedding a whole table with the default model by accident would cost hours: say which.
-  if (action === 'run' && nonEmpty(flags.model) === undefined && nonEmpty(env.PGVECTOR_MIGRATE_MODEL) === undefined) {
+  if ((action === 'run' || action === 'enqueue' || action === 'swap') && nonEmpty(flags.model) === undefined && nonEmpty(env.PGVECTOR_MIGRATE_MODEL) === undefined) {
     throw new MigrateError('E_USAGE', 'reembed needs the new model: --model <hub id or directory> (or $PGVECTOR_MIGRATE_MODEL)');
   }
   return {
@@ -376,5 +385,158 @@ export function buildReembedConfig(flags: ReembedFlags, env: Environment, cwd: s
     swap: flags.swap !== false,
     noWait: flags.wait === false,
     reportPath: flags.report === undefined ? null : path.resolve(cwd, flags.report),
+    queue: queuePolicy(flags),
+    pageRows: flags.pageRows === undefined ? null : positiveInt(flags.pageRows, '--page-rows', 0, 1_000_000),
+  };
+}
+
+/** The flags of commands that can --enqueue their work for `worker` processes. */
+export interface EnqueueFlags {
+  enqueue?: boolean;
+  jobTimeout?: string;
+  attempts?: string;
+}
+
+/** --job-timeout, --attempts: how long a silent worker keeps its job, and how often a job is tried. */
+export function queuePolicy(flags: EnqueueFlags): QueuePolicy {
+  return {
+    ...DEFAULT_QUEUE_POLICY,
+    expireSeconds: positiveInt(flags.jobTimeout, '--job-timeout', DEFAULT_QUEUE_POLICY.expireSeconds, 86_400),
+    attempts: positiveInt(flags.attempts, '--attempts', DEFAULT_QUEUE_POLICY.attempts, 100),
+  };
+}
+
+export interface WorkerConfig {
+  database: DatabaseConfig;
+  /** Cache and download policy for the models the jobs name (the job carries only the model id). */
+  modelCacheDir: string | null;
+  allowRemoteModels: boolean;
+  /** This machine's keys: jobs never carry them. */
+  masterKeys: Secret[];
+  tryDefaultKey: boolean;
+  /** Jobs run at once by this process. */
+  concurrency: number;
+  /** Exit once no job is queued or running anywhere (batch jobs, tests). */
+  drain: boolean;
+}
+
+export interface WorkerFlags {
+  databaseUrl?: string;
+  modelCache?: string;
+  offline?: boolean;
+  masterKey?: string | string[];
+  tryDefaultKey?: boolean;
+  concurrency?: string;
+  drain?: boolean;
+}
+
+export function buildWorkerConfig(flags: WorkerFlags, env: Environment, cwd: string): WorkerConfig {
+  const model = modelConfig(flags, env, cwd);
+  return {
+    database: databaseConfig(flags, env, cwd),
+    modelCacheDir: model.cacheDir,
+    allowRemoteModels: model.allowRemoteModels,
+    masterKeys: masterKeys(flags, env),
+    tryDefaultKey: flags.tryDefaultKey === true,
+    concurrency: positiveInt(flags.concurrency, '--concurrency', 1, 64),
+    drain: flags.drain === true,
+  };
+}
+
+/**
+ * The library's typed migrate options: numbers as numbers, lists as arrays, and every default
+ * the CLI has. The CLI's strings go through buildMigrateConfig instead; both end in one MigrateConfig.
+ */
+export interface MigrateOptions {
+  /** The source root (user_data), resolved against `cwd`. */
+  root: string;
+  /** A PostgreSQL URL; absent: the embedded PGlite database in `pgliteDir`. */
+  databaseUrl?: string;
+  pgliteDir?: string;
+  /** Wait for another process holding the PGlite directory instead of failing with E_LOCKED. */
+  waitForLock?: boolean;
+  masterKeys?: readonly string[];
+  tryDefaultKey?: boolean;
+  dryRun?: boolean;
+  embeddings?: EmbeddingsMode;
+  /** keep mode: the label rows record as their model. */
+  keptLabel?: string;
+  model?: string;
+  modelCacheDir?: string;
+  offline?: boolean;
+  batchSize?: number;
+  users?: readonly string[];
+  collections?: readonly string[];
+  table?: string;
+  /** Where backups go (a timestamped directory under it); null: no backup. Default: DEFAULTS.backupRoot under `cwd`. */
+  backupDir?: string | null;
+  reduce?: ReduceMode;
+  dimensions?: number;
+  pcaSample?: number;
+  refitPca?: boolean;
+  retryFailed?: boolean;
+  force?: boolean;
+  /** Fail a store with E_LOCKED when another run holds it, instead of waiting. */
+  noWait?: boolean;
+  keepPreviousDays?: number;
+  partitions?: number;
+  rls?: boolean;
+  ownerInMetadata?: boolean;
+  /** Relative paths are resolved against it (default: the process's working directory, read by the caller). */
+  cwd?: string;
+}
+
+function integer(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) throw new MigrateError('E_USAGE', `${name} must be an integer between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function names(value: readonly string[] | undefined, name: string): string[] | null {
+  if (value === undefined) return null;
+  if (value.length === 0 || value.some((v) => v.trim() === '')) throw new MigrateError('E_USAGE', `${name} needs at least one name, and no empty one`);
+  return [...value];
+}
+
+/** Builds the run's configuration from the library's typed options (defaults as the CLI's). */
+export function migrateConfigOf(options: MigrateOptions, cwd: string, now: Date): MigrateConfig {
+  const flags: MigrateFlags = {
+    ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+    ...(options.pgliteDir === undefined ? {} : { pgliteDir: options.pgliteDir }),
+    ...(options.backupDir === undefined || options.backupDir === null ? {} : { backupDir: options.backupDir }),
+    backup: options.backupDir !== null,
+  };
+  const base = buildMigrateConfig(options.root, flags, {}, options.cwd ?? cwd, now);
+  const reduce = options.reduce ?? 'auto';
+  if (!['auto', 'pca', 'truncate', 'halfvec', 'none'].includes(reduce)) throw new MigrateError('E_USAGE', `reduce must be one of auto, pca, truncate, halfvec, none; got "${reduce}"`);
+  const embeddings = options.embeddings ?? 'reembed';
+  if (embeddings !== 'reembed' && embeddings !== 'keep') throw new MigrateError('E_USAGE', `embeddings must be reembed or keep; got "${String(embeddings)}"`);
+  return {
+    ...base,
+    database: { ...base.database, waitForLock: options.waitForLock === true },
+    masterKeys: masterKeys({ masterKey: [...(options.masterKeys ?? [])] }, {}),
+    tryDefaultKey: options.tryDefaultKey === true,
+    dryRun: options.dryRun === true,
+    embeddings,
+    keptLabel: nonEmpty(options.keptLabel) ?? DEFAULTS.keptLabel,
+    model: modelConfig({ ...(options.model === undefined ? {} : { model: options.model }), ...(options.modelCacheDir === undefined ? {} : { modelCache: options.modelCacheDir }), offline: options.offline === true }, {}, options.cwd ?? cwd),
+    batchSize: integer(options.batchSize, 'batchSize', DEFAULTS.batchSize, 1, 4096),
+    users: names(options.users, 'users'),
+    collections: names(options.collections, 'collections'),
+    table: options.table ?? DEFAULTS.table,
+    reduction: {
+      mode: reduce,
+      dimensions: options.dimensions === undefined ? null : integer(options.dimensions, 'dimensions', 0, 1, 16000),
+      pcaSample: integer(options.pcaSample, 'pcaSample', DEFAULTS.pcaSample, 1, 1_000_000),
+      pcaSeed: DEFAULTS.pcaSeed,
+      refit: options.refitPca === true,
+    },
+    retryFailed: options.retryFailed === true,
+    force: options.force === true,
+    noWait: options.noWait === true,
+    keepPreviousDays: integer(options.keepPreviousDays, 'keepPreviousDays', DEFAULTS.keepPreviousDays, 1, 36500),
+    partitions: options.partitions === undefined ? null : integer(options.partitions, 'partitions', 0, MIN_PARTITIONS, MAX_PARTITIONS),
+    rls: options.rls === true,
+    ownerInMetadata: options.ownerInMetadata === true,
   };
 }

@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, DEFAULTS, databaseConfig, type DatabaseConfig, type Environment, type MigrateFlags, type QueryFlags, type ReembedFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type EnqueueFlags, type MigrateFlags, queuePolicy, type QueryFlags, type ReembedFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -15,6 +15,11 @@ import { runSetupSearch } from '../run/setupSearch.js';
 import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
+import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
+import { enqueueMigration } from '../run/migrateQueue.js';
+import { work } from '../run/worker.js';
+import { queueBar, queueStatus, watchQueue } from '../run/queueStatus.js';
+import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
 
@@ -96,10 +101,24 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--partitions <n>', 'create the table hash-partitioned on user_id into n partitions (2-256), each with its own HNSW index')
     .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
     .option('--owner-in-metadata', "also write user_id and collection_name into each row's metadata (for LangChain.js and other clients that filter on metadata only)")
-    .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
+    .option('--enqueue', 'plan once (validate, table, PCA, ledger run), then queue one job per store for `worker` processes (PostgreSQL only)')
+    .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
+    .option('--attempts <n>', 'with --enqueue: attempts of a store before it ends failed', '3')
+    .action(async (root: string, flags: MigrateFlags & EnqueueFlags & { json?: boolean }) => {
       const built = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
       const config = { ...built, database: announcing(built.database) };
       const json = flags.json === true || io.stdout.isTTY !== true;
+      if (flags.enqueue === true) {
+        const result = await enqueueMigration(config, queuePolicy(flags), json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr));
+        io.stdout.write(
+          json
+            ? `${JSON.stringify({ enqueued: result })}\n`
+            : result.runId === null
+              ? `all ${result.stores} store jobs of this plan are queued already; nothing added\n`
+              : `run ${result.runId}: ${result.enqueued} store jobs queued (${result.failedValidation} stores failed validation); run \`pgvector-migrate worker\` on each machine\n`,
+        );
+        return;
+      }
       const render = json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr);
       const recorder = failedRunRecorder(config, io.now);
       let report: RunReport;
@@ -155,8 +174,22 @@ export async function runCli(io: CliIo): Promise<number> {
 
   dbOptions(program.command('status').description('the latest outcome of every store, failed ones first with their reason'))
     .option('--user <id>', 'only this user')
-    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean }) => {
+    .option('--watch', "follow the table's queued jobs (migrate/reembed --enqueue) until none is left: done/total, rate, ETA, live workers")
+    .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; user?: string; json?: boolean; watch?: boolean }) => {
+      if (flags.watch === true) {
+        const tty = !jsonOut(flags) && io.stderr.isTTY === true;
+        const last = await withInterrupts(io.signals, io.stderr, (signal) =>
+          watchQueue(dbConfig(flags), flags.table, { intervalMs: 2000, ...(signal === undefined ? {} : { signal }) }, (s) =>
+            tty ? void io.stderr.write(`\r\x1b[2K${queueBar(s)}`) : void io.stdout.write(`${JSON.stringify({ type: 'queue', ...s, at: io.now().toISOString() })}\n`),
+          ),
+        );
+        if (tty) io.stderr.write('\n');
+        if (last === null) io.stderr.write(`no job was ever queued in this database\n`);
+        exitCode = (last?.failed ?? 0) > 0 ? 1 : 0;
+        return;
+      }
       const status = await runStatus({ database: dbConfig(flags), table: flags.table, userId: flags.user ?? null });
+      const queue = await queueStatus(dbConfig(flags), flags.table);
       const outcomes = status.stores;
       if (jsonOut(flags)) {
         io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes: statusNotes(status) })}\n`);
@@ -169,7 +202,12 @@ export async function runCli(io: CliIo): Promise<number> {
         }
         for (const note of statusNotes(status)) io.stdout.write(`note: ${note}\n`);
       }
-      exitCode = outcomes.some((o) => o.status === 'failed') ? 1 : 0;
+      if (queue !== null && queue.total > 0) {
+        if (jsonOut(flags)) io.stdout.write(`${JSON.stringify({ queue })}\n`);
+        else io.stdout.write(`queue: ${queue.done}/${queue.total} jobs done, ${queue.left} left, ${queue.failed} failed; ${queue.workers.length} worker(s) connected\n`);
+      }
+      // Failed jobs are failed work even before a store records it (a page of a re-embedding).
+      exitCode = outcomes.some((o) => o.status === 'failed') || (queue?.failed ?? 0) > 0 ? 1 : 0;
     });
 
   commonOptions(program.command('verify').description('prove the table against the source: counts, text hashes, owners, and a search per store').argument('[root]', 'the user_data directory (default: the one the latest run read)'))
@@ -241,7 +279,14 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--abort', 'drop the unfinished side table and its job (the table is untouched)')
     .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
     .option('--report <file>', 'write the report as JSON')
-    .action(async (flags: ReembedFlags & { json?: boolean }) => {
+    .option('--enqueue', 'make the side table and the job once, then queue one job per page of rows for `worker` processes (PostgreSQL only)')
+    .option('--swap', 'finish a queued re-embedding here: embed what is left, index, verify and swap')
+    .option('--page-rows <n>', 'with --enqueue: rows per page job (default: one sort window, 64 batches)')
+    .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
+    .option('--attempts <n>', 'with --enqueue: attempts of a job before it ends failed', '3')
+    .action(async (given: ReembedFlags & { json?: boolean }, cmd: Command) => {
+      // --swap and --no-swap share one value whose default is true: only a given flag counts.
+      const flags = cmd.getOptionValueSource('swap') === 'default' ? { ...given, swap: undefined } : given;
       const built = buildReembedConfig(flags, io.env, io.cwd);
       const config = { ...built, database: announcing(built.database) };
       const json = jsonOut(flags);
@@ -255,8 +300,18 @@ export async function runCli(io: CliIo): Promise<number> {
         io.stdout.write(json ? `${JSON.stringify({ swappedBack: result })}\n` : `${result.table} is the table of before the swap again (was ${result.restored}); the new one is ${result.sideTable} (reembed --abort removes it)\n`);
         return;
       }
+      if (config.action === 'enqueue') {
+        const result = await enqueueReembed(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
+        io.stdout.write(
+          json
+            ? `${JSON.stringify({ enqueued: result })}\n`
+            : `job ${result.jobId}: ${result.rows} rows of ${result.table} in ${result.pages} page jobs${result.swapEnqueued ? ' (none pending: swap queued)' : ''}; run \`pgvector-migrate worker\` on each machine\n`,
+        );
+        return;
+      }
       try {
-        const report = await reembed(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
+        const run = config.action === 'swap' ? finishReembed : reembed;
+        const report = await run(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
         if (config.reportPath !== null) await writeReport(config.reportPath, report);
         if (!json) io.stdout.write(reembedSummary(report));
       } catch (err) {
@@ -266,6 +321,25 @@ export async function runCli(io: CliIo): Promise<number> {
         io.stderr.write(`error ${err.code}: ${err.message}\n`);
         exitCode = 1;
       }
+    });
+
+  program
+    .command('worker')
+    .description('run queued jobs (migrate --enqueue, reembed --enqueue) until stopped; start one on each machine')
+    .option('--database-url <url>', 'PostgreSQL URL of the queue and the table (default: $DATABASE_URL)')
+    .option('--model-cache <dir>', 'where downloaded models are cached')
+    .option('--offline', 'never download a model; use local directories and the cache only')
+    .option('--master-key <key>', "this machine's master key(s) for encrypted stores (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS); jobs never carry keys", collect)
+    .option('--try-default-key', "also try the application's default per-user key")
+    .option('--concurrency <n>', 'jobs run at once by this process', '1')
+    .option('--drain', 'exit 0 once no job is queued or running (batch jobs, tests)')
+    .option('--json', 'print JSON lines')
+    .action(async (flags: WorkerFlags & { json?: boolean }) => {
+      const config = buildWorkerConfig(flags, io.env, io.cwd);
+      // A worker's log is its events, one JSON line each (stdout with --json or a pipe, else stderr).
+      const render = jsonLinesRenderer<WorkerEvent>(jsonOut(flags) ? io.stdout : io.stderr);
+      // A signal stops fetching; the jobs in hand finish, so the exit is a clean 0.
+      await withInterrupts(io.signals, io.stderr, (signal) => work(config, render, signal));
     });
 
   const pca = program.command('pca').description("the table's PCA model (dimension reduction)");

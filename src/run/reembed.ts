@@ -15,6 +15,7 @@ import { windowSize } from '../transform/rows.js';
 import { deduplicating, fingerprintOf, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
+import { storeLabel } from './ledger.js';
 import { withEmbedder, withSink } from './resources.js';
 
 export interface ReembedReport {
@@ -71,13 +72,35 @@ export interface ReembedDeps {
   observe: ReembedObserver;
 }
 
-export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
+/** A re-embedding job started (or resumed) with its side table and vectorizer ready to write. */
+export interface PreparedReembed {
+  r: Reembedding;
+  job: ReembedJob;
+  side: TargetSpec;
+  plan: ReductionPlan;
+  vectorizer: Vectorizer;
+  fingerprint: string;
+  fitted: boolean;
+  resumed: boolean;
+}
+
+/**
+ * What must happen once before any row is embedded: the side table, the reduction (a PCA fit on
+ * the table's texts, or the job's model when resuming) and the job record. Running it again
+ * resumes the job, so every queue worker can call it before its page.
+ */
+export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): Promise<PreparedReembed> {
   const { sink, embedder, observe } = deps;
-  const started = performance.now();
-  const info = await sink.inspect({ table: config.table, dimensions: 1 });
+  const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
   if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; there is nothing to re-embed`);
   const r = sink.reembedding({ table: config.table });
   let job = await r.current();
+  if (job === null && config.requireJob !== undefined) {
+    throw new MigrateError('E_REEMBED', `${config.table} has no running re-embedding (job ${config.requireJob} is swapped or aborted); nothing to do`);
+  }
+  if (job !== null && config.requireJob !== undefined && job.id !== config.requireJob) {
+    throw new MigrateError('E_REEMBED', `${config.table} is being re-embedded by job ${job.id}, not by the enqueued job ${config.requireJob}; nothing to do`);
+  }
   const resumed = job !== null;
 
   const plan = job === null ? planReduction({ sourceDimensions: embedder.dimensions, mode: config.reduction.mode, dimensions: config.reduction.dimensions, pgvectorVersion: info.pgvectorVersion, activePca: null, refit: false }) : planOf(job, embedder);
@@ -91,7 +114,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     ...(info.tableRls ? { rls: true } : {}),
   };
   // Without its HNSW index while it fills: one build at the end is several times faster.
-  await sink.ensureSchema(side, { deferSearchIndex: true });
+  await sink.schema.ensureSchema(side, { deferSearchIndex: true });
 
   const { vectorizer, fitted } = await vectorizerFor(plan, job, r, sink, embedder, side, config, observe);
   const fingerprint = fingerprintOf(vectorizer, plan.vectorType);
@@ -111,7 +134,13 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     pcaModelId: vectorizer.pcaModelId,
     options: { model: config.model.id, reduce: config.reduction.mode, dimensions: config.reduction.dimensions, batchSize: config.batchSize },
   });
+  return { r, job, side, plan, vectorizer, fingerprint, fitted, resumed };
+}
 
+export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
+  const { sink, observe } = deps;
+  const started = performance.now();
+  const { r, job, side, plan, vectorizer, fingerprint, fitted, resumed } = await prepareReembed(config, deps);
   const scope = await r.counts(job, config.users);
   observe({ type: 'reembed-start', table: config.table, sideTable: r.sideTable, jobId: job.id, model: job.model, dimensions: job.dimensions, resumed, total: scope.total, done: scope.done });
 
@@ -160,7 +189,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
 
   report.rows.pruned = await r.prune(job);
   observe({ type: 'reembed-phase', phase: 'index', detail: `building the HNSW index of ${r.sideTable}` });
-  report.index = await sink.buildSearchIndex(side, { concurrently: sink.driver === 'pg' });
+  report.index = await sink.schema.buildSearchIndex(side, { concurrently: sink.driver === 'pg' });
   observe({ type: 'reembed-phase', phase: 'verify', detail: 'counts per store, fingerprints, one search per user' });
   report.verification = await verifySide(r, job);
 
@@ -227,7 +256,7 @@ async function vectorizerFor(
   const base = deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions));
   if (plan.method === 'truncate') return { vectorizer: truncating(base, plan.dimensions), fitted: false };
   if (plan.method !== 'pca') return { vectorizer: base, fitted: false };
-  const existing = job?.pcaModelId != null ? await sink.getPcaModelById(side, job.pcaModelId) : await sink.getPcaModel(side);
+  const existing = job?.pcaModelId != null ? await sink.pcaModels.byId(side, job.pcaModelId) : await sink.pcaModels.active(side);
   if (existing !== null && existing.sourceDimensions === embedder.dimensions && existing.targetDimensions === plan.dimensions) {
     return { vectorizer: projecting(base, createSearchProjector(fromPcaModelRecord(existing)), existing), fitted: false };
   }
@@ -238,7 +267,7 @@ async function vectorizerFor(
   const vectors: Float32Array[] = [];
   for (let i = 0; i < texts.length; i += config.batchSize) vectors.push(...(await embedder.embed(texts.slice(i, i + config.batchSize))));
   const fittedModel = await fitReduction(vectors, plan.dimensions);
-  const saved = await sink.savePcaModel(toNewPcaModel(side.table, fittedModel, { sampling: 'table texts, md5(id || seed) order', seed: pcaSeed, population: texts.length }));
+  const saved = await sink.pcaModels.save(toNewPcaModel(side.table, fittedModel, { sampling: 'table texts, md5(id || seed) order', seed: pcaSeed, population: texts.length }));
   return { vectorizer: projecting(base, createSearchProjector(fittedModel.model), saved), fitted: true };
 }
 
@@ -252,12 +281,14 @@ function entryOf(row: ReembedPendingRow, index: number): { index: number; text: 
  * length; it is written back in batches of config.batchSize, each committed on its own. A run
  * stopped mid-page loses at most that page's embeddings, never a written row.
  */
-async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, progress: PassProgress): Promise<number> {
+export async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectorizer, config: ReembedConfig, progress: PassProgress, range: IdRange = WHOLE_TABLE): Promise<number> {
   const pageSize = windowSize(vectorizer, config.batchSize);
-  let afterId: string | null = null;
+  let afterId: string | null = range.afterId;
   let written = 0;
   for (;;) {
-    const rows = await r.pending(job, { users: config.users, afterId, limit: pageSize });
+    const page = await r.pending(job, { users: config.users, afterId, limit: pageSize });
+    // Ids compare as the database orders uuids: lower-case hex, byte by byte.
+    const rows = range.untilId === null ? page : page.filter((row) => row.id <= (range.untilId as string));
     if (rows.length === 0) return written;
     const embeddings = await vectorizer.vectors(rows.map(entryOf), progress.embedded);
     for (let i = 0; i < rows.length; i += config.batchSize) {
@@ -269,12 +300,21 @@ async function embedPending(r: Reembedding, job: ReembedJob, vectorizer: Vectori
       written += n;
       progress.written(n, batch.length);
     }
+    if (rows.length < page.length) return written;
     afterId = (rows[rows.length - 1] as ReembedPendingRow).id;
   }
 }
 
+/** Rows with afterId < id <= untilId (null: unbounded), the share of the table one queued page embeds. */
+export interface IdRange {
+  afterId: string | null;
+  untilId: string | null;
+}
+
+const WHOLE_TABLE: IdRange = { afterId: null, untilId: null };
+
 /** What one pass tells the progress meter: rows embedded (not yet durable), then rows written. */
-interface PassProgress {
+export interface PassProgress {
   embedded(rows: number): void;
   /** `written` of `offered` rows were written (the rest changed under us and stay pending). */
   written(written: number, offered: number): void;
@@ -322,7 +362,7 @@ async function verifySide(r: Reembedding, job: ReembedJob): Promise<{ stores: nu
     const first = bad[0] as (typeof bad)[number];
     throw new MigrateError(
       'E_REEMBED',
-      `${bad.length} store(s) of ${job.table} do not match ${r.sideTable} (e.g. ${first.userId}/${first.collection}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); run reembed again to finish`,
+      `${bad.length} store(s) of ${job.table} do not match ${r.sideTable} (e.g. ${storeLabel(first)}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); run reembed again to finish`,
     );
   }
   const spots = await r.spotCheck(job);

@@ -1,0 +1,243 @@
+/**
+ * `migrate <root> --enqueue` and its store jobs. What must happen once is done here (discover,
+ * validate, the table, the PCA fit or reuse, the ledger run); then one pg-boss job per store is
+ * enqueued. A job carries what names the work (the root, the store, the run, the settings), never
+ * a key or the database URL: each worker plans that one store again from its own configuration
+ * and runs executeStore, today's per-store transaction, so a retried job never duplicates a row.
+ * The job that finds no other store job left enqueues the run's finish job (fixed id: once),
+ * which builds the deferred index and closes the ledger run.
+ */
+import type PgBoss from 'pg-boss';
+import type { MigrateConfig, WorkerConfig } from '../config.js';
+import { DEFAULTS } from '../config.js';
+import { MigrateError } from '../errors.js';
+import { ensureQueue, jobOptions, openQueue, QUEUE_SCHEMA, queueUrl, type QueuePolicy } from '../queue/engine.js';
+import { jobId, QUEUES } from '../queue/jobs.js';
+import type { JobHandler } from '../queue/worker.js';
+import { quoteIdent } from '../sink/identifiers.js';
+import { sqlFile } from '../sink/sqlFiles.js';
+import type { Sink, TargetSpec } from '../sink/types.js';
+import type { Embedder } from '../transform/embedder.js';
+import { projecting, type Vectorizer } from '../transform/vectorize.js';
+import type { RunObserver } from './events.js';
+import { executeStore } from './executeStore.js';
+import { storeLabel, vectorFingerprint } from './ledger.js';
+import { planMigration, type MigrationPlan } from './plan.js';
+import { withEmbedder, withSink } from './resources.js';
+import { openRun, recorder } from './runLedger.js';
+
+/** The settings of a queued migration, as every worker rebuilds its configuration from them. */
+export interface MigrateJobSettings {
+  runId: string;
+  root: string;
+  table: string;
+  model: string;
+  embeddings: MigrateConfig['embeddings'];
+  keptLabel: string;
+  batchSize: number;
+  reduce: string;
+  dimensions: number | null;
+  pcaSample: number;
+  backupDir: string | null;
+  force: boolean;
+  noWait: boolean;
+  keepPreviousDays: number;
+  partitions: number | null;
+  rls: boolean;
+  ownerInMetadata: boolean;
+}
+
+export interface StoreJobData extends MigrateJobSettings {
+  userId: string;
+  collection: string;
+}
+
+export interface FinishJobData {
+  runId: string;
+  target: TargetSpec;
+  deferIndex: boolean;
+  /** Stores the run enqueued; the finish job closes the ledger run with their outcomes. */
+  stores: number;
+}
+
+export interface MigrateEnqueueReport {
+  runId: string | null;
+  table: string;
+  stores: number;
+  /** Store jobs new to the queue (0: the same plan was enqueued already; no run was started). */
+  enqueued: number;
+  failedValidation: number;
+}
+
+/** `policy`: retries and expiry of the store jobs (config.ts queuePolicy: --job-timeout, --attempts). */
+export async function enqueueMigration(config: MigrateConfig, policy: QueuePolicy, observe: RunObserver): Promise<MigrateEnqueueReport> {
+  const url = queueUrl(config.database, 'migrate --enqueue');
+  if (config.dryRun) throw new MigrateError('E_USAGE', '--dry-run writes nothing and --enqueue queues work: give one of them');
+  if (config.reduction.refit) throw new MigrateError('E_UNSUPPORTED', '--refit-pca rewrites every store in one transaction, which cannot be shared by workers; run it without --enqueue');
+  const run = (sink: Sink, embedder: Embedder | null) => enqueueWith(config, policy, url, sink, embedder, observe);
+  return withSink(config.database, { readOnly: false, purpose: 'migrate --enqueue' }, (sink) =>
+    config.embeddings === 'keep' ? run(sink, null) : withEmbedder(config.model, (embedder) => run(sink, embedder)),
+  );
+}
+
+async function enqueueWith(config: MigrateConfig, policy: QueuePolicy, url: string, sink: Sink, embedder: Embedder | null, observe: RunObserver): Promise<MigrateEnqueueReport> {
+  const plan = await planMigration(config, { sink, embedder, observe });
+  try {
+    if (plan.pca.kind === 'refit') throw new MigrateError('E_UNSUPPORTED', 'this run would refit PCA in one transaction; run it without --enqueue');
+    const settings = settingsOf(plan);
+    // The job of a store is keyed by what it loads: the same sources with the same vectors.
+    const fingerprint = vectorFingerprint(plan.vectorizer, plan.target.vectorType ?? 'vector');
+    const jobs = plan.stores.map((s) => {
+      const data: StoreJobData = { ...settings, userId: s.store.userId, collection: s.store.collection };
+      return { id: jobId('store', config.table, s.store.userId, s.store.collection, s.report.sourceSha256 ?? null, fingerprint, config.force ? settings.runId : null), data };
+    });
+    const boss = await openQueue(url, { applicationName: 'pgvector-migrate enqueue', supervise: false }, () => undefined);
+    try {
+      await ensureQueue(boss, QUEUES.store);
+      await ensureQueue(boss, QUEUES.migrateFinish);
+      const existing = await existingIds(boss, QUEUES.store, jobs.map((j) => j.id));
+      const fresh = jobs.filter((j) => !existing.has(j.id));
+      if (fresh.length === 0 && jobs.length > 0) return { runId: null, table: config.table, stores: plan.stores.length, enqueued: 0, failedValidation: plan.failed.length };
+      await openRun(plan, sink, { schemaReady: false, runStarted: false });
+      if (plan.pca.kind === 'save') await sink.pcaModels.save(plan.pca.pending);
+      for (let i = 0; i < fresh.length; i += 1000) {
+        await boss.insert(fresh.slice(i, i + 1000).map((j) => ({ id: j.id, name: QUEUES.store, data: j.data, ...jobOptions(policy) })));
+      }
+      const finish: FinishJobData = { runId: plan.runId, target: plan.target, deferIndex: plan.deferIndex, stores: fresh.length };
+      if (fresh.length === 0) await enqueueFinish(boss, finish, policy);
+      return { runId: plan.runId, table: config.table, stores: plan.stores.length, enqueued: fresh.length, failedValidation: plan.failed.length };
+    } finally {
+      await boss.stop({ graceful: false, wait: true });
+    }
+  } finally {
+    if (plan.pca.kind !== 'none') await plan.pca.projector.dispose();
+  }
+}
+
+function settingsOf(plan: MigrationPlan): MigrateJobSettings {
+  const c = plan.config;
+  return {
+    runId: plan.runId,
+    root: c.root,
+    table: c.table,
+    model: c.model.id,
+    embeddings: c.embeddings,
+    keptLabel: c.keptLabel,
+    batchSize: c.batchSize,
+    reduce: c.reduction.mode,
+    dimensions: c.reduction.dimensions,
+    pcaSample: c.reduction.pcaSample,
+    backupDir: c.backupDir,
+    force: c.force,
+    noWait: c.noWait,
+    keepPreviousDays: c.keepPreviousDays,
+    partitions: c.partitions,
+    rls: c.rls,
+    ownerInMetadata: c.ownerInMetadata,
+  };
+}
+
+async function existingIds(boss: PgBoss, queue: string, ids: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < ids.length; i += 10_000) {
+    const { rows } = await boss.getDb().executeSql(sqlFile('queries/queue_jobs_existing.sql', { schema: quoteIdent(QUEUE_SCHEMA) }), [queue, ids.slice(i, i + 10_000)]);
+    for (const r of rows as { id: string }[]) found.add(r.id);
+  }
+  return found;
+}
+
+async function enqueueFinish(boss: PgBoss, data: FinishJobData, policy: QueuePolicy): Promise<void> {
+  // The deferred HNSW build of a large table takes far longer than one store.
+  await boss.insert([{ id: jobId('migrate-finish', data.runId), name: QUEUES.migrateFinish, data, ...jobOptions({ ...policy, expireSeconds: policy.expireSeconds * 30 }) }]);
+}
+
+/** The store's configuration on this worker: the job's settings, this machine's database and keys. */
+function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
+  return {
+    root: data.root,
+    dryRun: false,
+    database: worker.database,
+    masterKeys: worker.masterKeys,
+    tryDefaultKey: worker.tryDefaultKey,
+    model: { id: data.model, cacheDir: worker.modelCacheDir, allowRemoteModels: worker.allowRemoteModels },
+    batchSize: data.batchSize,
+    users: [data.userId],
+    table: data.table,
+    backupDir: data.backupDir,
+    reportPath: null,
+    dryRunSampleSize: DEFAULTS.dryRunSampleSize,
+    embeddings: data.embeddings,
+    keptLabel: data.keptLabel,
+    reduction: { mode: data.reduce as MigrateConfig['reduction']['mode'], dimensions: data.dimensions, pcaSample: data.pcaSample, pcaSeed: DEFAULTS.pcaSeed, refit: false },
+    collections: [data.collection],
+    retryFailed: false,
+    force: data.force,
+    noWait: data.noWait,
+    keepPreviousDays: data.keepPreviousDays,
+    partitions: data.partitions,
+    rls: data.rls,
+    ownerInMetadata: data.ownerInMetadata,
+  };
+}
+
+export interface StoreWorkerResources {
+  sink: Sink;
+  embedder(model: string): Promise<Embedder>;
+}
+
+export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResources, boss: PgBoss): JobHandler[] {
+  return [
+    {
+      queue: QUEUES.store,
+      concurrency: worker.concurrency,
+      async run(raw, pgJob) {
+        const data = raw as StoreJobData;
+        let retried = false;
+        const config = configOf(data, worker);
+        const embedder = config.embeddings === 'keep' ? null : await resources.embedder(data.model);
+        const planned = await planMigration(config, { sink: resources.sink, embedder });
+        // The records go under the run that --enqueue started.
+        const plan: MigrationPlan = { ...planned, runId: data.runId };
+        try {
+          if (plan.pca.kind === 'save' || plan.pca.kind === 'refit') {
+            throw new MigrateError('E_UNSUPPORTED', `the PCA model that migrate --enqueue saved for ${data.table} is gone; enqueue the migration again`);
+          }
+          const vectorizer: Vectorizer = plan.pca.kind === 'none' ? plan.vectorizer : projecting(plan.vectorizer, plan.pca.projector, plan.pca.record);
+          const label = `${data.userId}/${data.collection}`;
+          const record = recorder(plan, resources.sink, vectorizer);
+          const gone = plan.failed.find((r) => `${r.userId}/${r.collection}` === label);
+          const store = plan.stores.find((s) => storeLabel(s.store) === label);
+          const outcome = store === undefined ? null : await executeStore(plan, store, { loads: resources.sink.loads, vectorizer });
+          const report = outcome?.report ?? gone;
+          if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer under ${data.root}`);
+          await record(report);
+          // A failed store is retried by the queue (with backoff); its latest outcome stays in the ledger.
+          retried = report.status === 'failed' && !pgJob.lastAttempt;
+          if (report.status === 'failed') throw new MigrateError(report.error?.code ?? 'E_LOAD', report.error?.message ?? `store ${label} failed`);
+        } finally {
+          if (plan.pca.kind !== 'none') await plan.pca.projector.dispose();
+          // A store about to be retried is not the last; two last ones insert the same finish job once.
+          if (!retried && (await isLastStoreJob(boss))) {
+            await enqueueFinish(boss, { runId: data.runId, target: plan.target, deferIndex: plan.deferIndex, stores: 0 }, { expireSeconds: pgJob.expireInSeconds, attempts: 3, retryDelaySeconds: 5 });
+          }
+        }
+      },
+    },
+    {
+      queue: QUEUES.migrateFinish,
+      concurrency: 1,
+      async run(raw) {
+        const data = raw as FinishJobData;
+        if (data.deferIndex) await resources.sink.schema.buildSearchIndex(data.target, { concurrently: true });
+        await resources.sink.schema.analyze(data.target);
+        const outcomes = (await resources.sink.ledger.latestOutcomes({ table: data.target.table })).filter((o) => o.runId === data.runId);
+        await resources.sink.ledger.finishRun(data.runId, outcomes.some((o) => o.status === 'failed') ? 'failed' : 'succeeded', data.target);
+      },
+    },
+  ];
+}
+
+/** No other store job of any run is queued or running: this one is the last. */
+async function isLastStoreJob(boss: PgBoss): Promise<boolean> {
+  return (await boss.getQueueSize(QUEUES.store, { before: 'completed' })) <= 1;
+}
