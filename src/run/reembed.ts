@@ -74,8 +74,9 @@ export interface ReembedDeps {
 export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
   const { sink, embedder, observe } = deps;
   const started = performance.now();
-  const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
-  if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; there is nothing to re-embed`);
+  const table = await sink.schema.describeTable({ table: config.table });
+  if (table === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${sink.location}; there is nothing to re-embed`);
+  const info = await sink.schema.inspect(table);
   const r = sink.reembedding({ table: config.table });
   let job = await r.current();
   const resumed = job !== null;
@@ -87,8 +88,8 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     vectorType: plan.vectorType,
     distance: plan.method === 'pca' ? 'l2' : 'cosine',
     // The side table becomes the table: same layout, same row-level security.
-    ...(info.tablePartitions === null ? {} : { partitions: info.tablePartitions }),
-    ...(info.tableRls ? { rls: true } : {}),
+    ...(table.partitions === undefined ? {} : { partitions: table.partitions }),
+    ...(table.rls === true ? { rls: true } : {}),
   };
   // Without its HNSW index while it fills: one build at the end is several times faster.
   await sink.schema.ensureSchema(side, { deferSearchIndex: true });
