@@ -11,8 +11,6 @@ export const DEFAULTS = {
   table: 'vector_documents',
   pgliteDir: '.pgvector-migrate/pglite',
   backupRoot: 'migration_backup',
-  /** pgvector indexes `vector` columns of at most this many dimensions. */
-  maxIndexedDimensions: 2000,
   /** Texts embedded during a dry run to estimate the time of the real one. */
   dryRunSampleSize: 64,
   pcaSample: 20000,

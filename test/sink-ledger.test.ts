@@ -155,6 +155,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
         [2, 'replacements'],
         [3, 'reembed_jobs'],
         [4, 'run_interrupted'],
+        [5, 'stores_embedding_fingerprint'],
       ]);
       expect(await tablesOf(schema)).toEqual(['docs', 'docs_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_components', 'vector_pca_means', 'vector_pca_models']);
 
@@ -164,7 +165,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       const again = await ctx.h.query(`SELECT version, name, applied_at::text AS applied_at FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
       expect(again).toEqual(first);
       const info = await ctx.h.sink.schema.inspect({ table, dimensions: DIMS });
-      expect(info).toMatchObject({ ledgerVersion: 4, previousTable: `${schema}.docs_previous`, previousTableExists: true });
+      expect(info).toMatchObject({ ledgerVersion: 5, previousTable: `${schema}.docs_previous`, previousTableExists: true });
 
       // The previous-rows table mirrors the documents table's columns and vector type.
       const cols = await ctx.h.query<{ name: string; type: string }>(
@@ -208,6 +209,32 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await expect(ctx.h.query(`UPDATE "${schema}".migration_runs SET status = 'bogus' WHERE id = $1`, [run])).rejects.toThrow(/migration_runs_status_check/);
     });
 
+    it('migration 005 renames the fingerprint column of a ledger of version 4 in place, keeping its rows', async () => {
+      const target = await freshTarget();
+      const schema = schemaOf(target.table);
+      const run = await startRun(target.table);
+      const fingerprint = JSON.stringify({ model: 'test-model', dimensions: DIMS });
+      await ctx.h.sink.ledger.recordStore(outcome(run, target.table, ALICE, 'ok', { embeddingModel: fingerprint }));
+      const recorded = await ctx.h.sink.ledger.latestOutcomes({ table: target.table });
+      // The ledger as version 4 left it: the column under its old name, no row for 005.
+      await ctx.h.query(`DELETE FROM "${schema}".pgvector_migrate_migrations WHERE version = 5`);
+      await ctx.h.query(`ALTER TABLE "${schema}".migration_stores RENAME COLUMN embedding_fingerprint TO embedding_model`);
+      // Read before the upgrade (status of an old ledger), and written only after it.
+      expect(await ctx.h.sink.ledger.latestOutcomes({ table: target.table })).toEqual(recorded);
+      await expectMigrateError(ctx.h.sink.ledger.recordStore(outcome(run, target.table, BOB, 'ok')), 'E_SCHEMA', 'ensureSchema');
+      await ctx.h.sink.schema.ensureSchema(target);
+      const columns = await ctx.h.query<{ name: string }>(
+        `SELECT attname::text AS name FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attname::text LIKE 'embedding%'`,
+        [`"${schema}".migration_stores`],
+      );
+      expect(columns.map((c) => c.name)).toEqual(['embedding_fingerprint']);
+      expect(await ctx.h.query(`SELECT embedding_fingerprint FROM "${schema}".migration_stores WHERE run_id = $1`, [run])).toEqual([{ embedding_fingerprint: fingerprint }]);
+      expect(await ctx.h.sink.ledger.latestOutcomes({ table: target.table })).toEqual(recorded);
+      expect(recorded[0]?.embeddingModel).toBe(fingerprint);
+      await ctx.h.sink.ledger.recordStore(outcome(run, target.table, BOB, 'ok'));
+      expect((await ctx.h.sink.ledger.latestOutcomes({ table: target.table })).map((o) => o.userId)).toEqual(['alice', 'bob']);
+    });
+
     it('re-applies idempotent migration files harmlessly when their version rows are gone', async () => {
       const target = await freshTarget();
       const schema = schemaOf(target.table);
@@ -215,7 +242,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await ctx.h.query(`DELETE FROM "${schema}".pgvector_migrate_migrations`);
       await ctx.h.sink.schema.ensureSchema(target);
       const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-      expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+      expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
       // The ledger's rows survived (IF NOT EXISTS everywhere, nothing dropped).
       expect((await ctx.h.sink.ledger.getRun(run, target))?.id).toBe(run);
     });
@@ -802,7 +829,7 @@ describe('sink store locks across sessions (pg)', () => {
       await Promise.all(sinks.map((sink) => sink.close()));
     }
     const versions = await ctx.h.query<{ version: number }>(`SELECT version FROM "${schema}".pgvector_migrate_migrations ORDER BY version`);
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
     expect(await tablesOf(schema)).toEqual(['a', 'a_previous', 'b', 'b_previous', 'migration_replacements', 'migration_runs', 'migration_stores', 'pgvector_migrate_migrations', 'reembed_jobs', 'vector_pca_components', 'vector_pca_means', 'vector_pca_models']);
   });
 });

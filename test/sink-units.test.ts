@@ -222,6 +222,7 @@ describe('migrations', () => {
       [2, 'replacements', 'migrations/002_replacements.sql'],
       [3, 'reembed_jobs', 'migrations/003_reembed_jobs.sql'],
       [4, 'run_interrupted', 'migrations/004_run_interrupted.sql'],
+      [5, 'stores_embedding_fingerprint', 'migrations/005_stores_embedding_fingerprint.sql'],
     ]);
     const ledger = ledgerTables('app');
     for (const m of migrations) {

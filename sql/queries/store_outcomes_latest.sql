@@ -2,10 +2,10 @@
 -- one collection ($3), ordered by store. "Latest" is the highest seq, never a timestamp (ties).
 -- rolled_back_at: when the run's replacement of that store was rolled back (NULL if it was not,
 -- or if the run did not replace it).
--- Placeholders: {{stores}}, {{replacements}}.
+-- Placeholders: {{stores}}, {{replacements}}, {{fingerprint}} (the fingerprint column: embedding_model before migration 005).
 SELECT DISTINCT ON (s.user_id, s.collection)
        s.run_id::text AS run_id, s.user_id, s.collection, s.status, s.entries, s.rows_loaded, s.rows_skipped, s.rows_reused,
-       s.error_code, s.error_message, s.source_sha256, s.embedding_model, s.backup_path, s.duration_ms, s.recorded_at,
+       s.error_code, s.error_message, s.source_sha256, s.{{fingerprint}} AS embedding_fingerprint, s.backup_path, s.duration_ms, s.recorded_at,
        r.restored_at AS rolled_back_at
 FROM {{stores}} s
 LEFT JOIN {{replacements}} r

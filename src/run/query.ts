@@ -44,12 +44,10 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = process.stdin): Promise<QueryResult> {
   return withSink(config.database, { readOnly: true, purpose: 'query' }, async (sink) => {
     const record = await sink.pcaModels.active({ table: config.table });
-    const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
-    if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; run migrate first`);
-    // Tables of PCA projections are searched by L2 (see transform/pcaFit.ts).
-    const target: TargetSpec = { table: config.table, dimensions: info.tableDimensions, vectorType: info.tableVectorType ?? 'vector', distance: record === null ? 'cosine' : 'l2' };
+    const target = await sink.schema.describeTable({ table: config.table });
+    if (target === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${sink.location}; run migrate first`);
     const truncation = record === null ? await tableTruncation(sink, config.table) : null;
-    const expected = record?.sourceDimensions ?? truncation?.sourceDimensions ?? info.tableDimensions;
+    const expected = record?.sourceDimensions ?? truncation?.sourceDimensions ?? target.dimensions;
     const raw =
       config.embeddingFile !== null
         ? await readVectorFile(config.embeddingFile, () => readAll(stdin))

@@ -91,8 +91,9 @@ export interface PreparedReembed {
  */
 export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): Promise<PreparedReembed> {
   const { sink, embedder, observe } = deps;
-  const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
-  if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; there is nothing to re-embed`);
+  const table = await sink.schema.describeTable({ table: config.table });
+  if (table === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${sink.location}; there is nothing to re-embed`);
+  const info = await sink.schema.inspect(table);
   const r = sink.reembedding({ table: config.table });
   let job = await r.current();
   if (job === null && config.requireJob !== undefined) {
@@ -110,8 +111,8 @@ export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): 
     vectorType: plan.vectorType,
     distance: plan.method === 'pca' ? 'l2' : 'cosine',
     // The side table becomes the table: same layout, same row-level security.
-    ...(info.tablePartitions === null ? {} : { partitions: info.tablePartitions }),
-    ...(info.tableRls ? { rls: true } : {}),
+    ...(table.partitions === undefined ? {} : { partitions: table.partitions }),
+    ...(table.rls === true ? { rls: true } : {}),
   };
   // Without its HNSW index while it fills: one build at the end is several times faster.
   await sink.schema.ensureSchema(side, { deferSearchIndex: true });

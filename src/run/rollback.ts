@@ -29,9 +29,8 @@ export function runRollback(config: RollbackConfig): Promise<{ rollbackRunId: st
   return withSink(config.database, { readOnly: false, purpose: 'rollback' }, async (sink) => {
     const run = await sink.ledger.getRun(config.runId, { table: config.table });
     if (run === null) throw new MigrateError('E_USAGE', `run ${config.runId} is not in the ledger of ${config.table}'s database (dry runs are never recorded)`);
-    const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
-    if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist`);
-    const target = { table: config.table, dimensions: info.tableDimensions, vectorType: info.tableVectorType ?? 'vector' };
+    const target = await sink.schema.describeTable({ table: config.table });
+    if (target === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist`);
     const keys: StoreKey[] = await sink.rollback.storesReplacedBy(target, config.runId);
     const rollbackRunId = randomUUID();
     await sink.ledger.startRun({ id: rollbackRunId, toolVersion: TOOL_VERSION, options: { rollbackOf: config.runId, table: config.table } }, target);

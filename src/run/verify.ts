@@ -84,16 +84,13 @@ async function searchCheck(sink: Sink, target: TargetSpec, store: StoreLocation,
  */
 export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
   return withSink(config.database, { readOnly: true, purpose: 'verify' }, async (sink) => {
-    const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
+    const described = await sink.schema.describeTable({ table: config.table });
     const pca = await sink.pcaModels.active({ table: config.table });
-    const target: TargetSpec = {
-      table: config.table,
-      dimensions: info.tableDimensions ?? 1,
-      vectorType: info.tableVectorType ?? 'vector',
-      distance: pca === null ? 'cosine' : 'l2',
-    };
+    const tableExists = described !== null;
+    // No table: every store's rows are missing (searched, never, with a placeholder dimension).
+    const target: TargetSpec = described ?? { table: config.table, dimensions: 1 };
     const model = pca === null ? null : fromPcaModelRecord(pca);
-    const truncation = pca === null && info.tableExists ? await tableTruncation(sink, config.table) : null;
+    const truncation = pca === null && tableExists ? await tableTruncation(sink, config.table) : null;
     const reduce = (raw: Float32Array): Float32Array =>
       model !== null ? projectForSearch(model, raw) : truncation !== null ? truncateForSearch(raw, truncation.dimensions) : raw;
     // Without --embeddings keep or --model: the model the rows record (keep mode too).
@@ -113,7 +110,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
         let applicationRows = 0;
         try {
           expected = await expectedRows(store, keys, keep);
-          const all = info.tableExists ? await sink.reads.readStoreSummaries(target, store) : [];
+          const all = tableExists ? await sink.reads.readStoreSummaries(target, store) : [];
           rows = all.filter((r) => r.sourceIndex !== null);
           applicationRows = all.length - rows.length;
           if (expected === null) {

@@ -22,6 +22,7 @@
 import { MigrateError } from '../errors.js';
 import { float32ToFloat16Bits, FLOAT16_MAX, isFiniteFloat16 } from './float16.js';
 import type { DocumentRow, VectorType } from './types.js';
+import { storeLabel } from './storeLabel.js';
 
 /**
  * Column order of every encoded tuple. sql/queries/copy_staging_*.sql lists the same columns in
@@ -188,7 +189,7 @@ function writeHalfvec(buf: Buffer, o: number, row: DocumentRow): number {
     if (!isFiniteFloat16(bits)) {
       throw new MigrateError(
         'E_VECTOR',
-        `row ${row.sourceIndex} of ${row.userId}/${row.collection}: embedding[${i}] = ${v} is out of range for halfvec (largest float16 is ${FLOAT16_MAX}); store it as vector or scale the embeddings`,
+        `row ${row.sourceIndex} of ${storeLabel(row)}: embedding[${i}] = ${v} is out of range for halfvec (largest float16 is ${FLOAT16_MAX}); store it as vector or scale the embeddings`,
       );
     }
     o = buf.writeUInt16BE(bits, o);
@@ -217,5 +218,5 @@ function writeUuid(buf: Buffer, o: number, row: DocumentRow, value: string, what
 }
 
 function rowError(row: DocumentRow, detail: string): MigrateError {
-  return new MigrateError('E_LOAD', `row ${row.sourceIndex} of ${row.userId}/${row.collection}: ${detail}`);
+  return new MigrateError('E_LOAD', `row ${row.sourceIndex} of ${storeLabel(row)}: ${detail}`);
 }

@@ -7,6 +7,7 @@
 import { MigrateError } from '../errors.js';
 import { isUuid } from './pcaModels.js';
 import type { RunRecord, StoreOutcome } from './types.js';
+import { storeLabel } from './storeLabel.js';
 
 export type NewRun = Omit<RunRecord, 'finishedAt' | 'status' | 'startedAt'>;
 export type RunEnd = Exclude<RunRecord['status'], 'running'>;
@@ -36,7 +37,7 @@ export interface OutcomeRow extends Record<string, unknown> {
   error_code: string | null;
   error_message: string | null;
   source_sha256: string | null;
-  embedding_model: string;
+  embedding_fingerprint: string;
   backup_path: string | null;
   duration_ms: unknown;
   recorded_at: unknown;
@@ -78,7 +79,7 @@ export function runFromRow(row: RunRow): RunRecord {
 export function outcomeParams(outcome: StoreOutcome, tableName: string): unknown[] {
   checkRunId(outcome.runId);
   const fail = (detail: string): never => {
-    throw new MigrateError('E_USAGE', `cannot record the outcome of ${outcome.userId}/${outcome.collection}: ${detail}`);
+    throw new MigrateError('E_USAGE', `cannot record the outcome of ${storeLabel(outcome)}: ${detail}`);
   };
   if (!OUTCOME_STATUSES.includes(outcome.status)) fail(`status ${JSON.stringify(outcome.status)} is not one of ${OUTCOME_STATUSES.join(', ')}`);
   const counts: [string, number | null][] = [
@@ -127,7 +128,7 @@ export function outcomeFromRow(row: OutcomeRow, table: string): StoreOutcome {
     errorCode: row.error_code,
     errorMessage: row.error_message,
     sourceSha256: row.source_sha256,
-    embeddingModel: row.embedding_model,
+    embeddingModel: row.embedding_fingerprint,
     backupPath: row.backup_path,
     durationMs: Number(row.duration_ms),
     recordedAt: isoTime(row.recorded_at) as string,

@@ -6,10 +6,10 @@
  */
 import { MigrateError } from '../errors.js';
 import { firstRow, type SinkAccess } from './access.js';
-import { ledgerOf, ledgerTables, resolveTable, type LedgerTables } from './identifiers.js';
+import { ledgerOf, ledgerTables, quoteIdent, resolveTable, type LedgerTables, type SqlFragment } from './identifiers.js';
 import { checkRunEnd, checkRunId, outcomeFromRow, outcomeParams, runFromRow, runParams, type NewRun, type OutcomeRow, type RunEnd, type RunRow } from './ledger.js';
 import { ledgerReady } from './migrations.js';
-import { relationExists } from './schema.js';
+import { readTableShape, relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
 import { checkTable } from './target.js';
 import type { RunRecord, StoreKey, StoreOutcome, TableRef } from './types.js';
@@ -37,8 +37,13 @@ export function ledgerRepository(access: SinkAccess): LedgerRepository {
       throw new MigrateError('E_SCHEMA', `the run ledger ${ledger.runs.display} does not exist (or is older than this version); create the schema first (ensureSchema)`);
     }
   };
-  /** Whether the outcome reads can run (both tables they join exist). */
-  const readable = async (ledger: LedgerTables): Promise<boolean> => (await relationExists(db, ledger.stores)) && (await relationExists(db, ledger.replacements));
+  /** The outcome reads' placeholders; null when they cannot run (a table they join is missing). */
+  const outcomeSql = async (ledger: LedgerTables): Promise<Readonly<Record<string, SqlFragment>> | null> => {
+    const stores = await readTableShape(db, ledger.stores);
+    if (!stores.exists || !(await relationExists(db, ledger.replacements))) return null;
+    // A ledger not yet through migration 005 (ensureSchema) still names the column embedding_model.
+    return { ...ledger.sql, fingerprint: quoteIdent(stores.hasFingerprintColumn ? 'embedding_fingerprint' : 'embedding_model') };
+  };
 
   return {
     async startRun(run, ledgerRef) {
@@ -93,8 +98,9 @@ export function ledgerRepository(access: SinkAccess): LedgerRepository {
     async latestOutcomes(filter) {
       const { table, ledger } = checkTable(filter.table);
       return guard('E_LOAD', `reading the ledger ${ledger.stores.display}`, async () => {
-        if (!(await readable(ledger))) return [];
-        const { rows } = await db.query<OutcomeRow>(sqlFile('queries/store_outcomes_latest.sql', ledger.sql), [table.name, filter.userId ?? null, filter.collection ?? null]);
+        const sql = await outcomeSql(ledger);
+        if (sql === null) return [];
+        const { rows } = await db.query<OutcomeRow>(sqlFile('queries/store_outcomes_latest.sql', sql), [table.name, filter.userId ?? null, filter.collection ?? null]);
         return rows.map((r) => outcomeFromRow(r, filter.table));
       });
     },
@@ -103,8 +109,9 @@ export function ledgerRepository(access: SinkAccess): LedgerRepository {
       const name = typeof target === 'string' ? target : target.table;
       const { table, ledger } = checkTable(name);
       return guard('E_LOAD', `reading the ledger ${ledger.stores.display}`, async () => {
-        if (!(await readable(ledger))) return null;
-        const { rows } = await db.query<OutcomeRow>(sqlFile('queries/store_outcome_last_ok.sql', ledger.sql), [table.name, key.userId, key.collection]);
+        const sql = await outcomeSql(ledger);
+        if (sql === null) return null;
+        const { rows } = await db.query<OutcomeRow>(sqlFile('queries/store_outcome_last_ok.sql', sql), [table.name, key.userId, key.collection]);
         const row = rows[0];
         return row === undefined ? null : outcomeFromRow(row, name);
       });

@@ -79,9 +79,9 @@ export function sessionLoads(tx: DriverTransaction, guard: Guard, hold: SessionH
           }
         },
         // Part of a store cannot be undone inside the transaction: the whole of it rolls back.
-        abort: async () => {
+        abort: async (cause) => {
           await load.cancel();
-          release({ error: new MigrateError('E_LOAD', `${context}: aborted; the transaction rolls back`) });
+          release({ error: cause ?? new MigrateError('E_LOAD', `${context}: aborted; the transaction rolls back`) });
         },
       });
     } catch (error) {
@@ -100,12 +100,13 @@ export interface SessionHold {
 const ABORTED = Symbol('store writer aborted');
 
 /** The writer over a load: one call at a time, and any failure rolls the load back. */
-function writer(guard: Guard, context: string, load: StoreLoad, end: { commit(): Promise<LoadResult>; abort(): Promise<void> }): StoreWriter {
+/** `end.abort(cause)`: the failure that ended the writer, when it was not its caller's abort. */
+function writer(guard: Guard, context: string, load: StoreLoad, end: { commit(): Promise<LoadResult>; abort(cause?: unknown): Promise<void> }): StoreWriter {
   let state: 'open' | 'busy' | 'committed' | 'aborted' = 'open';
-  const abort = async (): Promise<void> => {
+  const abort = async (cause?: unknown): Promise<void> => {
     if (state === 'committed' || state === 'aborted') return;
     state = 'aborted';
-    await guard('E_LOAD', context, () => end.abort());
+    await guard('E_LOAD', context, () => end.abort(cause));
   };
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     if (state !== 'open') throw new MigrateError('E_INTERNAL', `${context}: cannot ${what}: the writer is ${state === 'busy' ? 'busy (await each call before the next)' : state}`);
@@ -116,7 +117,7 @@ function writer(guard: Guard, context: string, load: StoreLoad, end: { commit():
       return result;
     } catch (error) {
       state = 'open';
-      await abort().catch(() => undefined);
+      await abort(error).catch(() => undefined);
       throw error;
     }
   };
@@ -128,7 +129,7 @@ function writer(guard: Guard, context: string, load: StoreLoad, end: { commit():
       state = 'committed';
       return result;
     },
-    abort,
+    abort: () => abort(),
   };
 }
 

@@ -22,6 +22,7 @@ import type { SqlRunner } from './driver.js';
 import type { ResolvedTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
 import type { LockOptions, StoreKey } from './types.js';
+import { storeLabel } from './storeLabel.js';
 
 export interface LockRequest {
   key: string;
@@ -66,7 +67,7 @@ export function storeLocks(table: ResolvedTable, identity: string, key: StoreKey
     {
       key: storeLockKey(identity, key),
       shared: false,
-      held: () => new MigrateError('E_LOCKED', `${key.userId}/${key.collection} is being written by another run (lock held); re-run later or without --no-wait`),
+      held: () => new MigrateError('E_LOCKED', `${storeLabel(key)} is being written by another run (lock held); re-run later or without --no-wait`),
     },
   ];
 }

@@ -37,6 +37,7 @@ import type {
   SpotCheck,
   SwapResult,
 } from './types.js';
+import { storeLabel } from './storeLabel.js';
 
 
 const STAGING = quoteIdent('pgvector_migrate_reembed_staging');
@@ -220,7 +221,7 @@ export class SqlReembedding implements Reembedding {
           const first = differences[0] as ReembedStoreCount;
           throw new MigrateError(
             'E_REEMBED',
-            `${differences.length} store(s) differ between ${this.#table.display} and ${this.#side.display} (e.g. ${first.userId}/${first.collection}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); nothing was swapped`,
+            `${differences.length} store(s) differ between ${this.#table.display} and ${this.#side.display} (e.g. ${storeLabel(first)}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); nothing was swapped`,
           );
         }
 

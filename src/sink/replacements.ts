@@ -15,6 +15,7 @@ import { assertLoadable, assertPreviousCompatible, assertPreviousLoadable, readT
 import { sqlFile } from './sqlFiles.js';
 import type { Target, TableTarget } from './target.js';
 import type { RollbackResult, StoreKey } from './types.js';
+import { storeLabel } from './storeLabel.js';
 
 interface ReplacementRow extends Record<string, unknown> {
   seq: unknown;
@@ -33,7 +34,7 @@ export type ReplacementPlan = { kind: 'first' } | { kind: 'again'; seq: string }
  * (FOR UPDATE) until the transaction ends.
  */
 export async function planReplacement(tx: DriverTransaction, t: Target, key: StoreKey, runId: string): Promise<ReplacementPlan> {
-  const store = `${key.userId}/${key.collection}`;
+  const store = storeLabel(key);
   if (!(await ledgerReady(tx, t.ledger))) {
     throw new MigrateError('E_SCHEMA', `the run ledger ${t.ledger.runs.display} does not exist (or is older than this version); create the schema of ${t.table.display} first (ensureSchema)`);
   }
@@ -74,7 +75,7 @@ export async function recordReplacement(tx: DriverTransaction, t: Target, key: S
 
 /** The body of Sink.rollbackStore (see there), inside the caller's transaction. */
 export async function rollbackStoreRows(tx: DriverTransaction, t: TableTarget, key: StoreKey, runId: string): Promise<RollbackResult> {
-  const store = `${key.userId}/${key.collection}`;
+  const store = storeLabel(key);
   const refuse = (detail: string): never => {
     throw new MigrateError('E_ROLLBACK', `cannot roll back run ${runId} for ${store} of ${t.table.display}: ${detail}; nothing was changed`);
   };

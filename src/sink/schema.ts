@@ -2,6 +2,7 @@
 import { MigrateError } from '../errors.js';
 import type { SqlRunner } from './driver.js';
 import { indexName, opsSql, pcaModelsTable, previousTable, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
+import { MAX_HNSW_DIMENSIONS } from './limits.js';
 import { sqlFile } from './sqlFiles.js';
 import { partitionedTableStatements, PLAIN_LAYOUT } from './tableLayout.js';
 import type { VectorType, Distance } from './types.js';
@@ -46,8 +47,6 @@ export const PREVIOUS_COLUMNS = ['replaced_by_run', 'replaced_at'] as const;
  */
 export const PROVENANCE_COLUMNS = ['content_sha256', 'embedding_model', 'source_index'] as const;
 
-/** pgvector's HNSW index refuses columns with more dimensions than this, per type. */
-export const MAX_HNSW_DIMENSIONS: Readonly<Record<VectorType, number>> = { vector: 2000, halfvec: 4000 };
 
 export interface TableShape {
   exists: boolean;

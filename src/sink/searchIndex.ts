@@ -7,7 +7,7 @@
 import { MigrateError } from '../errors.js';
 import type { Driver, SqlRunner } from './driver.js';
 import { indexName, opsSql, quoteIdent, suffixedName, type ResolvedTable, type SqlFragment } from './identifiers.js';
-import { MAX_HNSW_DIMENSIONS } from './schema.js';
+import { MAX_HNSW_DIMENSIONS } from './limits.js';
 import { sqlFile } from './sqlFiles.js';
 import type { Target } from './target.js';
 import type { BuildSearchIndexOptions, Distance, SearchIndexState } from './types.js';

@@ -26,6 +26,8 @@ export interface SinkSession {
 /** The only thing the pipeline knows about the database; all SQL lives behind it. */
 export interface Sink {
   readonly driver: 'pg' | 'pglite';
+  /** Where the data lives, without secrets (host:port/db, or the PGlite directory). */
+  readonly location: string;
   readonly schema: SchemaRepository;
   readonly loads: LoadRepository;
   readonly ledger: LedgerRepository;
@@ -49,6 +51,7 @@ export function createSink(db: Driver): Sink {
   const { guard } = access;
   return {
     driver: db.name,
+    location: db.location,
     schema: schemaRepository(access),
     loads: loadRepository(access),
     ledger: ledgerRepository(access),

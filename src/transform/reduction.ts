@@ -1,8 +1,7 @@
 import { MigrateError } from '../errors.js';
+import { MAX_HNSW_DIMENSIONS } from '../sink/limits.js';
 import type { VectorType } from '../sink/types.js';
 
-/** pgvector's index limits (HNSW and IVFFlat alike). */
-export const MAX_INDEXED = { vector: 2000, halfvec: 4000 } as const;
 /** halfvec (and its HNSW operator classes) arrived in pgvector 0.7.0. */
 export const HALFVEC_SINCE = '0.7.0';
 
@@ -46,12 +45,12 @@ function versionAtLeast(version: string | null, wanted: string): boolean {
 
 /** The dimension PCA or truncation reduces `d` to: `wanted` (--dimensions), else the index limit. */
 function pcaTarget(d: number, wanted: number | null): number {
-  const target = wanted ?? MAX_INDEXED.vector;
+  const target = wanted ?? MAX_HNSW_DIMENSIONS.vector;
   if (target >= d) {
     throw new MigrateError('E_USAGE', `--dimensions ${target} does not reduce ${d}-dimension vectors; choose a number below ${d}`);
   }
-  if (target > MAX_INDEXED.vector) {
-    throw new MigrateError('E_USAGE', `--dimensions ${target} is over pgvector's ${MAX_INDEXED.vector}-dimension index limit for vector`);
+  if (target > MAX_HNSW_DIMENSIONS.vector) {
+    throw new MigrateError('E_USAGE', `--dimensions ${target} is over pgvector's ${MAX_HNSW_DIMENSIONS.vector}-dimension index limit for vector`);
   }
   return target;
 }
@@ -95,38 +94,38 @@ export function planReduction(inputs: ReductionInputs): ReductionPlan {
 
   switch (mode) {
     case 'none':
-      if (d > MAX_INDEXED.vector) {
+      if (d > MAX_HNSW_DIMENSIONS.vector) {
         throw new MigrateError(
           'E_DIM_MISMATCH',
-          `${d}-dimension vectors exceed pgvector's ${MAX_INDEXED.vector}-dimension index limit and --reduce none forbids reducing them; use --reduce auto, pca or halfvec`,
+          `${d}-dimension vectors exceed pgvector's ${MAX_HNSW_DIMENSIONS.vector}-dimension index limit and --reduce none forbids reducing them; use --reduce auto, pca or halfvec`,
         );
       }
       return { method: 'none', vectorType: 'vector', sourceDimensions: d, dimensions: d };
     case 'halfvec':
-      if (d > MAX_INDEXED.halfvec) {
-        throw new MigrateError('E_DIM_MISMATCH', `${d}-dimension vectors exceed halfvec's ${MAX_INDEXED.halfvec}-dimension index limit; use --reduce pca`);
+      if (d > MAX_HNSW_DIMENSIONS.halfvec) {
+        throw new MigrateError('E_DIM_MISMATCH', `${d}-dimension vectors exceed halfvec's ${MAX_HNSW_DIMENSIONS.halfvec}-dimension index limit; use --reduce pca`);
       }
       if (!versionAtLeast(inputs.pgvectorVersion, HALFVEC_SINCE)) {
         throw new MigrateError('E_CONNECT', `halfvec needs pgvector ${HALFVEC_SINCE} or newer; the database has ${inputs.pgvectorVersion ?? 'no pgvector'}`);
       }
       return { method: 'halfvec', vectorType: 'halfvec', sourceDimensions: d, dimensions: d };
     case 'pca':
-      if (dimensions === null && d <= MAX_INDEXED.vector) {
+      if (dimensions === null && d <= MAX_HNSW_DIMENSIONS.vector) {
         throw new MigrateError('E_USAGE', `${d}-dimension vectors fit pgvector's index already; --reduce pca needs --dimensions N to reduce them further`);
       }
       return { method: 'pca', vectorType: 'vector', sourceDimensions: d, dimensions: pcaTarget(d, dimensions), model: 'fit' };
     case 'truncate':
-      if (dimensions === null && d <= MAX_INDEXED.vector) {
+      if (dimensions === null && d <= MAX_HNSW_DIMENSIONS.vector) {
         throw new MigrateError('E_USAGE', `${d}-dimension vectors fit pgvector's index already; --reduce truncate needs --dimensions N to shorten them`);
       }
       return { method: 'truncate', vectorType: 'vector', sourceDimensions: d, dimensions: pcaTarget(d, dimensions) };
     case 'auto':
       if (dimensions !== null) return { method: 'pca', vectorType: 'vector', sourceDimensions: d, dimensions: pcaTarget(d, dimensions), model: 'fit' };
-      if (d <= MAX_INDEXED.vector) return { method: 'none', vectorType: 'vector', sourceDimensions: d, dimensions: d };
-      if (d <= MAX_INDEXED.halfvec && versionAtLeast(inputs.pgvectorVersion, HALFVEC_SINCE)) {
+      if (d <= MAX_HNSW_DIMENSIONS.vector) return { method: 'none', vectorType: 'vector', sourceDimensions: d, dimensions: d };
+      if (d <= MAX_HNSW_DIMENSIONS.halfvec && versionAtLeast(inputs.pgvectorVersion, HALFVEC_SINCE)) {
         return { method: 'halfvec', vectorType: 'halfvec', sourceDimensions: d, dimensions: d };
       }
-      return { method: 'pca', vectorType: 'vector', sourceDimensions: d, dimensions: MAX_INDEXED.vector, model: 'fit' };
+      return { method: 'pca', vectorType: 'vector', sourceDimensions: d, dimensions: MAX_HNSW_DIMENSIONS.vector, model: 'fit' };
   }
 }
 
