@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bertReference, type BertShape } from './helpers/bertReference.js';
 import { SHARED_TESTDATA } from './helpers/paths.js';
 
 const { onnx } = onnxProto;
@@ -69,6 +70,35 @@ function loadModel(file: string): InstanceType<typeof onnx.ModelProto> {
 
 function initializerDims(graph: InstanceType<typeof onnx.GraphProto>): Record<string, number[]> {
   return Object.fromEntries(graph.initializer.map((t) => [t.name ?? '', (t.dims ?? []).map(Number)]));
+}
+
+/** The model's float initializers by name, for the reference computation. */
+function weightsOf(file: string): (name: string) => Float32Array {
+  const graph = loadModel(file).graph as InstanceType<typeof onnx.GraphProto>;
+  const byName = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
+  return (name) => {
+    const raw = byName.get(name)?.rawData;
+    if (raw === undefined || raw === null) throw new Error(`no initializer ${name}`);
+    return new Float32Array(Uint8Array.from(raw).buffer);
+  };
+}
+
+/** Largest difference between onnxruntime's last_hidden_state and the reference, over the attended positions. */
+async function differenceFromReference(file: string, shape: BertShape, inputIds: number[], mask: number[], types: number[]): Promise<number> {
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const out = await session.run({ input_ids: ids([inputIds]), attention_mask: ids([mask]), token_type_ids: ids([types]) });
+    const state = (out['last_hidden_state'] as ort.Tensor).data as Float32Array;
+    const expected = bertReference(weightsOf(file), shape, inputIds, mask, types);
+    let max = 0;
+    expected.forEach((row, t) => {
+      if (mask[t] === 0) return;
+      row.forEach((v, i) => (max = Math.max(max, Math.abs(v - (state[t * shape.hidden + i] as number)))));
+    });
+    return max;
+  } finally {
+    await session.release();
+  }
 }
 
 function ids(rows: number[][]): ort.Tensor {
@@ -198,6 +228,15 @@ describe.each(FIXTURES)('the $name fixture', ({ dir, hidden, intermediate }) => 
     }
   });
 
+  it('computes a BERT encoder: its outputs are those of the same weights run through a reference forward pass', async () => {
+    const v = (t: string): number => vocab[t] as number;
+    const inputIds = [v('[CLS]'), v('the'), v('quick'), v('brown'), v('fox'), v('##ing'), v('[SEP]'), v('dog'), v('[SEP]'), 0, 0];
+    const mask = inputIds.map((id) => (id === 0 ? 0 : 1));
+    const types = inputIds.map((_, i) => (i >= 7 && i < 9 ? 1 : 0));
+    const shape = { hidden, heads: 4, layers: 2, layerNormEps: 1e-12 };
+    expect(await differenceFromReference(path.join(dir, 'onnx', 'model.onnx'), shape, inputIds, mask, types)).toBeLessThan(1e-4);
+  });
+
   it('runs in onnxruntime as an encoder: the mask hides padding, and positions and token types matter', async () => {
     const session = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'));
     try {
@@ -255,5 +294,7 @@ describe('make-test-models.mjs --minilm', () => {
     } finally {
       await session.release();
     }
+    const shape = { hidden: 384, heads: 12, layers: 6, layerNormEps: 1e-12 };
+    expect(await differenceFromReference(path.join(out, 'onnx', 'model.onnx'), shape, [101, 7592, 2088, 102, 0], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0])).toBeLessThan(1e-4);
   });
 });
