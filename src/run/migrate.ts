@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type { MigrateConfig } from '../config.js';
+import { DEFAULTS, type MigrateConfig } from '../config.js';
 import { isMigrateError, MigrateError, toMigrateError } from '../errors.js';
 import type { DatabaseInfo, EmbeddingLookup, LoadOptions, LockOptions, PcaModelRecord, Sink, SinkSession, StoreOutcome, TargetSpec } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
@@ -9,6 +9,7 @@ import { KeyRing, keyCandidates } from '../source/keyRing.js';
 import type { FernetKey } from '../source/keys.js';
 import { inspectStore, readStoreRecords, storeSourceSha256 } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
+import { compareWithFp32 } from '../transform/dtypeQuality.js';
 import type { Embedder } from '../transform/embedder.js';
 import type { Projector } from '../transform/pca/index.js';
 import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
@@ -16,6 +17,7 @@ import { checkTableMatches, planReduction, type ReductionPlan } from '../transfo
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
 import { deduplicating, keepingStored, projecting, reembedding, reusingStored, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import { TOOL_VERSION } from '../version.js';
+import { checkTableDtype } from './dtypeGuard.js';
 import type { RunObserver } from './events.js';
 import { isUnchanged, ledgerOptions, selectFailed, storeLabel, toOutcome, vectorFingerprint } from './ledger.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
@@ -35,6 +37,8 @@ export interface RunDependencies {
    * says so (`interrupted`). Validation (read-only) and a PCA fit are not cut short.
    */
   signal?: AbortSignal;
+  /** A dry run with a dtype other than fp32: runs `fn` with the model's fp32 embedder, for the quality report. */
+  withFp32?: <T>(fn: (fp32: Embedder) => Promise<T>) => Promise<T>;
 }
 
 /** A recall@10 under this after a fit is reported as a warning. */
@@ -336,7 +340,9 @@ async function estimate(ctx: RunContext, rowsToEmbed: number): Promise<DryRunEst
   for (let i = 0; i < sample.length; i += ctx.config.batchSize) await embedder.embed(sample.slice(i, i + ctx.config.batchSize));
   const seconds = (performance.now() - started) / 1000;
   const docsPerSecond = sample.length / Math.max(seconds, 1e-6);
-  return { sampleSize: sample.length, docsPerSecond, rowsToEmbed, estimatedSeconds: rowsToEmbed / docsPerSecond };
+  const withFp32 = ctx.deps.withFp32;
+  const dtypeQuality = withFp32 === undefined ? undefined : await withFp32((fp32) => compareWithFp32(embedder, fp32, sample, ctx.config.batchSize));
+  return { sampleSize: sample.length, docsPerSecond, rowsToEmbed, estimatedSeconds: rowsToEmbed / docsPerSecond, ...(dtypeQuality === undefined ? {} : { dtypeQuality }) };
 }
 
 /**
@@ -409,6 +415,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   // PCA projections keep L2 distances, not angles: such tables are indexed and searched by L2.
   const target: TargetSpec = { table: config.table, dimensions: plan.dimensions, vectorType: plan.vectorType, distance: plan.method === 'pca' ? 'l2' : 'cosine', ...layoutOf(config) };
   checkTableMatches(plan, config.table, { exists: probe.tableExists, dimensions: probe.tableDimensions, vectorType: probe.tableVectorType });
+  if (config.embeddings === 'reembed' && deps.embedder !== null) await checkTableDtype(sink, config.table, deps.embedder.fingerprint);
 
   // Keep mode: a store of another dimension cannot join this run's space.
   const candidates = validated.filter((c) => {
@@ -657,10 +664,15 @@ export function migrate(config: MigrateConfig, observe?: RunObserver, options: {
   return withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
     config.embeddings === 'keep'
       ? runMigration(config, { sink, embedder: null, ...signal }, observe)
-      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal }, observe)),
+      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal, ...fp32Reference(config) }, observe)),
   );
 }
 
+/** A dry run of another dtype compares it with fp32 on the estimate's sample (DryRunEstimate.dtypeQuality). */
+function fp32Reference(config: MigrateConfig): Pick<RunDependencies, 'withFp32'> {
+  if (!config.dryRun || (config.model.dtype ?? DEFAULTS.dtype) === 'fp32') return {};
+  return { withFp32: (fn) => withEmbedder({ ...config.model, dtype: 'fp32' }, fn) };
+}
 
 function isNotStarted(r: StoreReport): boolean {
   return r.status === 'skipped' && r.error?.code === 'E_INTERRUPTED';
