@@ -3,7 +3,9 @@
 // the pipeline's embedder (length-sorted batches) against
 //   - the bare onnxruntime session on the same model, texts and batches (tokenized beforehand,
 //     untimed: the floor of the model's own cost), and
-//   - naive fixed-order batching (batches in source order, each padded to its longest text).
+//   - naive fixed-order batching (batches in source order, each padded to its longest text), and
+//   - the model's q8 file (onnx/model_quantized.onnx, --dtype q8) on the same texts and batches,
+//     with the mean and minimum cosine of its vectors to fp32's.
 //
 //   node scripts/bench-embed.mjs [--quick] [--texts N] [--batch B] [--rounds R]
 //
@@ -53,8 +55,10 @@ const realTokens = lengths.reduce((a, b) => a + b, 0);
 info(`# tokens through the model: ${realTokens} real; padded to ${paddedTokens(naiveFeeds)} in source order, ${paddedTokens(sortedFeeds)} length-sorted`);
 
 const embedder = await createEmbedder({ model, allowRemoteModels: false });
-// Warm-up: graph optimisation and first allocations, for both.
+const q8 = await createEmbedder({ model, allowRemoteModels: false, dtype: 'q8' });
+// Warm-up: graph optimisation and first allocations, for all three.
 await embedder.embed(texts.slice(0, 4));
+await q8.embed(texts.slice(0, 4));
 await session.run(sortedFeeds[0]);
 
 async function timed(fn) {
@@ -73,6 +77,7 @@ const variants = {
       for (const feed of naiveFeeds) (await session.run(feed)).last_hidden_state.dispose?.();
     }),
   pipelineSorted: () => timed(() => embedder.embed(texts, { batchSize: BATCH })),
+  q8Sorted: () => timed(() => q8.embed(texts, { batchSize: BATCH })),
   pipelineNaive: () =>
     timed(async () => {
       for (let i = 0; i < texts.length; i += BATCH) await embedder.embed(texts.slice(i, i + BATCH));
@@ -89,6 +94,10 @@ for (let r = 0; r < ROUNDS; r++) {
 
 report('embedding: pipeline (length-sorted) vs bare onnxruntime session', { value: best.pipelineSorted, unit: 'docs/s', baseline: best.bareSorted, baselineName: 'bare session', target: 0.9 });
 report('embedding: length-sorted vs naive fixed-order batching', { value: best.pipelineSorted, unit: 'docs/s', baseline: best.pipelineNaive, baselineName: 'naive', target: 1.5 });
+const { compareWithFp32 } = await import('../dist/transform/dtypeQuality.js');
+const quality = await compareWithFp32(q8, embedder, texts, BATCH);
+info(`# q8 against fp32 on the same ${quality.sampleSize} texts: mean cosine ${quality.meanCosine.toFixed(4)}, min ${quality.minCosine.toFixed(4)}`);
+report(`embedding: q8 vs fp32 (cosine mean ${quality.meanCosine.toFixed(4)}, min ${quality.minCosine.toFixed(4)})`, { value: best.q8Sorted, unit: 'docs/s', baseline: best.pipelineSorted, baselineName: 'fp32', target: 1.5 });
 report('embedding: bare session, sorted vs fixed-order (padding alone)', { value: best.bareSorted, unit: 'docs/s', baseline: best.bareNaive, baselineName: 'bare naive' });
 
 if (SWEEP) {
@@ -99,3 +108,4 @@ if (SWEEP) {
   }
 }
 await embedder.dispose();
+await q8.dispose();

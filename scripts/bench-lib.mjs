@@ -28,7 +28,8 @@ export const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en
 
 /** The MiniLM-shaped random model (scripts/make-test-models.mjs --minilm), made once. */
 export function ensureBenchModel() {
-  if (!existsSync(path.join(BENCH_MODEL, 'onnx', 'model.onnx'))) {
+  // A model generated before q8 variants existed lacks onnx/model_quantized.onnx: regenerate it.
+  if (!existsSync(path.join(BENCH_MODEL, 'onnx', 'model.onnx')) || !existsSync(path.join(BENCH_MODEL, 'onnx', 'model_quantized.onnx'))) {
     console.log('# generating the MiniLM-shaped bench model (node scripts/make-test-models.mjs --minilm) ...');
     execFileSync(process.execPath, [path.join(REPO, 'scripts', 'make-test-models.mjs'), '--minilm', BENCH_MODEL], { stdio: 'inherit' });
   }

@@ -7,6 +7,8 @@ import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
   model: 'Xenova/all-MiniLM-L6-v2',
+  /** Which of the model's ONNX files embeds (transformers.js dtype): fp32 is onnx/model.onnx. */
+  dtype: 'fp32',
   batchSize: 32,
   table: 'vector_documents',
   pgliteDir: '.pgvector-migrate/pglite',
@@ -23,6 +25,10 @@ export const DEFAULTS = {
 } as const;
 
 export type EmbeddingsMode = 'reembed' | 'keep';
+
+/** The --dtype choices: onnx/model.onnx, model_fp16.onnx, model_quantized.onnx, model_q4.onnx. */
+export const DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
+export type EmbeddingDtype = (typeof DTYPES)[number];
 
 export interface ReductionConfig {
   mode: ReduceMode;
@@ -53,6 +59,11 @@ export interface ModelConfig {
    * commands that read a table (query, verify) then use the model its rows record instead.
    */
   fromDefault?: true;
+  /**
+   * --dtype or $PGVECTOR_MIGRATE_DTYPE; absent when neither names one: the model embeds with
+   * DEFAULTS.dtype, and query and verify use the dtype the rows record.
+   */
+  dtype?: EmbeddingDtype;
 }
 
 export interface MigrateConfig {
@@ -116,6 +127,7 @@ export interface MigrateFlags {
   model?: string;
   modelCache?: string;
   offline?: boolean;
+  dtype?: string;
   batchSize?: string;
   users?: string;
   table?: string;
@@ -147,6 +159,7 @@ interface ModelDatabaseFlags {
   model?: string;
   modelCache?: string;
   offline?: boolean;
+  dtype?: string;
   table?: string;
 }
 
@@ -166,6 +179,7 @@ export interface Environment {
   ENCRYPTION_MASTER_KEYS?: string | undefined;
   PGVECTOR_MIGRATE_MODEL?: string | undefined;
   PGVECTOR_MIGRATE_MODEL_CACHE?: string | undefined;
+  PGVECTOR_MIGRATE_DTYPE?: string | undefined;
 }
 
 function positiveInt(raw: string | undefined, name: string, fallback: number, max: number): number {
@@ -224,14 +238,16 @@ export function databaseConfig(flags: { databaseUrl?: string; pgliteDir?: string
   };
 }
 
-function modelConfig(flags: { model?: string; modelCache?: string; offline?: boolean }, env: Environment, cwd: string): ModelConfig {
+function modelConfig(flags: { model?: string; modelCache?: string; offline?: boolean; dtype?: string }, env: Environment, cwd: string): ModelConfig {
   const cache = nonEmpty(flags.modelCache) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL_CACHE);
   const named = nonEmpty(flags.model) ?? nonEmpty(env.PGVECTOR_MIGRATE_MODEL);
+  const dtype = nonEmpty(flags.dtype) ?? nonEmpty(env.PGVECTOR_MIGRATE_DTYPE);
   return {
     id: named ?? DEFAULTS.model,
     cacheDir: cache === undefined ? null : path.resolve(cwd, cache),
     allowRemoteModels: flags.offline !== true,
     ...(named === undefined ? { fromDefault: true as const } : {}),
+    ...(dtype === undefined ? {} : { dtype: oneOf(dtype, '--dtype', DTYPES, DEFAULTS.dtype) }),
   };
 }
 

@@ -77,6 +77,23 @@ describe('buildMigrateConfig', () => {
   });
 });
 
+describe('--dtype', () => {
+  it('is absent unless named (the embedder then uses fp32), --dtype over $PGVECTOR_MIGRATE_DTYPE, for migrate, query and reembed', () => {
+    expect(buildMigrateConfig('r', {}, {}, '/w', now).model.dtype).toBeUndefined();
+    expect(DEFAULTS.dtype).toBe('fp32');
+    const env = { PGVECTOR_MIGRATE_DTYPE: 'fp16' };
+    expect(buildMigrateConfig('r', {}, env, '/w', now).model.dtype).toBe('fp16');
+    expect(buildMigrateConfig('r', { dtype: 'q8' }, env, '/w', now).model.dtype).toBe('q8');
+    expect(buildQueryConfig('t', { user: 'u', dtype: 'q4' }, env, '/w').model.dtype).toBe('q4');
+    expect(buildReembedConfig({ model: 'm', dtype: 'q8' }, {}, '/w').model.dtype).toBe('q8');
+  });
+
+  it('refuses a dtype outside fp32, fp16, q8, q4 with E_USAGE naming the choices', () => {
+    expect(() => buildMigrateConfig('r', { dtype: 'int4' }, {}, '/w', now)).toThrow(/--dtype must be one of fp32, fp16, q8, q4; got "int4"/);
+    expect(() => buildQueryConfig('t', { user: 'u' }, { PGVECTOR_MIGRATE_DTYPE: 'Q8' }, '/w')).toThrow(/--dtype must be one of/);
+  });
+});
+
 describe('buildQueryConfig', () => {
   it('requires a user and text and parses -k', () => {
     expect(buildQueryConfig('hello', { user: 'alice', k: '3' }, {}, '/w')).toMatchObject({ userId: 'alice', k: 3, collection: null, text: 'hello' });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, dropTable, readRows, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, TINY_MODEL, withDb, type Target } from './helpers/cli.js';
+import { onJsonLines } from './helpers/jsonLines.js';
 
 const MASTER_KEY = (JSON.parse(await readFile(path.join(SHARED_STORES, 'CASES.json'), 'utf8')) as { master_key: string }).master_key;
 
@@ -165,14 +166,8 @@ interface Generated {
 function spawnMigrate(args: string[], onLine: (event: Record<string, unknown>, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffered = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const l of lines) if (l.startsWith('{')) onLine(JSON.parse(l) as Record<string, unknown>, child);
-    });
+    onJsonLines(child.stdout, (line) => onLine(line, child));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stderr }));
@@ -394,16 +389,10 @@ describe('a PCA refit waiting for other loads of its table says so (real Postgre
       let waited = false;
       const r = await new Promise<number | null>((resolve, reject) => {
         const child = spawn(process.execPath, [CLI, ...keepCarol('--refit-pca', '--pca-sample', '25')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
-        let buffered = '';
-        child.stdout.on('data', (d: Buffer) => {
-          buffered += d.toString('utf8');
-          const lines = buffered.split('\n');
-          buffered = lines.pop() ?? '';
-          for (const l of lines) {
-            if (!l.startsWith('{') || (JSON.parse(l) as { type: string }).type !== 'waiting-table' || waited) continue;
-            waited = true;
-            void holder.query('COMMIT');
-          }
+        onJsonLines<{ type: string }>(child.stdout, (l) => {
+          if (l.type !== 'waiting-table' || waited) return;
+          waited = true;
+          void holder.query('COMMIT');
         });
         child.on('error', reject);
         child.on('close', resolve);

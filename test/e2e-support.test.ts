@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSink } from '../src/sink/index.js';
 import type { DocumentRow } from '../src/sink/types.js';
 import { CLI, dropTable, readRows, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, TINY_MODEL, withDb, type Target } from './helpers/cli.js';
+import { onJsonLines } from './helpers/jsonLines.js';
 
 const MASTER_KEY = (JSON.parse(await readFile(path.join(SHARED_STORES, 'CASES.json'), 'utf8')) as { master_key: string }).master_key;
 const env = { ENCRYPTION_MASTER_KEY: MASTER_KEY };
@@ -217,17 +218,10 @@ describe('SIGKILL in the middle of a store, then a re-run (real PostgreSQL)', ()
       await new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
         let seen = 0;
-        let buffered = '';
-        child.stdout.on('data', (d: Buffer) => {
-          buffered += d.toString('utf8');
-          const lines = buffered.split('\n');
-          buffered = lines.pop() ?? '';
-          for (const l of lines) {
-            const e = JSON.parse(l) as { type: string; rowsDone?: number; rowsTotal?: number };
-            if (e.type === 'store-progress' && (e.rowsDone ?? 0) < (e.rowsTotal ?? 0) && ++seen === trial * 7) {
-              kills++;
-              child.kill('SIGKILL');
-            }
+        onJsonLines<{ type: string; rowsDone?: number; rowsTotal?: number }>(child.stdout, (e) => {
+          if (e.type === 'store-progress' && (e.rowsDone ?? 0) < (e.rowsTotal ?? 0) && ++seen === trial * 7) {
+            kills++;
+            child.kill('SIGKILL');
           }
         });
         child.on('error', reject);

@@ -343,9 +343,9 @@ describe('createEmbedder errors', () => {
     cleanup.push(empty);
     await expectMigrateError(createEmbedder({ model: empty, allowRemoteModels: false }), 'E_MODEL', /has no config\.json/);
     await expectMigrateError(
-      createEmbedder({ model: TINY, allowRemoteModels: false, dtype: 'q8' }),
+      createEmbedder({ model: TINY, allowRemoteModels: false, dtype: 'fp16' }),
       'E_MODEL',
-      /no onnx\/model_quantized\.onnx for dtype q8; it has onnx\/model\.onnx/,
+      /no onnx\/model_fp16\.onnx for dtype fp16; it has onnx\/model\.onnx, onnx\/model_quantized\.onnx/,
     );
   });
 

@@ -1,12 +1,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMigrateError } from '../src/errors.js';
 import { fernetDecrypt, fernetEncrypt, openFernetFile } from '../src/source/fernet.js';
 import { deriveUserKey, fernetKeyFromString, type FernetKey } from '../src/source/keys.js';
+import { openDescriptors } from './helpers/fds.js';
 import { FERNET_SPEC, SHARED_STORES } from './helpers/paths.js';
 
 const SPEC = FERNET_SPEC;
@@ -303,8 +304,7 @@ describe('openFernetFile on the Python-written stores', () => {
     const key = await deriveUserKey('u', MASTER);
     const path = join(tmp, 'early');
     writeFileSync(path, fernetEncrypt(Buffer.alloc(4 << 20, 0x20), key, { iv: Buffer.alloc(16), timestamp: 1 }));
-    const fds = (): number => (process.platform === 'linux' ? readdirSync('/proc/self/fd').length : 0);
-    const before = fds();
+    const before = openDescriptors();
     for (let i = 0; i < 5; i++) {
       const stream = await openFernetFile(path, key);
       for await (const _ of stream) {
@@ -315,7 +315,7 @@ describe('openFernetFile on the Python-written stores', () => {
     // Destroyed before the first read: the decrypting generator never starts, the file must still close.
     for (let i = 0; i < 5; i++) (await openFernetFile(path, key)).destroy();
     await new Promise((r) => setTimeout(r, 50));
-    expect(fds()).toBeLessThanOrEqual(before);
+    expect(openDescriptors()).toBeLessThanOrEqual(before);
   });
 
   it('never puts key material or the master key in a message', async () => {

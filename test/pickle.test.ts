@@ -9,6 +9,7 @@ import { MigrateError } from '../src/errors.js';
 import { PickleDecoder, type DecoderOptions } from '../src/source/pickle/decoder.js';
 import { inspectPickledVectors, readPickledVectors, type PickleLimits } from '../src/source/pickle/index.js';
 import type { StoredVector } from '../src/source/types.js';
+import { openDescriptors } from './helpers/fds.js';
 import { SHARED_STORES } from './helpers/paths.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/pickles/', import.meta.url));
@@ -317,10 +318,14 @@ print(json.dumps(files))
     expect(f4.decoder.stats.matrixPasses).toBeGreaterThan(1);
   });
 
-  it('stops cleanly when the consumer stops early', async () => {
-    let seen = 0;
-    for await (const _v of readPickledVectors(join(dir, 'lists.pkl'))) if (++seen === 3) break;
-    expect(seen).toBe(3);
+  it('closes the file when the consumer stops early', async () => {
+    const before = openDescriptors();
+    for (let i = 0; i < 5; i++) {
+      let seen = 0;
+      for await (const _v of readPickledVectors(join(dir, 'lists.pkl'))) if (++seen === 3) break;
+    }
+    // A reader that left its handle open would hold one descriptor per abandoned read.
+    expect(openDescriptors()).toBeLessThanOrEqual(before);
   });
 });
 

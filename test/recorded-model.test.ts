@@ -35,7 +35,7 @@ describe.each(DRIVERS)('the model a table records (%s)', (driver) => {
     expect(await modelForTable(ctx.h.sink, table, DEFAULT)).toEqual({
       kind: 'model',
       model: { id: '/models/mine', cacheDir: null, allowRemoteModels: false },
-      recorded: { model: '/models/mine', modelSha256: 'a'.repeat(64), onnxFile: 'model.onnx' },
+      recorded: { model: '/models/mine', modelSha256: 'a'.repeat(64), onnxFile: 'model.onnx', dtype: null },
     });
     const named: ModelConfig = { id: 'other', cacheDir: null, allowRemoteModels: false };
     expect(await modelForTable(ctx.h.sink, table, named)).toEqual({ kind: 'model', model: named, recorded: null });
@@ -51,6 +51,22 @@ describe.each(DRIVERS)('the model a table records (%s)', (driver) => {
     await expectMigrateError(modelForTable(ctx.h.sink, table, DEFAULT), 'E_MODEL', '2 models', '/models/old', 'b'.repeat(64), '/models/new (SHA-256 ' + 'c'.repeat(64) + '): 6 rows', 'doctor', '--model');
     expect(await modelForTable(ctx.h.sink, table, DEFAULT, 'u1')).toMatchObject({ kind: 'model', model: { id: '/models/old' } });
     expect(await modelForTable(ctx.h.sink, table, { ...DEFAULT, fromDefault: undefined })).toMatchObject({ kind: 'model', recorded: null });
+  });
+
+  it('follows the dtype the rows record unless --dtype names one; two dtypes of one model are two models', async () => {
+    const q8 = fingerprint('/models/mine', 'd'.repeat(64), { dtype: 'q8', onnxFile: 'onnx/model_quantized.onnx' });
+    const table = await tableWith([{ user: 'u1', fingerprint: q8 }]);
+    expect(await modelForTable(ctx.h.sink, table, DEFAULT)).toEqual({
+      kind: 'model',
+      model: { id: '/models/mine', cacheDir: null, allowRemoteModels: false, dtype: 'q8' },
+      recorded: { model: '/models/mine', modelSha256: 'd'.repeat(64), onnxFile: 'onnx/model_quantized.onnx', dtype: 'q8' },
+    });
+    expect(await modelForTable(ctx.h.sink, table, { ...DEFAULT, dtype: 'fp16' })).toMatchObject({ kind: 'model', model: { id: '/models/mine', dtype: 'fp16' } });
+    const mixed = await tableWith([
+      { user: 'u1', fingerprint: q8 },
+      { user: 'u2', fingerprint: fingerprint('/models/mine', 'a'.repeat(64)) },
+    ]);
+    await expectMigrateError(modelForTable(ctx.h.sink, mixed, DEFAULT), 'E_MODEL', '2 models', '/models/mine q8 (SHA-256');
   });
 
   it('keep-mode rows need no model; a table without fingerprints keeps the default', async () => {

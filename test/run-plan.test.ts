@@ -58,7 +58,7 @@ function fakeReads(answers: FakeAnswers = {}): PlanningReads & { inspected: unkn
         return answers.info ?? database();
       },
     },
-    reads: { applicationRows: async () => answers.applicationRows ?? [], listStoreKeys: async () => [] },
+    reads: { applicationRows: async () => answers.applicationRows ?? [], listStoreKeys: async () => [], embeddingFingerprints: async () => [] },
   };
 }
 

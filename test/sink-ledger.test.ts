@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { previousTable, resolveTable } from '../src/sink/identifiers.js';
+import { previousTable, resolveTable, type ResolvedTable } from '../src/sink/identifiers.js';
 import { openSink } from '../src/sink/index.js';
 import type { LoadRepository } from '../src/sink/loadRepository.js';
 import type { DocumentRow, LoadOptions, NewPcaModel, Sink, StoreKey, StoreOutcome, TargetSpec, VectorType } from '../src/sink/types.js';
@@ -19,7 +19,9 @@ const BOB: StoreKey = { userId: 'bob', collection: 'notes' };
 /** Every column, as text where text is exact (embedding: shortest round-trip floats; timestamps: microseconds). */
 const ALL_COLUMNS = `id::text AS id, user_id, collection_name, text, embedding::text AS embedding, metadata::text AS metadata,
   created_at::text AS created_at, updated_at::text AS updated_at, content_sha256::text AS content_sha256, embedding_model,
-  source_index, pca_model_id::text AS pca_model_id`;
+  source_index, pca_model_id::text AS pca_model_id, embedding_fingerprint`;
+/** The column names ALL_COLUMNS selects, to compare with the table's real columns. */
+const ALL_COLUMN_NAMES = [...ALL_COLUMNS.matchAll(/(\w+)(?:,|$)/g)].map((m) => m[1] as string);
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
@@ -111,12 +113,21 @@ function tools(ctx: ReturnType<typeof useHarness>) {
     );
   }
 
+  /** The table's columns as information_schema lists them, in their order. */
+  async function columnsOf({ schema, name }: ResolvedTable): Promise<string[]> {
+    const rows = await ctx.h.query<{ c: string }>(
+      `SELECT column_name::text AS c FROM information_schema.columns WHERE table_schema = coalesce($1, current_schema()) AND table_name = $2 ORDER BY ordinal_position`,
+      [schema, name],
+    );
+    return rows.map((r) => r.c);
+  }
+
   async function tablesOf(schema: string): Promise<string[]> {
     const rows = await ctx.h.query<{ t: string }>(`SELECT tablename::text AS t FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [schema]);
     return rows.map((r) => r.t);
   }
 
-  return { freshTable, freshTarget, schemaOf, startRun, snapshot, previousRows, tablesOf };
+  return { freshTable, freshTarget, schemaOf, startRun, snapshot, previousRows, tablesOf, columnsOf };
 }
 
 /** A valid 6 -> DIMS PCA model whose values do not matter: only its id ends up on rows. */
@@ -139,7 +150,7 @@ function placeholderModel(table: string): NewPcaModel {
 
 describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) => {
   const ctx = useHarness(driver);
-  const { freshTable, freshTarget, schemaOf, startRun, snapshot, previousRows, tablesOf } = tools(ctx);
+  const { freshTable, freshTarget, schemaOf, startRun, snapshot, previousRows, tablesOf, columnsOf } = tools(ctx);
 
   describe('migrations', () => {
     it('creates the ledger and _previous once; a second ensureSchema (or table) applies nothing again', async () => {
@@ -418,6 +429,7 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
         // -0, a float32 subnormal and values that need every digit
         embedding: i === 0 ? new Float32Array([-0, 1.401298464324817e-45, 0.1, -1 / 3]) : r.embedding,
         metadataJson: JSON.stringify({ nested: { a: [1, 2.5, 'x'] }, i, quote: '"\\' }),
+        embeddingFingerprint: i === 1 ? null : JSON.stringify({ model: 'test-model', load: 'v1', i }),
       }));
       const run1 = await startRun(table);
       await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches(v1, 2), { runId: run1 });
@@ -427,9 +439,14 @@ describe.each(DRIVERS)('sink ledger, previous rows and rollback (%s)', (driver) 
       await ctx.h.query(`UPDATE ${quoted(table)} SET created_at = created_at - interval '1 day', updated_at = updated_at - interval '1 day'`);
       const before = await snapshot(table, ALICE);
       expect(before.filter((r) => r.pca_model_id === model.id)).toHaveLength(3);
+      // The snapshot is every column of the table; _previous keeps them all, plus when and by which run.
+      expect(ALL_COLUMN_NAMES.slice().sort()).toEqual((await columnsOf(resolveTable(table))).sort());
+      expect([...ALL_COLUMN_NAMES, 'replaced_at', 'replaced_by_run'].sort()).toEqual((await columnsOf(previousTable(resolveTable(table)))).sort());
+      expect(before.filter((r) => typeof r.embedding_fingerprint === 'string' && r.embedding_fingerprint.includes('"v1"'))).toHaveLength(4);
 
       const run2 = await startRun(table);
-      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches(rowsOf(ALICE, 3, 'v2'), 2), { runId: run2 });
+      const v2 = rowsOf(ALICE, 3, 'v2').map((r) => ({ ...r, embeddingFingerprint: JSON.stringify({ model: 'test-model', load: 'v2' }) }));
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches(v2, 2), { runId: run2 });
       await ctx.h.sink.ledger.recordStore(outcome(run2, table, ALICE, 'ok', { sourceSha256: '2'.repeat(64) }));
       await ctx.h.sink.loads.replaceStore(target, BOB, inBatches(rowsOf(BOB, 2, 'v1'), 2));
       const bob = await snapshot(table, BOB);

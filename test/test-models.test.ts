@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bertReference, type BertShape } from './helpers/bertReference.js';
 import { SHARED_TESTDATA } from './helpers/paths.js';
 
 const { onnx } = onnxProto;
@@ -19,8 +20,8 @@ const TINY_48 = path.join(MODELS, 'tiny-bert-48');
 
 /** The committed tiny models: directory, the script flag that regenerates it elsewhere, and its shape. */
 const FIXTURES = [
-  { name: 'tiny-bert', dir: TINY, flag: '--tiny', hidden: 32, intermediate: 64 },
-  { name: 'tiny-bert-48', dir: TINY_48, flag: '--tiny-48', hidden: 48, intermediate: 96 },
+  { name: 'tiny-bert', dir: TINY, flag: '--tiny', hidden: 32, intermediate: 64, onnx: ['onnx/model.onnx', 'onnx/model_quantized.onnx'] },
+  { name: 'tiny-bert-48', dir: TINY_48, flag: '--tiny-48', hidden: 48, intermediate: 96, onnx: ['onnx/model.onnx'] },
 ] as const;
 const TOKENIZER_FILES = ['special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'];
 const MINILM_TOKENIZER = path.join(SHARED_TESTDATA, 'minilm-tokenizer');
@@ -71,16 +72,45 @@ function initializerDims(graph: InstanceType<typeof onnx.GraphProto>): Record<st
   return Object.fromEntries(graph.initializer.map((t) => [t.name ?? '', (t.dims ?? []).map(Number)]));
 }
 
+/** The model's float initializers by name, for the reference computation. */
+function weightsOf(file: string): (name: string) => Float32Array {
+  const graph = loadModel(file).graph as InstanceType<typeof onnx.GraphProto>;
+  const byName = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
+  return (name) => {
+    const raw = byName.get(name)?.rawData;
+    if (raw === undefined || raw === null) throw new Error(`no initializer ${name}`);
+    return new Float32Array(Uint8Array.from(raw).buffer);
+  };
+}
+
+/** Largest difference between onnxruntime's last_hidden_state and the reference, over the attended positions. */
+async function differenceFromReference(file: string, shape: BertShape, inputIds: number[], mask: number[], types: number[]): Promise<number> {
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const out = await session.run({ input_ids: ids([inputIds]), attention_mask: ids([mask]), token_type_ids: ids([types]) });
+    const state = (out['last_hidden_state'] as ort.Tensor).data as Float32Array;
+    const expected = bertReference(weightsOf(file), shape, inputIds, mask, types);
+    let max = 0;
+    expected.forEach((row, t) => {
+      if (mask[t] === 0) return;
+      row.forEach((v, i) => (max = Math.max(max, Math.abs(v - (state[t * shape.hidden + i] as number)))));
+    });
+    return max;
+  } finally {
+    await session.release();
+  }
+}
+
 function ids(rows: number[][]): ort.Tensor {
   return new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0]?.length ?? 0]);
 }
 
 describe('scripts/make-test-models.mjs', () => {
-  it.each(FIXTURES)('regenerates the committed $name fixture byte for byte, every time', ({ name, dir, flag }) => {
+  it.each(FIXTURES)('regenerates the committed $name fixture byte for byte, every time', ({ name, dir, flag, onnx: onnxFiles }) => {
     const committed = hashTree(dir);
     expect(Object.keys(committed)).toEqual([
       'config.json',
-      'onnx/model.onnx',
+      ...onnxFiles,
       'special_tokens_map.json',
       'tokenizer.json',
       'tokenizer_config.json',
@@ -198,6 +228,15 @@ describe.each(FIXTURES)('the $name fixture', ({ dir, hidden, intermediate }) => 
     }
   });
 
+  it('computes a BERT encoder: its outputs are those of the same weights run through a reference forward pass', async () => {
+    const v = (t: string): number => vocab[t] as number;
+    const inputIds = [v('[CLS]'), v('the'), v('quick'), v('brown'), v('fox'), v('##ing'), v('[SEP]'), v('dog'), v('[SEP]'), 0, 0];
+    const mask = inputIds.map((id) => (id === 0 ? 0 : 1));
+    const types = inputIds.map((_, i) => (i >= 7 && i < 9 ? 1 : 0));
+    const shape = { hidden, heads: 4, layers: 2, layerNormEps: 1e-12 };
+    expect(await differenceFromReference(path.join(dir, 'onnx', 'model.onnx'), shape, inputIds, mask, types)).toBeLessThan(1e-4);
+  });
+
   it('runs in onnxruntime as an encoder: the mask hides padding, and positions and token types matter', async () => {
     const session = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'));
     try {
@@ -234,6 +273,100 @@ describe.each(FIXTURES)('the $name fixture', ({ dir, hidden, intermediate }) => 
   });
 });
 
+/** Mean-pooled last_hidden_state of each sequence (attended tokens only). */
+async function pooled(file: string, inputIds: number[][], mask: number[][], hidden: number): Promise<Float64Array[]> {
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const out = await session.run({ input_ids: ids(inputIds), attention_mask: ids(mask), token_type_ids: ids(inputIds.map((r) => r.map(() => 0))) });
+    const state = (out['last_hidden_state'] as ort.Tensor).data as Float32Array;
+    const length = inputIds[0]?.length ?? 0;
+    return mask.map((row, b) => {
+      const v = new Float64Array(hidden);
+      row.forEach((m, t) => {
+        if (m === 1) for (let i = 0; i < hidden; i++) v[i] = (v[i] as number) + (state[(b * length + t) * hidden + i] as number);
+      });
+      return v;
+    });
+  } finally {
+    await session.release();
+  }
+}
+
+function cosine(a: Float64Array, b: Float64Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  a.forEach((x, i) => {
+    dot += x * (b[i] as number);
+    na += x * x;
+    nb += (b[i] as number) ** 2;
+  });
+  return dot / Math.sqrt(na * nb);
+}
+
+/** Batches of random token ids (ids 5..vocab-1) with some padding, the same for both models. */
+function randomBatch(vocab: number, rows: number, length: number): { inputIds: number[][]; mask: number[][] } {
+  let state = 12345;
+  const next = (): number => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const inputIds = Array.from({ length: rows }, (_, r) => Array.from({ length }, (_, t) => (t < length - (r % 4) * 3 ? 5 + Math.floor(next() * (vocab - 5)) : 0)));
+  return { inputIds, mask: inputIds.map((row) => row.map((id) => (id === 0 ? 0 : 1))) };
+}
+
+describe('the q8 variant of tiny-bert (onnx/model_quantized.onnx)', () => {
+  const fp32File = path.join(TINY, 'onnx', 'model.onnx');
+  const q8File = path.join(TINY, 'onnx', 'model_quantized.onnx');
+  const q8 = loadModel(q8File).graph as InstanceType<typeof onnx.GraphProto>;
+  const fp32 = loadModel(fp32File).graph as InstanceType<typeof onnx.GraphProto>;
+
+  it('replaces every MatMul by a weight with DynamicQuantizeLinear + MatMulInteger, rescaled by the two scales', () => {
+    const ops = (g: InstanceType<typeof onnx.GraphProto>, op: string): number => g.node.filter((n) => n.opType === op).length;
+    const weighted = fp32.node.filter((n) => n.opType === 'MatMul' && fp32.initializer.some((t) => t.name === n.input?.[1])).length;
+    expect(weighted).toBe(6 * 2); // q, k, v, output, intermediate, output dense per layer
+    expect(ops(q8, 'MatMulInteger')).toBe(weighted);
+    expect(ops(q8, 'MatMul')).toBe(ops(fp32, 'MatMul') - weighted); // attention scores and context stay float
+    // One activation feeds query, key and value: quantized once.
+    expect(ops(q8, 'DynamicQuantizeLinear')).toBe(4 * 2);
+    for (const n of q8.node.filter((x) => x.opType === 'MatMulInteger')) {
+      const weight = q8.initializer.find((t) => t.name === n.input?.[1]);
+      expect(weight?.dataType, n.name ?? '').toBe(onnx.TensorProto.DataType.INT8);
+      expect(q8.initializer.find((t) => t.name === n.input?.[3])?.dataType).toBe(onnx.TensorProto.DataType.INT8);
+    }
+    expect(q8.initializer.some((t) => t.name === 'encoder.layer.0.attention.self.query.weight')).toBe(false);
+  });
+
+  it('stores each weight as round(w / scale) within +-64 (reduce_range): dequantized, within half a step of the float weight', () => {
+    for (const t of q8.initializer.filter((x) => x.name?.endsWith('.weight_quantized'))) {
+      const name = (t.name ?? '').replace(/_quantized$/, '');
+      const original = fp32.initializer.find((x) => x.name === name);
+      const scaleT = q8.initializer.find((x) => x.name === `${name}_scale`);
+      const zeroT = q8.initializer.find((x) => x.name === `${name}_zero_point`);
+      const w = new Float32Array(Uint8Array.from(original?.rawData ?? []).buffer);
+      const q = new Int8Array(Uint8Array.from(t.rawData ?? []).buffer);
+      const scale = new Float32Array(Uint8Array.from(scaleT?.rawData ?? []).buffer)[0] as number;
+      expect(new Int8Array(Uint8Array.from(zeroT?.rawData ?? []).buffer)[0], name).toBe(0);
+      expect(q.length).toBe(w.length);
+      const absMax = w.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+      expect(scale).toBeCloseTo(absMax / 64, 6);
+      let worst = 0;
+      q.forEach((v, i) => (worst = Math.max(worst, Math.abs(v * scale - (w[i] as number)))));
+      expect(worst, name).toBeLessThanOrEqual(scale / 2 + 1e-7);
+      expect(Math.max(...q)).toBeLessThanOrEqual(64);
+      expect(Math.min(...q)).toBeGreaterThanOrEqual(-64);
+    }
+  });
+
+  it('computes nearly what fp32 computes: mean-pooled outputs at cosine > 0.99 on random texts', async () => {
+    const vocab = Object.keys((readJson(path.join(TINY, 'tokenizer.json'))['model'] as { vocab: Record<string, number> }).vocab).length;
+    const { inputIds, mask } = randomBatch(vocab, 8, 40);
+    const a = await pooled(fp32File, inputIds, mask, 32);
+    const b = await pooled(q8File, inputIds, mask, 32);
+    const cosines = a.map((v, i) => cosine(v, b[i] as Float64Array));
+    expect(Math.min(...cosines)).toBeGreaterThan(0.99);
+    // Yet it is another model: the outputs are not the same numbers.
+    expect(Math.min(...cosines)).toBeLessThan(1 - 1e-9);
+  });
+});
+
 describe('make-test-models.mjs --minilm', () => {
   it('writes an all-MiniLM-L6-v2-shaped model with the real tokenizer files', async () => {
     const out = tempDir('minilm-random-');
@@ -255,5 +388,12 @@ describe('make-test-models.mjs --minilm', () => {
     } finally {
       await session.release();
     }
+    const shape = { hidden: 384, heads: 12, layers: 6, layerNormEps: 1e-12 };
+    expect(await differenceFromReference(path.join(out, 'onnx', 'model.onnx'), shape, [101, 7592, 2088, 102, 0], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0])).toBeLessThan(1e-4);
+    // Its q8 variant, the same weights quantized, computes nearly the same.
+    const { inputIds, mask } = randomBatch(30522, 4, 24);
+    const a = await pooled(path.join(out, 'onnx', 'model.onnx'), inputIds, mask, 384);
+    const b = await pooled(path.join(out, 'onnx', 'model_quantized.onnx'), inputIds, mask, 384);
+    expect(Math.min(...a.map((v, i) => cosine(v, b[i] as Float64Array)))).toBeGreaterThan(0.99);
   });
 });

@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type EnqueueFlags, type MigrateFlags, queuePolicy, type QueryFlags, type ReembedFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, DTYPES, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type EnqueueFlags, type MigrateFlags, queuePolicy, type QueryFlags, type ReembedFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -56,6 +56,7 @@ function commonOptions(cmd: Command): Command {
     .option('--model <id-or-dir>', `embedding model: a hub id or a local directory (default: ${DEFAULTS.model})`)
     .option('--model-cache <dir>', 'where downloaded models are cached')
     .option('--offline', 'never download a model; use local directories and the cache only')
+    .option('--dtype <dtype>', `which ONNX file of the model embeds: ${DTYPES.join(', ')} (default: $PGVECTOR_MIGRATE_DTYPE, else ${DEFAULTS.dtype}; query and verify: the dtype the rows record)`)
     .option('--table <name>', 'target table', DEFAULTS.table)
     .option('--wait', 'when another process holds the PGlite directory, wait for it instead of failing with E_LOCKED')
     .option('--json', 'print JSON lines instead of a progress bar and table');

@@ -140,6 +140,8 @@ export function summaryTable(report: RunReport): string {
   if (report.estimate !== null && report.estimate.sampleSize > 0) {
     const e = report.estimate;
     lines.push(`estimate: ${e.rowsToEmbed} texts at ${e.docsPerSecond.toFixed(1)} docs/s (sample of ${e.sampleSize}) = about ${fmtDuration(e.estimatedSeconds)} of embedding`);
+    const q = e.dtypeQuality;
+    if (q !== undefined) lines.push(`dtype ${q.dtype} against ${q.against} on the same ${q.sampleSize} texts: mean cosine ${q.meanCosine.toFixed(4)}, min ${q.minCosine.toFixed(4)}`);
   }
   if (report.dryRun) {
     const d = report.database;

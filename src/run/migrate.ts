@@ -1,4 +1,4 @@
-import type { MigrateConfig } from '../config.js';
+import { DEFAULTS, type MigrateConfig } from '../config.js';
 import type { Sink } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
 import { projecting, type Vectorizer } from '../transform/vectorize.js';
@@ -8,7 +8,7 @@ import { planMigration, type MigrationPlan } from './plan.js';
 import type { RunReport } from './report.js';
 import { withEmbedder, withSink } from './resources.js';
 import { closeRun, openRun, recorder, type RunClosing, type RunOpening } from './runLedger.js';
-import { estimate, reportOf, storeReportsOf, summarize } from './runReport.js';
+import { estimate, reportOf, storeReportsOf, summarize, type WithFp32 } from './runReport.js';
 import { reasonOf, wasInterrupted } from './storeReports.js';
 
 export interface RunDependencies {
@@ -22,6 +22,8 @@ export interface RunDependencies {
    * says so (`interrupted`). Validation (read-only) and a PCA fit are not cut short.
    */
   signal?: AbortSignal;
+  /** A dry run with a dtype other than fp32: the model's fp32 embedder, for the quality report. */
+  withFp32?: WithFp32;
 }
 
 interface Loaded extends LoopResult {
@@ -76,7 +78,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
   }
   const interrupted = closing.stopped || wasInterrupted(storeReportsOf(plan, loaded.outcomes));
   const report = reportOf(plan, loaded.outcomes, {
-    estimate: await estimate(plan, deps.embedder, loaded.outcomes, observe),
+    estimate: await estimate(plan, deps.embedder, loaded.outcomes, observe, deps.withFp32),
     finishedAt: now(),
     pcaModelId: loaded.pcaModelId,
     warnings: closing.warnings,
@@ -96,6 +98,12 @@ export function migrate(config: MigrateConfig, observe?: RunObserver, options: {
   return withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
     config.embeddings === 'keep'
       ? runMigration(config, { sink, embedder: null, ...signal }, observe)
-      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal }, observe)),
+      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal, ...fp32Reference(config) }, observe)),
   );
+}
+
+/** A dry run of another dtype compares it with fp32 on the estimate's sample (DryRunEstimate.dtypeQuality). */
+function fp32Reference(config: MigrateConfig): Pick<RunDependencies, 'withFp32'> {
+  if (!config.dryRun || (config.model.dtype ?? DEFAULTS.dtype) === 'fp32') return {};
+  return { withFp32: (fn) => withEmbedder({ ...config.model, dtype: 'fp32' }, fn) };
 }

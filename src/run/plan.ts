@@ -9,6 +9,7 @@ import type { DatabaseInfo, StoreOutcome as LedgerOutcome, TargetSpec } from '..
 import type { Embedder } from '../transform/embedder.js';
 import { checkTableMatches, planReduction } from '../transform/reduction.js';
 import { deduplicating, keepingStored, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
+import { checkTableDtype } from './dtypeGuard.js';
 import type { RunObserver } from './events.js';
 import { selectFailed, storeLabel } from './ledger.js';
 import type { ReductionReport, StoreReport } from './report.js';
@@ -24,7 +25,7 @@ export interface PlanningReads {
   ledger: Pick<LedgerRepository, 'latestOutcomes'>;
   pcaModels: Pick<PcaModelRepository, 'active'>;
   schema: Pick<SchemaRepository, 'inspect'>;
-  reads: Pick<ReadRepository, 'applicationRows' | 'listStoreKeys'>;
+  reads: Pick<ReadRepository, 'applicationRows' | 'listStoreKeys' | 'embeddingFingerprints'>;
 }
 
 export interface PlanningDependencies {
@@ -139,6 +140,7 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
   // PCA projections keep L2 distances, not angles: such tables are indexed and searched by L2.
   const target: TargetSpec = { table: config.table, dimensions: reduction.dimensions, vectorType: reduction.vectorType, distance: reduction.method === 'pca' ? 'l2' : 'cosine', ...layoutOf(config) };
   checkTableMatches(reduction, config.table, { exists: database.tableExists, dimensions: database.tableDimensions, vectorType: database.tableVectorType });
+  if (!keep) await checkTableDtype(sink.reads, config.table, embedder.fingerprint);
 
   // Keep mode: a store of another dimension cannot join this run's space.
   const otherDimension = (c: PlannedStore) => config.embeddings === 'keep' && c.report.storedDimensions !== null && c.report.storedDimensions !== sourceDimensions;

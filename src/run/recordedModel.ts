@@ -4,7 +4,7 @@
  * rather than DEFAULTS.model, and refuse when the model's file no longer is the one that made
  * the rows.
  */
-import type { ModelConfig } from '../config.js';
+import { DTYPES, type EmbeddingDtype, type ModelConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import type { Sink } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
@@ -19,12 +19,15 @@ export interface RecordedModel {
   /** SHA-256 of the ONNX file that made the rows; null when it could not be located then. */
   modelSha256: string | null;
   onnxFile: string | null;
+  /** The dtype the rows record (absent from fp32 fingerprints: null). */
+  dtype: EmbeddingDtype | null;
 }
 
 interface Identity {
   model: string;
   modelSha256: string | null;
   onnxFile: string | null;
+  dtype: EmbeddingDtype | null;
   kept: boolean;
   rows: number;
 }
@@ -33,12 +36,13 @@ function identityOf(fingerprint: string, rows: number): Identity | null {
   const f = readFingerprint(fingerprint);
   if (f === null || typeof f['model'] !== 'string') return null;
   const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-  return { model: f['model'], modelSha256: text(f['modelSha256']), onnxFile: text(f['onnxFile']), kept: f['kept'] === true, rows };
+  const dtype = DTYPES.find((d) => d === f['dtype']) ?? null;
+  return { model: f['model'], modelSha256: text(f['modelSha256']), onnxFile: text(f['onnxFile']), dtype, kept: f['kept'] === true, rows };
 }
 
 function describe(i: Identity): string {
   if (i.kept) return `stored vectors labelled ${i.model} (${i.rows} rows)`;
-  return `${i.model}${i.modelSha256 === null ? '' : ` (SHA-256 ${i.modelSha256})`}: ${i.rows} rows`;
+  return `${i.model}${i.dtype === null ? '' : ` ${i.dtype}`}${i.modelSha256 === null ? '' : ` (SHA-256 ${i.modelSha256})`}: ${i.rows} rows`;
 }
 
 /**
@@ -53,7 +57,7 @@ export async function modelForTable(sink: Sink, table: string, model: ModelConfi
   const identities = new Map<string, Identity>();
   for (const i of found) {
     if (i === null) continue;
-    const key = JSON.stringify([i.model, i.modelSha256, i.kept]);
+    const key = JSON.stringify([i.model, i.modelSha256, i.dtype, i.kept]);
     const seen = identities.get(key);
     identities.set(key, seen === undefined ? i : { ...seen, rows: seen.rows + i.rows });
   }
@@ -68,7 +72,13 @@ export async function modelForTable(sink: Sink, table: string, model: ModelConfi
   if (only === undefined) return { kind: 'model', model, recorded: null };
   if (only.kept) return { kind: 'keep', label: only.model };
   const { fromDefault: _default, ...rest } = model;
-  return { kind: 'model', model: { ...rest, id: only.model }, recorded: { model: only.model, modelSha256: only.modelSha256, onnxFile: only.onnxFile } };
+  // The rows' dtype too (a q8 table is queried with q8), unless --dtype chose one.
+  const dtype = model.dtype ?? only.dtype;
+  return {
+    kind: 'model',
+    model: { ...rest, id: only.model, ...(dtype === null ? {} : { dtype }) },
+    recorded: { model: only.model, modelSha256: only.modelSha256, onnxFile: only.onnxFile, dtype: only.dtype },
+  };
 }
 
 function recordedName(r: RecordedModel): string {

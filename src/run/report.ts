@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { DtypeQuality } from '../transform/dtypeQuality.js';
 
 /** 'unchanged': not loaded because its files and model match its last successful load (use --force). */
 export type StoreStatus = 'ok' | 'failed' | 'skipped' | 'unchanged';
@@ -47,6 +48,8 @@ export interface DryRunEstimate {
   docsPerSecond: number;
   rowsToEmbed: number;
   estimatedSeconds: number;
+  /** With --dtype other than fp32: the sample's vectors against the model's fp32 vectors. */
+  dtypeQuality?: DtypeQuality;
 }
 
 export interface DatabaseSummary {

@@ -1,4 +1,4 @@
-import type { DatabaseConfig, ModelConfig } from '../config.js';
+import { DEFAULTS, type DatabaseConfig, type ModelConfig } from '../config.js';
 import { openSink } from '../sink/index.js';
 import type { Sink } from '../sink/types.js';
 import { createEmbedder, type Embedder } from '../transform/embedder.js';
@@ -28,6 +28,7 @@ export async function withEmbedder<T>(model: ModelConfig, fn: (embedder: Embedde
   const embedder = await createEmbedder({
     model: model.id,
     allowRemoteModels: model.allowRemoteModels,
+    dtype: model.dtype ?? DEFAULTS.dtype,
     ...(model.cacheDir === null ? {} : { cacheDir: model.cacheDir }),
   });
   try {

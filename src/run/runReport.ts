@@ -1,4 +1,5 @@
 import type { DatabaseInfo } from '../sink/types.js';
+import { compareWithFp32 } from '../transform/dtypeQuality.js';
 import type { Embedder } from '../transform/embedder.js';
 import type { RunObserver } from './events.js';
 import type { StoreOutcome } from './executeStore.js';
@@ -70,7 +71,10 @@ export function reportOf(plan: MigrationPlan, outcomes: readonly StoreOutcome[],
 }
 
 /** Dry run: how long embedding the planned rows would take, timed on the texts the stores sampled. */
-export async function estimate(plan: MigrationPlan, embedder: Embedder | null, outcomes: readonly StoreOutcome[], observe: RunObserver): Promise<DryRunEstimate | null> {
+/** Runs `fn` with the model's fp32 embedder: a dry run of another dtype reports its quality against fp32. */
+export type WithFp32 = <T>(fn: (fp32: Embedder) => Promise<T>) => Promise<T>;
+
+export async function estimate(plan: MigrationPlan, embedder: Embedder | null, outcomes: readonly StoreOutcome[], observe: RunObserver, withFp32?: WithFp32): Promise<DryRunEstimate | null> {
   const { config } = plan;
   if (!config.dryRun || embedder === null || config.embeddings === 'keep') return null;
   const rowsToEmbed = storeReportsOf(plan, outcomes).reduce((n, r) => n + r.rowsPlanned, 0);
@@ -83,5 +87,6 @@ export async function estimate(plan: MigrationPlan, embedder: Embedder | null, o
   for (let i = 0; i < sample.length; i += config.batchSize) await embedder.embed(sample.slice(i, i + config.batchSize));
   const seconds = (performance.now() - started) / 1000;
   const docsPerSecond = sample.length / Math.max(seconds, 1e-6);
-  return { sampleSize: sample.length, docsPerSecond, rowsToEmbed, estimatedSeconds: rowsToEmbed / docsPerSecond };
+  const dtypeQuality = withFp32 === undefined ? undefined : await withFp32((fp32) => compareWithFp32(embedder, fp32, sample, config.batchSize));
+  return { sampleSize: sample.length, docsPerSecond, rowsToEmbed, estimatedSeconds: rowsToEmbed / docsPerSecond, ...(dtypeQuality === undefined ? {} : { dtypeQuality }) };
 }

@@ -36,6 +36,8 @@ export interface EmbedderFingerprint {
   dimensions: number;
   /** sentence_bert_config.json's max_seq_length; absent without it, so older fingerprints stay as they were. */
   maxSeqLength?: number;
+  /** The dtype asked for when it is not fp32 (absent for fp32, so fp32 fingerprints stay as they were). */
+  dtype?: ModelDtype;
 }
 
 export interface Embedder {
@@ -332,6 +334,7 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       normalized: steps.normalize,
       dimensions,
       ...(steps.maxSeqLength === null ? {} : { maxSeqLength: steps.maxSeqLength }),
+      ...(opts.dtype === undefined || opts.dtype === 'fp32' ? {} : { dtype: opts.dtype }),
     };
     return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint, steps, tokenWindow, closing);
   } catch (err) {

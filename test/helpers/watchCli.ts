@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI, REPO } from './cli.js';
+import { onJsonLines } from './jsonLines.js';
 
 export interface CliLine {
   type: string;
@@ -45,28 +46,20 @@ export function watchCli(
     const lines: CliLine[] = [];
     const times: number[] = [];
     let stderr = '';
-    let buffered = '';
     let chain: Promise<void> = Promise.resolve();
     let handlerError: unknown = null;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       handlerError ??= new Error(`the CLI did not exit within ${options.timeoutMs ?? 120_000} ms (hang); last lines: ${JSON.stringify(lines.slice(-3))}`);
     }, options.timeoutMs ?? 120_000);
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString('utf8');
-      const parts = buffered.split('\n');
-      buffered = parts.pop() ?? '';
-      for (const part of parts) {
-        if (!part.trim().startsWith('{')) continue;
-        const line = JSON.parse(part) as CliLine;
-        lines.push(line);
-        times.push(performance.now() - started);
-        const handler = options.onLine;
-        if (handler !== undefined) {
-          chain = chain.then(() => handler(line, child)).catch((err: unknown) => {
-            handlerError ??= err;
-          });
-        }
+    onJsonLines<CliLine>(child.stdout, (line) => {
+      lines.push(line);
+      times.push(performance.now() - started);
+      const handler = options.onLine;
+      if (handler !== undefined) {
+        chain = chain.then(() => handler(line, child)).catch((err: unknown) => {
+          handlerError ??= err;
+        });
       }
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
