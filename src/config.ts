@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { Pool } from 'pg';
 import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
 import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
@@ -42,6 +43,8 @@ export interface ReductionConfig {
 export interface DatabaseConfig {
   /** A PostgreSQL URL (secret: it may hold a password), or null for the embedded PGlite database. */
   url: Secret | null;
+  /** The library caller's pg.Pool, used instead of `url` (set by the caller, never from flags). */
+  pool?: Pool;
   pgliteDir: string;
   /** --wait: wait for another process holding the PGlite directory instead of failing with E_LOCKED. */
   waitForLock: boolean;

@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import { migrateConfigOf, type MigrateOptions } from './config.js';
 import { migrate as migrateConfigured } from './run/migrate.js';
 import { storeLabel } from './run/ledger.js';
@@ -17,6 +18,8 @@ export interface MigrateCallOptions extends MigrateOptions {
   /** Every RunEvent, in order (see README "Library"). */
   onEvent?: RunObserver;
   logger?: Logger;
+  /** A pg.Pool the caller owns, instead of `databaseUrl`: the run borrows its connections and never ends it. */
+  pool?: Pool;
 }
 
 const SILENT: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -45,5 +48,5 @@ export async function migrate(options: MigrateCallOptions): Promise<RunReport> {
     options.onEvent?.(event);
     log(logger, event);
   };
-  return migrateConfigured({ ...config, database: { ...config.database, onLockWait: (notice) => logger.warn(notice) } }, observe, options.signal === undefined ? {} : { signal: options.signal });
+  return migrateConfigured({ ...config, database: { ...config.database, ...(options.pool === undefined ? {} : { pool: options.pool }), onLockWait: (notice) => logger.warn(notice) } }, observe, options.signal === undefined ? {} : { signal: options.signal });
 }

@@ -10,6 +10,7 @@ import { createEmbedder, type Embedder } from '../transform/embedder.js';
 export async function withSink<T>(database: DatabaseConfig, options: { readOnly: boolean; purpose: string }, fn: (sink: Sink) => Promise<T>): Promise<T> {
   const sink = await openSink({
     databaseUrl: database.url?.reveal(),
+    pool: database.pool,
     pgliteDir: database.pgliteDir,
     readOnly: options.readOnly,
     purpose: options.purpose,

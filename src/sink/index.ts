@@ -2,6 +2,8 @@
  * Entry point of the sink: picks the driver. A database URL means a PostgreSQL server (pg);
  * without one, the embedded PGlite database in `pgliteDir` is used.
  */
+import type { Pool } from 'pg';
+import { MigrateError } from '../errors.js';
 import { openPgliteSink } from './pgliteSink.js';
 import { openPgSink } from './pgSink.js';
 import type { Sink } from './sink.js';
@@ -9,6 +11,8 @@ import type { Sink } from './sink.js';
 export interface OpenSinkOptions {
   /** postgres://user:password@host:port/db; absent or empty: PGlite. */
   databaseUrl?: string | undefined;
+  /** Instead of a URL: the caller's pg.Pool (max 2 or more), borrowed per operation and never ended. */
+  pool?: Pool | undefined;
   /** PGlite data directory (the caller's default: ./.pgvector-migrate/pglite). */
   pgliteDir: string;
   /**
@@ -26,6 +30,10 @@ export interface OpenSinkOptions {
 
 export async function openSink(options: OpenSinkOptions): Promise<Sink> {
   const readOnly = options.readOnly ?? false;
+  if (options.pool !== undefined) {
+    if (options.databaseUrl !== undefined && options.databaseUrl !== '') throw new MigrateError('E_USAGE', 'give either a database URL or a pg.Pool, not both');
+    return openPgSink({ pool: options.pool, readOnly });
+  }
   if (options.databaseUrl !== undefined && options.databaseUrl !== '') {
     return openPgSink({ databaseUrl: options.databaseUrl, readOnly });
   }

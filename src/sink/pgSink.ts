@@ -15,16 +15,19 @@ import { sqlFile } from './sqlFiles.js';
 import type { Sink } from './sink.js';
 import type { DocumentRow } from './types.js';
 
-export interface PgSinkOptions {
-  databaseUrl: string;
+export type PgSinkOptions = ({ databaseUrl: string; pool?: undefined } | { pool: pg.Pool; databaseUrl?: undefined }) & {
   readOnly?: boolean;
   /** Fail instead of hanging when the server does not answer (default 10 s). */
   connectTimeoutMs?: number;
 }
 
-/** Opens a pool and checks that the server answers; E_CONNECT (without the password) if not. */
+/**
+ * Opens a pool (or borrows the caller's) and checks that the server answers; E_CONNECT (without
+ * the password) if not.
+ */
 export async function openPgSink(options: PgSinkOptions): Promise<Sink> {
-  checkUrl(options.databaseUrl);
+  if (options.pool === undefined) checkUrl(options.databaseUrl);
+  else checkPool(options.pool);
   const driver = new PgDriver(options);
   try {
     await driver.query(sqlFile('queries/server_info.sql'));
@@ -51,6 +54,26 @@ function checkUrl(url: string): void {
   }
 }
 
+/** The caller's pool must be open and lend two connections: readerDuringCopy reads beside a COPY. */
+function checkPool(pool: pg.Pool): void {
+  if (pool.ending || pool.ended) throw new MigrateError('E_USAGE', 'the pg.Pool given to the sink has been ended; pass an open pool');
+  if ((pool.options.max ?? 10) < 2) {
+    throw new MigrateError('E_USAGE', `the pg.Pool given to the sink allows ${pool.options.max} connection; give it max: 2 or more (a load reads stored embeddings on a second connection while its COPY holds the first)`);
+  }
+}
+
+/** What messages show of the caller's pool, and the password to mask in them. */
+function describePool(pool: pg.Pool): { location: string; secrets: string[] } {
+  const o = pool.options;
+  if (o.connectionString !== undefined) return { location: describeUrl(o.connectionString), secrets: urlSecrets(o.connectionString) };
+  return {
+    location: `${o.host ?? 'localhost'}:${o.port ?? 5432}/${o.database ?? '(default database)'}`,
+    secrets: typeof o.password === 'string' && o.password !== '' ? [o.password] : [],
+  };
+}
+
+const ignoreError = (): undefined => undefined;
+
 class PgDriver implements Driver {
   readonly name = 'pg' as const;
   readonly location: string;
@@ -58,11 +81,29 @@ class PgDriver implements Driver {
   readonly readOnly: boolean;
   readonly secrets: readonly string[];
   readonly #pool: pg.Pool;
+  /**
+   * The caller's pool: its connections were not opened with the sink's settings, and must go back
+   * without them. So every statement runs in a transaction that sets them with SET LOCAL (and
+   * READ ONLY for a dry run): COMMIT or ROLLBACK undoes them whatever happened in between, and a
+   * value the caller set on the connection itself comes back too (a RESET would instead restore the
+   * connection's start-up value). A session (no transaction) saves and restores them.
+   */
+  readonly #borrowed: boolean;
+  readonly #begin: string;
 
   constructor(options: PgSinkOptions) {
+    this.readOnly = options.readOnly ?? false;
+    if (options.pool !== undefined) {
+      ({ location: this.location, secrets: this.secrets } = describePool(options.pool));
+      this.#pool = options.pool;
+      this.#borrowed = true;
+      this.#begin = sqlFile(this.readOnly ? 'queries/borrowed_begin_read_only.sql' : 'queries/borrowed_begin.sql');
+      return;
+    }
     this.location = describeUrl(options.databaseUrl);
     this.secrets = urlSecrets(options.databaseUrl);
-    this.readOnly = options.readOnly ?? false;
+    this.#borrowed = false;
+    this.#begin = 'BEGIN';
     this.#pool = new pg.Pool({
       connectionString: options.databaseUrl,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
@@ -87,11 +128,13 @@ class PgDriver implements Driver {
   }
 
   async query<R extends Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    if (this.#borrowed) return this.transaction((tx) => tx.query<R>(text, params));
     const result = await this.#pool.query<R>(text, [...params]);
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
 
   async exec(text: string): Promise<void> {
+    if (this.#borrowed) return this.transaction((tx) => tx.exec(text));
     // No parameters: pg uses the simple query protocol, which accepts several statements.
     await this.#pool.query(text);
   }
@@ -101,7 +144,7 @@ class PgDriver implements Driver {
     // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await client.query(this.#begin);
       const result = await fn(new PgTransaction(client, this));
       await client.query('COMMIT');
       return result;
@@ -113,7 +156,7 @@ class PgDriver implements Driver {
       }
       throw error;
     } finally {
-      client.release(broken);
+      this.#release(client, broken);
     }
   }
 
@@ -121,27 +164,48 @@ class PgDriver implements Driver {
     const client = await this.#connect();
     let failed: Error | undefined;
     try {
-      return await fn(new ClientRunner(client));
+      const runner = new ClientRunner(client);
+      if (!this.#borrowed) return await fn(runner);
+      const set = sqlFile('queries/session_settings_set.sql');
+      const [saved] = (await runner.query<{ row_security: string; default_transaction_read_only: string }>(sqlFile('queries/session_settings_read.sql'))).rows;
+      if (saved === undefined) throw new MigrateError('E_INTERNAL', 'reading the session settings returned no row');
+      await runner.query(set, ['off', this.readOnly ? 'on' : saved.default_transaction_read_only]);
+      const result = await fn(runner);
+      await runner.query(set, [saved.row_security, saved.default_transaction_read_only]);
+      return result;
     } catch (error) {
       // The session's settings may not have been restored: never hand this connection out again.
       failed = error instanceof Error ? error : new Error(String(error));
       throw error;
     } finally {
-      client.release(failed);
+      this.#release(client, failed);
     }
   }
 
   /** A connection of the pool for a transaction or a session; E_CONNECT when none can be had. */
   async #connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await this.#pool.connect();
+      client = await this.#pool.connect();
     } catch (error) {
       throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${this.location}`, this.secrets);
     }
+    // Our own pool gave each client this listener once (constructor); a borrowed client gets it
+    // only while the sink holds it, so the caller's handling of its idle clients is untouched.
+    if (this.#borrowed) client.on('error', ignoreError);
+    return client;
+  }
+
+  /** Back to the pool; `failed`: the connection is in an unknown state and is destroyed instead. */
+  #release(client: pg.PoolClient, failed: Error | undefined): void {
+    if (this.#borrowed) client.off('error', ignoreError);
+    client.release(failed);
   }
 
   async close(): Promise<void> {
-    await this.#pool.end();
+    // A borrowed pool is the caller's to end: every connection the sink checked out was released
+    // when its operation ended.
+    if (!this.#borrowed) await this.#pool.end();
   }
 }
 
