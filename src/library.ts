@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { migrateConfigOf, type MigrateOptions } from './config.js';
+import { migrateConfigOf, type MigrateOptions } from './migrateOptions.js';
 import { migrate as migrateConfigured } from './run/migrate.js';
 import { storeLabel } from './run/ledger.js';
 import type { RunEvent, RunObserver } from './run/events.js';
