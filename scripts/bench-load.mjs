@@ -14,7 +14,7 @@
 //   node scripts/bench-load.mjs [--quick] [--rows N] [--stores S] [--only pg|pglite] [--dist <dir>]
 //
 // --dist loads through another build's sink (say an older checkout's dist/) for a before/after;
-// a build without Sink.buildSearchIndex (before index deferral) only gets its sink measured, on
+// a build without Sink.schema.buildSearchIndex (before index deferral) only gets its sink measured, on
 // --index-rows rows, on both drivers (its ensureSchema creates the HNSW index up front).
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -106,7 +106,7 @@ info(`# loading: ${int(ROWS)} rows x ${DIMS} dims in ${STORES} stores (slow base
 async function sinkLoad(sink, target, storeRows) {
   const t0 = performance.now();
   let n = 0;
-  for (const rows of storeRows) n += (await sink.replaceStore(target, key(rows), batches(rows))).rowsLoaded;
+  for (const rows of storeRows) n += (await sink.loads.replaceStore(target, key(rows), batches(rows))).rowsLoaded;
   return n / seconds(t0);
 }
 
@@ -195,7 +195,7 @@ async function benchPg() {
     const name = table(what);
     made.add(name);
     await client.query(`DROP TABLE IF EXISTS "${name}", "${name}_previous"`);
-    await sink.ensureSchema({ table: name, dimensions: DIMS }, { deferSearchIndex: deferred });
+    await sink.schema.ensureSchema({ table: name, dimensions: DIMS }, { deferSearchIndex: deferred });
     return { table: name, dimensions: DIMS };
   };
   const slow = prefix(SLOW_ROWS);
@@ -224,11 +224,11 @@ async function benchPg() {
     const ours = await fresh('ours');
     await sinkLoad(sink, ours, stores);
     let t0 = performance.now();
-    await sink.buildSearchIndex(ours);
+    await sink.schema.buildSearchIndex(ours);
     const plainS = seconds(t0);
     await client.query(`DROP INDEX "${ours.table}_embedding_hnsw_idx"`);
     t0 = performance.now();
-    await sink.buildSearchIndex(ours, { concurrently: true });
+    await sink.schema.buildSearchIndex(ours, { concurrently: true });
     info(`#   pg index build after ${int(ROWS)} rows: ${fmt(plainS, 2)} s, ${fmt(seconds(t0), 2)} s CONCURRENTLY (maintenance_work_mem 512MB)`);
 
     // Index: the same rows through a live index, against load + one build (plain: a new table).
@@ -238,10 +238,10 @@ async function benchPg() {
     info(`#   pg sink through a live HNSW  ${int(figures.pgLive)} rows/s on ${int(INDEX_ROWS)} rows (load ${loadavg()})`);
     const later = await fresh('later');
     const t1 = performance.now();
-    for (const rows of indexed) await sink.replaceStore(later, key(rows), batches(rows));
+    for (const rows of indexed) await sink.loads.replaceStore(later, key(rows), batches(rows));
     const loadS = seconds(t1);
     const t2 = performance.now();
-    await sink.buildSearchIndex(later);
+    await sink.schema.buildSearchIndex(later);
     const buildS = seconds(t2);
     figures.pgLater = INDEX_ROWS / (loadS + buildS);
     info(`#   pg load then build           ${int(figures.pgLater)} rows/s on ${int(INDEX_ROWS)} rows (load ${fmt(loadS, 2)} s + build ${fmt(buildS, 2)} s)`);
@@ -249,7 +249,7 @@ async function benchPg() {
     for (const memory of ['64MB', '1MB']) {
       await client.query(`DROP INDEX "${later.table}_embedding_hnsw_idx"`);
       const t3 = performance.now();
-      await sink.buildSearchIndex(later, { maintenanceWorkMem: memory });
+      await sink.schema.buildSearchIndex(later, { maintenanceWorkMem: memory });
       info(`#   pg build on ${int(INDEX_ROWS)} rows with maintenance_work_mem ${memory}: ${fmt(seconds(t3), 2)} s (512MB: ${fmt(buildS, 2)} s)`);
     }
   } finally {
@@ -275,14 +275,14 @@ async function benchPglite() {
   try {
     const fresh = async (what, deferred = true) => {
       const target = { table: table(what), dimensions: DIMS };
-      await sink.ensureSchema(target, { deferSearchIndex: deferred });
+      await sink.schema.ensureSchema(target, { deferSearchIndex: deferred });
       return target;
     };
     const ours = await fresh('ours');
     figures.pgliteOurs = await sinkLoad(sink, ours, stores);
     info(`#   PGlite sink (no HNSW yet)    ${int(figures.pgliteOurs)} rows/s (load ${loadavg()})`);
     const t0 = performance.now();
-    await sink.buildSearchIndex(ours);
+    await sink.schema.buildSearchIndex(ours);
     info(`#   PGlite index build after ${int(ROWS)} rows: ${fmt(seconds(t0), 2)} s`);
     const bare = await fresh('bare');
     figures.pgliteBare = await bareCopyPglite(db, bare.table, stores);
@@ -293,8 +293,8 @@ async function benchPglite() {
     figures.pgliteLive = await sinkLoad(sink, live, slow);
     const later = await fresh('later');
     const t1 = performance.now();
-    for (const rows of slow) await sink.replaceStore(later, key(rows), batches(rows));
-    await sink.buildSearchIndex(later);
+    for (const rows of slow) await sink.loads.replaceStore(later, key(rows), batches(rows));
+    await sink.schema.buildSearchIndex(later);
     figures.pgliteLater = slowRows / seconds(t1);
     info(`#   PGlite live index ${int(figures.pgliteLive)} rows/s, load then build ${int(figures.pgliteLater)} rows/s on ${int(slowRows)} rows`);
   } finally {
@@ -317,7 +317,7 @@ async function benchOldSink() {
   const pgSink = await openSink({ databaseUrl: DATABASE_URL, pgliteDir: '/nonexistent' });
   const name = table('old');
   try {
-    await pgSink.ensureSchema({ table: name, dimensions: DIMS });
+    await pgSink.schema.ensureSchema({ table: name, dimensions: DIMS });
     info(`#   ${DIST}: pg sink (live HNSW index)      ${int(await sinkLoad(pgSink, { table: name, dimensions: DIMS }, rows))} rows/s on ${int(n)} rows (load ${loadavg()})`);
   } finally {
     const client = new pg.Client({ connectionString: DATABASE_URL });
@@ -331,7 +331,7 @@ async function benchOldSink() {
   const sink = pgliteSinkFrom(db, { location: dir });
   try {
     const few = prefix(Math.min(INDEX_ROWS, 2000));
-    await sink.ensureSchema({ table: name, dimensions: DIMS });
+    await sink.schema.ensureSchema({ table: name, dimensions: DIMS });
     info(`#   ${DIST}: PGlite sink (live HNSW index)  ${int(await sinkLoad(sink, { table: name, dimensions: DIMS }, few))} rows/s on ${int(few.reduce((s, r) => s + r.length, 0))} rows`);
   } finally {
     await sink.close();

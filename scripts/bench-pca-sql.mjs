@@ -43,9 +43,9 @@ const sink = await openSink({ databaseUrl: DATABASE_URL, pgliteDir: '/nonexisten
 try {
   await client.query(`CREATE SCHEMA "${schema}"`);
   const target = { table, dimensions: TARGET, distance: 'l2' };
-  await sink.ensureSchema(target);
+  await sink.schema.ensureSchema(target);
   const t0 = performance.now();
-  const saved = await sink.savePcaModel({
+  const saved = await sink.pcaModels.save({
     table,
     sourceDimensions: SOURCE,
     targetDimensions: TARGET,

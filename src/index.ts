@@ -2,12 +2,24 @@
  * pgvector-migrate as a library: the same operations the CLI runs, for batch jobs.
  * Each stage is usable alone (discover/read in source, extract/embed in transform, load in sink).
  */
-export { MigrateError, type ErrorCode } from './errors.js';
+export { MigrateError, isMigrateError, type ErrorCode } from './errors.js';
 export { Secret } from './secret.js';
 export { redactUrl } from './sink/redact.js';
 export { buildMigrateConfig, buildQueryConfig, DEFAULTS, type MigrateConfig, type QueryConfig, type MigrateFlags, type QueryFlags, type Environment } from './config.js';
-export { migrate, runMigration, type RunDependencies } from './run/migrate.js';
-export { runQuery } from './run/query.js';
+export { migrateConfigOf, buildReembedConfig, type MigrateOptions, type ReembedConfig, type ReembedFlags, type DatabaseConfig, type ModelConfig } from './config.js';
+export { migrate, type MigrateCallOptions, type Logger } from './library.js';
+export { migrate as migrateWithConfig, runMigration, type RunDependencies } from './run/migrate.js';
+export { planMigration, type MigrationPlan, type PlannedStore, type PlanningReads, type PlanningDependencies, type PcaStep } from './run/plan.js';
+export { executeStore, type StoreOutcome, type StoreDependencies, type StoreLoads } from './run/executeStore.js';
+export { reportOf, type RunEnd } from './run/runReport.js';
+export { openRun, closeRun, recorder, type RunOpening, type RunClosing } from './run/runLedger.js';
+export { runQuery, type QueryResult } from './run/query.js';
+export { runVerify, type VerifyResult, type Mismatch } from './run/verify.js';
+export { runStatus, type StatusConfig, type StatusResult } from './run/status.js';
+export { runRollback, type RollbackConfig, type RollbackStoreResult } from './run/rollback.js';
+export { reembed, runReembed, abortReembed, swapBackReembed, type ReembedReport, type ReembedEvent, type ReembedObserver, type ReembedDeps } from './run/reembed.js';
+export { runDoctor, type DoctorConfig, type DoctorResult } from './run/doctor.js';
+export { runSetupRls, type SetupRlsConfig, type SetupRlsResult } from './run/setupRls.js';
 export { runSetupSearch, type SetupSearchConfig } from './run/setupSearch.js';
 export type { RunEvent, RunObserver } from './run/events.js';
 export { exitCodeOf, type RunReport, type StoreReport, type DryRunEstimate } from './run/report.js';
@@ -29,7 +41,7 @@ export { reembedding, keepingStored, projecting, type Vectorizer } from './trans
 export { planReduction, type ReductionPlan, type ReduceMode } from './transform/reduction.js';
 export { projectForSearch, createSearchProjector, fitReduction, measureQuality } from './transform/pcaFit.js';
 export { fitPca, parsePcaModel, serializePcaModel, type PcaModel } from './transform/pca/index.js';
-export { exportPca, importPca } from './run/pcaCommands.js';
+export { exportPca, importPca, type PcaFileConfig } from './run/pcaCommands.js';
 export { fromPcaModelRecord, evaluationRows } from './run/pcaModels.js';
 
 export { openSink } from './sink/index.js';

@@ -99,7 +99,7 @@ describe.each(['pglite', 'pg'] as const)('dimension reduction (%s)', (driver) =>
     const rep = await report(path.join(work, 'pca.json'));
     const sink = await sinkFor(target);
     try {
-      const record = await sink.getPcaModel({ table: t('pca') });
+      const record = await sink.pcaModels.active({ table: t('pca') });
       expect(record?.id).toBe(modelId);
       if (record === null) return;
       const quality = measureQuality(fromPcaModelRecord(record), evaluationRows(record), 'in-sample');

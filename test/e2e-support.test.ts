@@ -168,7 +168,7 @@ describe('two runs on one store never interleave (real PostgreSQL: PGlite is one
       await held;
       throw new Error('released: roll back');
     }
-    const holder = sink.replaceStore({ table, dimensions: 32 }, { userId: 'bob', collection: 'personal_assistant' }, blocking()).catch(() => 'rolled back');
+    const holder = sink.loads.replaceStore({ table, dimensions: 32 }, { userId: 'bob', collection: 'personal_assistant' }, blocking()).catch(() => 'rolled back');
     await inside;
     try {
       const file = path.join(work, 'locked.json');

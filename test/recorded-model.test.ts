@@ -22,10 +22,10 @@ describe.each(DRIVERS)('the model a table records (%s)', (driver) => {
   async function tableWith(stores: { user: string; fingerprint: string; label?: string }[]): Promise<string> {
     const table = ctx.track(uniqueTable('recorded'));
     const target: TargetSpec = { table, dimensions: DIMS };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     for (const s of stores) {
       const rows: DocumentRow[] = [0, 1, 2].map((i) => ({ ...makeRow(s.user, 'c', i, DIMS), embeddingModel: s.label ?? 'm', embeddingFingerprint: s.fingerprint }));
-      await ctx.h.sink.replaceStore(target, { userId: s.user, collection: 'c' }, inBatches(rows, 2));
+      await ctx.h.sink.loads.replaceStore(target, { userId: s.user, collection: 'c' }, inBatches(rows, 2));
     }
     return table;
   }

@@ -38,9 +38,9 @@ describe.each(DRIVERS)('runMigration with an AbortSignal (%s)', (driver) => {
     expect(events.filter((e) => e.type === 'store-start')).toHaveLength(1);
     expect(await count(table, 'notes')).toBe(12);
     expect(await count(table, 'personal_assistant')).toBe(0);
-    expect((await ctx.h.sink.getRun(report.runId, { table }))?.status).toBe('interrupted');
+    expect((await ctx.h.sink.ledger.getRun(report.runId, { table }))?.status).toBe('interrupted');
     // Not started is not failed: the ledger has no outcome for it, so a re-run loads it.
-    expect((await ctx.h.sink.latestOutcomes({ table })).map((o) => [o.collection, o.status])).toEqual([['notes', 'ok']]);
+    expect((await ctx.h.sink.ledger.latestOutcomes({ table })).map((o) => [o.collection, o.status])).toEqual([['notes', 'ok']]);
     expect(report.warnings.join(' ')).toMatch(/HNSW index .* was not built \(the run was interrupted\)/);
 
     const rest = await runMigration(config(table), { sink: ctx.h.sink, embedder: null });
@@ -50,7 +50,7 @@ describe.each(DRIVERS)('runMigration with an AbortSignal (%s)', (driver) => {
       ['personal_assistant', 'ok'],
     ]);
     expect(await count(table, 'personal_assistant')).toBe(40);
-    expect(await ctx.h.sink.searchIndexState({ table })).toBe('valid');
+    expect(await ctx.h.sink.schema.searchIndexState({ table })).toBe('valid');
   });
 
   it('a signal aborted before the run starts no store, and records the run as interrupted', async () => {
@@ -59,6 +59,6 @@ describe.each(DRIVERS)('runMigration with an AbortSignal (%s)', (driver) => {
     expect(report.interrupted).toEqual({ reason: 'SIGTERM', storesNotStarted: 2 });
     expect(report.totals).toMatchObject({ ok: 0, failed: 0, skipped: 2, rowsLoaded: 0 });
     expect(await count(table, 'notes')).toBe(0);
-    expect((await ctx.h.sink.getRun(report.runId, { table }))?.status).toBe('interrupted');
+    expect((await ctx.h.sink.ledger.getRun(report.runId, { table }))?.status).toBe('interrupted');
   });
 });

@@ -47,10 +47,10 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
     expect(await notNull(ctx.h, `"${table}_p1"`)).toEqual(all);
     await expect(appInsert(ctx.h, table, 'alice', 'refused before')).rejects.toThrow(/null value in column/);
 
-    await ctx.h.sink.ensureSchema({ table, dimensions: DIMS });
+    await ctx.h.sink.schema.ensureSchema({ table, dimensions: DIMS });
     const none = { content_sha256: false, embedding_model: false, source_index: false };
     for (const relation of [quoted(table), quoted(`${table}_p0`), quoted(`${table}_p1`), previous]) expect(await notNull(ctx.h, relation)).toEqual(none);
-    await ctx.h.sink.ensureSchema({ table, dimensions: DIMS });
+    await ctx.h.sink.schema.ensureSchema({ table, dimensions: DIMS });
     await appInsert(ctx.h, table, 'alice', 'accepted now');
     expect(await ctx.h.query(`SELECT text, source_index FROM ${quoted(table)}`)).toEqual([{ text: 'accepted now', source_index: null }]);
   });
@@ -58,28 +58,28 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
   it("a store's replacement deletes only the tool's rows, with and without a run id", async () => {
     const table = ctx.track(uniqueTable('app_replace'));
     const target = { table, dimensions: DIMS };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     const key = { userId: 'alice', collection: 'notes' };
-    await ctx.h.sink.replaceStore(target, key, inBatches(makeRows('alice', 'notes', 3, DIMS), 2));
+    await ctx.h.sink.loads.replaceStore(target, key, inBatches(makeRows('alice', 'notes', 3, DIMS), 2));
     await appInsert(ctx.h, table, 'alice', 'written by the app');
     const before = await ctx.h.query(`SELECT id::text, created_at::text, embedding::text FROM ${quoted(table)} WHERE source_index IS NULL`);
-    const again = await ctx.h.sink.replaceStore(target, key, inBatches(makeRows('alice', 'notes', 2, DIMS), 2));
+    const again = await ctx.h.sink.loads.replaceStore(target, key, inBatches(makeRows('alice', 'notes', 2, DIMS), 2));
     expect(again).toEqual({ rowsLoaded: 2, rowsReplaced: 3 });
     const runId = randomUUID();
-    await ctx.h.sink.startRun({ id: runId, toolVersion: 'test', options: {} }, target);
-    expect(await ctx.h.sink.replaceStore(target, key, inBatches(makeRows('alice', 'notes', 4, DIMS), 2), { runId })).toEqual({ rowsLoaded: 4, rowsReplaced: 2 });
+    await ctx.h.sink.ledger.startRun({ id: runId, toolVersion: 'test', options: {} }, target);
+    expect(await ctx.h.sink.loads.replaceStore(target, key, inBatches(makeRows('alice', 'notes', 4, DIMS), 2), { runId })).toEqual({ rowsLoaded: 4, rowsReplaced: 2 });
     expect(await ctx.h.query(`SELECT id::text, created_at::text, embedding::text FROM ${quoted(table)} WHERE source_index IS NULL`)).toEqual(before);
     // _previous holds only the tool's rows it replaced; rollback puts them back and keeps the app row.
     expect(await ctx.h.query(`SELECT count(*)::int AS n FROM ${previousTable(resolveTable(table)).quoted}`)).toEqual([{ n: 2 }]);
-    expect(await ctx.h.sink.rollbackStore(target, key, runId)).toEqual({ restored: 2, removed: 4 });
+    expect(await ctx.h.sink.rollback.rollbackStore(target, key, runId)).toEqual({ restored: 2, removed: 4 });
     expect(await ctx.h.query(`SELECT id::text, created_at::text, embedding::text FROM ${quoted(table)} WHERE source_index IS NULL`)).toEqual(before);
-    expect(await ctx.h.sink.applicationRows(target)).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
+    expect(await ctx.h.sink.reads.applicationRows(target)).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
   });
 
   it('doctor counts application rows apart: no fingerprint group, no norm check, but duplicates by their text', async () => {
     const table = ctx.track(uniqueTable('app_doctor'));
     const target = { table, dimensions: DIMS };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     const fingerprint = '{"model":"m","normalized":true}';
     const rows = makeRows('alice', 'notes', 2, DIMS).map((r) => ({
       ...r,
@@ -87,11 +87,11 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
       contentSha256: createHash('sha256').update(r.text).digest('hex'),
       embeddingFingerprint: fingerprint,
     }));
-    await ctx.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(rows, 2));
+    await ctx.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(rows, 2));
     // Un-normalized, as the original app stores x[:2000]; one repeats a tool row's text.
     await appInsert(ctx.h, table, 'alice', 'a note of its own', '[3,0,0,0]');
     await appInsert(ctx.h, table, 'alice', rows[0]!.text, '[0,0,2,0]');
-    const d = await ctx.h.sink.diagnose(target);
+    const d = await ctx.h.sink.reads.diagnose(target);
     expect(d).toMatchObject({ rows: 4, applicationRows: 2, fingerprints: [{ fingerprint, rows: 2 }], nonNormalized: { rows: 0 } });
     expect(d.duplicateTexts).toMatchObject({ groups: 1, rows: 2, examples: [{ userId: 'alice', contentSha256: rows[0]!.contentSha256, rows: 2 }] });
   });
@@ -100,11 +100,11 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
     const table = ctx.track(uniqueTable('app_reemb'));
     const side = ctx.track(`${table}_reembed`);
     const target = { table, dimensions: DIMS };
-    await ctx.h.sink.ensureSchema(target);
-    await ctx.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 3, DIMS), 3));
+    await ctx.h.sink.schema.ensureSchema(target);
+    await ctx.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 3, DIMS), 3));
     await appInsert(ctx.h, table, 'alice', 'written by the app');
     const r = ctx.h.sink.reembedding({ table });
-    await ctx.h.sink.ensureSchema({ table: side, dimensions: 6 }, { deferSearchIndex: true });
+    await ctx.h.sink.schema.ensureSchema({ table: side, dimensions: 6 }, { deferSearchIndex: true });
     const job = await r.start({ id: randomUUID(), model: 'new', fingerprint: '{"model":"new"}', dimensions: 6, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
     const pending = await r.pending(job, { limit: 10 });
     expect(pending.map((p) => p.contentSha256 === null)).toEqual(pending.map((p) => p.text === 'written by the app'));
@@ -117,6 +117,6 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
       ['written by the app', null, 6, '{"model":"new"}'],
       ...makeRows('alice', 'notes', 3, DIMS).map((m) => [m.text, m.sourceIndex, 6, '{"model":"new"}']),
     ]);
-    expect(await ctx.h.sink.applicationRows({ table })).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
+    expect(await ctx.h.sink.reads.applicationRows({ table })).toEqual([{ userId: 'alice', collection: 'notes', rows: 1 }]);
   });
 });

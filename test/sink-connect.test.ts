@@ -52,11 +52,11 @@ describe('pg: read-only and connection failures', () => {
     const sink = await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent', readOnly: true });
     try {
       expect(sink.driver).toBe('pg');
-      const info = await sink.inspect({ table, dimensions: DIMS });
+      const info = await sink.schema.inspect({ table, dimensions: DIMS });
       expect(info).toMatchObject({ driver: 'pg', tableExists: false, willBeCreated: false, pgvectorInstalled: true });
       expect(info.location).toMatch(/^127\.0\.0\.1:5432\/pgvector_migrate_test$/);
-      expect((await caught(sink.ensureSchema({ table, dimensions: DIMS }))).code).toBe('E_USAGE');
-      expect((await caught(sink.replaceStore({ table, dimensions: DIMS }, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 1, DIMS), 1)))).code).toBe('E_USAGE');
+      expect((await caught(sink.schema.ensureSchema({ table, dimensions: DIMS }))).code).toBe('E_USAGE');
+      expect((await caught(sink.loads.replaceStore({ table, dimensions: DIMS }, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 1, DIMS), 1)))).code).toBe('E_USAGE');
     } finally {
       await sink.close();
     }
@@ -68,14 +68,14 @@ describe('pg: read-only and connection failures', () => {
     const table = uniqueTable();
     const writer = await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent' });
     try {
-      await writer.ensureSchema({ table, dimensions: DIMS });
-      await writer.replaceStore({ table, dimensions: DIMS }, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 3, DIMS), 2));
+      await writer.schema.ensureSchema({ table, dimensions: DIMS });
+      await writer.loads.replaceStore({ table, dimensions: DIMS }, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 3, DIMS), 2));
     } finally {
       await writer.close();
     }
     const reader = await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent', readOnly: true });
     try {
-      const hits = await reader.search({ table, dimensions: DIMS }, { userId: 'u', embedding: new Float32Array([1, 0, 0, 0]), k: 5 });
+      const hits = await reader.reads.search({ table, dimensions: DIMS }, { userId: 'u', embedding: new Float32Array([1, 0, 0, 0]), k: 5 });
       expect(hits).toHaveLength(3);
     } finally {
       await reader.close();
@@ -124,11 +124,11 @@ describe('PGlite: data directory and read-only', () => {
     const sink = await openSink({ pgliteDir: dir, readOnly: true });
     try {
       expect(sink.driver).toBe('pglite');
-      const info = await sink.inspect({ table: 'vector_documents', dimensions: DIMS });
+      const info = await sink.schema.inspect({ table: 'vector_documents', dimensions: DIMS });
       expect(info).toMatchObject({ driver: 'pglite', willBeCreated: true, tableExists: false, tableDimensions: null, pgvectorInstalled: false });
       expect(info.pgvectorVersion).toMatch(/^0\.\d+/);
       expect(info.location).toBe(dir);
-      expect((await caught(sink.ensureSchema({ table: 'vector_documents', dimensions: DIMS }))).code).toBe('E_USAGE');
+      expect((await caught(sink.schema.ensureSchema({ table: 'vector_documents', dimensions: DIMS }))).code).toBe('E_USAGE');
     } finally {
       await sink.close();
     }
@@ -140,9 +140,9 @@ describe('PGlite: data directory and read-only', () => {
     const target = { table: 'vector_documents', dimensions: DIMS };
     const writer = await openSink({ pgliteDir: dir });
     try {
-      expect((await writer.inspect(target)).willBeCreated).toBe(false);
-      await writer.ensureSchema(target);
-      await writer.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 5, DIMS), 2));
+      expect((await writer.schema.inspect(target)).willBeCreated).toBe(false);
+      await writer.schema.ensureSchema(target);
+      await writer.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 5, DIMS), 2));
     } finally {
       await writer.close();
     }
@@ -150,10 +150,10 @@ describe('PGlite: data directory and read-only', () => {
 
     const reader = await openSink({ pgliteDir: dir, readOnly: true });
     try {
-      const info = await reader.inspect(target);
+      const info = await reader.schema.inspect(target);
       expect(info).toMatchObject({ willBeCreated: false, tableExists: true, tableDimensions: DIMS, pgvectorInstalled: true });
-      expect(await reader.search(target, { userId: 'u', embedding: new Float32Array([0, 1, 0, 0]), k: 2 })).toHaveLength(2);
-      expect((await caught(reader.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches([], 1)))).code).toBe('E_USAGE');
+      expect(await reader.reads.search(target, { userId: 'u', embedding: new Float32Array([0, 1, 0, 0]), k: 2 })).toHaveLength(2);
+      expect((await caught(reader.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches([], 1)))).code).toBe('E_USAGE');
     } finally {
       await reader.close();
     }
@@ -161,7 +161,7 @@ describe('PGlite: data directory and read-only', () => {
     // The data survived the read-only session unchanged.
     const again = await openSink({ pgliteDir: dir });
     try {
-      expect(await again.search(target, { userId: 'u', embedding: new Float32Array([0, 1, 0, 0]), k: 10 })).toHaveLength(5);
+      expect(await again.reads.search(target, { userId: 'u', embedding: new Float32Array([0, 1, 0, 0]), k: 10 })).toHaveLength(5);
     } finally {
       await again.close();
     }
@@ -171,10 +171,10 @@ describe('PGlite: data directory and read-only', () => {
     // A real PGlite started without the extension bundle: pgvector is neither installed nor available.
     const sink = pgliteSinkFrom(new PGlite(), { location: 'memory://no-vector' });
     try {
-      const error = await caught(sink.inspect({ table: 'vector_documents', dimensions: DIMS }));
+      const error = await caught(sink.schema.inspect({ table: 'vector_documents', dimensions: DIMS }));
       expect(error.code).toBe('E_CONNECT');
       expect(error.message).toContain('pgvector is not available on memory://no-vector');
-      expect((await caught(sink.ensureSchema({ table: 'vector_documents', dimensions: DIMS }))).code).toBe('E_CONNECT');
+      expect((await caught(sink.schema.ensureSchema({ table: 'vector_documents', dimensions: DIMS }))).code).toBe('E_CONNECT');
     } finally {
       await sink.close();
     }

@@ -45,13 +45,13 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
 
   async function freshTarget(vectorType: VectorType = 'vector'): Promise<TargetSpec> {
     const target = { table: await freshTable(), dimensions: DIMS, vectorType };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     return target;
   }
 
   async function startRun(table: string): Promise<string> {
     const id = randomUUID();
-    await ctx.h.sink.startRun({ id, toolVersion: '9.9.9-test', options: {} }, { table });
+    await ctx.h.sink.ledger.startRun({ id, toolVersion: '9.9.9-test', options: {} }, { table });
     return id;
   }
 
@@ -91,21 +91,21 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
       const target = { table, dimensions: DIMS };
 
       // A dry run and the reads are fine on it; loading before ensureSchema is not.
-      expect(await ctx.h.sink.inspect(target)).toMatchObject({ tableExists: true, tableDimensions: DIMS, previousTableExists: true });
-      expect(await ctx.h.sink.readStoreSummaries(target, { userId: 'old', collection: 'c' })).toHaveLength(1);
-      expect((await ctx.h.sink.diagnose(target)).fingerprints).toEqual([{ fingerprint: null, rows: 1 }]);
-      await expectMigrateError(ctx.h.sink.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'x', FP_A)], 1)), 'E_SCHEMA', 'embedding_fingerprint', 'ensureSchema');
+      expect(await ctx.h.sink.schema.inspect(target)).toMatchObject({ tableExists: true, tableDimensions: DIMS, previousTableExists: true });
+      expect(await ctx.h.sink.reads.readStoreSummaries(target, { userId: 'old', collection: 'c' })).toHaveLength(1);
+      expect((await ctx.h.sink.reads.diagnose(target)).fingerprints).toEqual([{ fingerprint: null, rows: 1 }]);
+      await expectMigrateError(ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'x', FP_A)], 1)), 'E_SCHEMA', 'embedding_fingerprint', 'ensureSchema');
 
-      await ctx.h.sink.ensureSchema(target);
-      await ctx.h.sink.ensureSchema(target);
+      await ctx.h.sink.schema.ensureSchema(target);
+      await ctx.h.sink.schema.ensureSchema(target);
       expect(await fingerprintColumns(quoted(table))).toEqual([{ t: 'text' }]);
       expect(await fingerprintColumns(previous)).toEqual([{ t: 'text' }]);
       expect(await fingerprintsOf(quoted(table), { userId: 'old', collection: 'c' })).toEqual([{ source_index: 0, fp: null }]);
 
       const run = await startRun(table);
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'x', FP_A)], 1), { runId: run });
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'x', FP_A)], 1), { runId: run });
       expect(await fingerprintsOf(quoted(table), ALICE)).toEqual([{ source_index: 0, fp: FP_A }]);
-      expect((await ctx.h.sink.diagnose(target)).fingerprints).toEqual([
+      expect((await ctx.h.sink.reads.diagnose(target)).fingerprints).toEqual([
         { fingerprint: null, rows: 1 },
         { fingerprint: FP_A, rows: 1 },
       ]);
@@ -121,18 +121,18 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
       const target = await freshTarget();
       const previous = previousTable(resolveTable(target.table));
       const run1 = await startRun(target.table);
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'one', FP_A)], 1), { runId: run1 });
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'one', FP_A)], 1), { runId: run1 });
       await ctx.h.query(`ALTER TABLE ${previous.quoted} DROP COLUMN embedding_fingerprint`);
 
       const run2 = await startRun(target.table);
-      await expectMigrateError(ctx.h.sink.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'two', FP_B)], 1), { runId: run2 }), 'E_SCHEMA', previous.display, 'embedding_fingerprint');
-      await expectMigrateError(ctx.h.sink.rollbackStore(target, ALICE, run1), 'E_SCHEMA', previous.display, 'embedding_fingerprint');
+      await expectMigrateError(ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'two', FP_B)], 1), { runId: run2 }), 'E_SCHEMA', previous.display, 'embedding_fingerprint');
+      await expectMigrateError(ctx.h.sink.rollback.rollbackStore(target, ALICE, run1), 'E_SCHEMA', previous.display, 'embedding_fingerprint');
       // A load without run id keeps nothing, so it does not need _previous.
-      await ctx.h.sink.replaceStore(target, BOB, inBatches([rowOf(BOB, 0, 'bob', FP_B)], 1));
+      await ctx.h.sink.loads.replaceStore(target, BOB, inBatches([rowOf(BOB, 0, 'bob', FP_B)], 1));
 
-      await ctx.h.sink.ensureSchema(target);
+      await ctx.h.sink.schema.ensureSchema(target);
       expect(await fingerprintColumns(previous.quoted)).toEqual([{ t: 'text' }]);
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'two', FP_B)], 1), { runId: run2 });
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'two', FP_B)], 1), { runId: run2 });
       expect(await fingerprintsOf(quoted(target.table), ALICE)).toEqual([{ source_index: 0, fp: FP_B }]);
     });
 
@@ -142,7 +142,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
       const previous = previousTable(resolveTable(target.table)).quoted;
       const run1 = await startRun(target.table);
       const first = [rowOf(ALICE, 0, 'a0', FP_A), rowOf(ALICE, 1, 'a1', FP_A), rowOf(ALICE, 2, 'a2', null), rowOf(ALICE, 3, 'a3')];
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches(first, 3), { runId: run1 });
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches(first, 3), { runId: run1 });
       const expectedFirst = [
         { source_index: 0, fp: FP_A },
         { source_index: 1, fp: FP_A },
@@ -153,7 +153,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
       const before = await ctx.h.query(`SELECT * , embedding::text AS embedding FROM ${table} ORDER BY id`);
 
       const run2 = await startRun(target.table);
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'b0', FP_B), rowOf(ALICE, 1, 'b1', FP_B)], 2), { runId: run2 });
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rowOf(ALICE, 0, 'b0', FP_B), rowOf(ALICE, 1, 'b1', FP_B)], 2), { runId: run2 });
       expect(await fingerprintsOf(table, ALICE)).toEqual([
         { source_index: 0, fp: FP_B },
         { source_index: 1, fp: FP_B },
@@ -161,7 +161,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
       // The replaced rows are kept with their fingerprints.
       expect(await fingerprintsOf(previous, ALICE)).toEqual(expectedFirst);
 
-      expect(await ctx.h.sink.rollbackStore(target, ALICE, run2)).toEqual({ restored: 4, removed: 2 });
+      expect(await ctx.h.sink.rollback.rollbackStore(target, ALICE, run2)).toEqual({ restored: 4, removed: 2 });
       expect(await fingerprintsOf(table, ALICE)).toEqual(expectedFirst);
       expect(await ctx.h.query(`SELECT * , embedding::text AS embedding FROM ${table} ORDER BY id`)).toEqual(before);
       expect(await fingerprintsOf(previous, ALICE)).toEqual([]);
@@ -187,9 +187,9 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
         b1: rowOf(BOB, 1, '', FP_B),
         b2: rowOf(BOB, 2, ' \t\n\r', FP_B),
       };
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches([rows.a0, rows.a1, rows.a2, rows.a3, rows.a4], 2));
-      await ctx.h.sink.replaceStore(target, ALICE_OTHER, inBatches([rows.o0, rows.o1], 2));
-      await ctx.h.sink.replaceStore(target, BOB, inBatches([rows.b0, rows.b1, rows.b2], 2));
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches([rows.a0, rows.a1, rows.a2, rows.a3, rows.a4], 2));
+      await ctx.h.sink.loads.replaceStore(target, ALICE_OTHER, inBatches([rows.o0, rows.o1], 2));
+      await ctx.h.sink.loads.replaceStore(target, BOB, inBatches([rows.b0, rows.b1, rows.b2], 2));
       const table = quoted(target.table);
       // Faults no embedder should produce: a zero vector and two non-unit ones, off by ≈ 0.0536 and
       // ≈ 0.02 (float16: 0.0195). The unit rows stay within 1e-3 in both types (float16 rounds
@@ -205,7 +205,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
         const target = await freshTarget(vectorType);
         const rows = await loadFixture(target);
         const ro = await ctx.h.readOnlySink();
-        const diagnosis = await ro.diagnose({ table: target.table });
+        const diagnosis = await ro.reads.diagnose({ table: target.table });
         expect(diagnosis).toEqual({
           table: target.table,
           rows: 10,
@@ -229,13 +229,13 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
         });
 
         // A looser tolerance lets the row off by 0.02 pass; fewer examples keep the counts.
-        const loose = await ctx.h.sink.diagnose(target, { normTolerance: 0.03, examples: 1 });
+        const loose = await ctx.h.sink.reads.diagnose(target, { normTolerance: 0.03, examples: 1 });
         expect(loose.nonNormalized).toEqual({ rows: 1, examples: [rows.o1.id], tolerance: 0.03 });
         expect(loose.zeroVectors).toEqual({ rows: 1, examples: [rows.a3.id] });
         expect(loose.duplicateTexts).toEqual({ groups: 2, rows: 5, examples: [{ userId: 'alice', contentSha256: sha256('shared'), rows: 3 }] });
         expect(loose.missingText).toEqual({ rows: 2, examples: [[rows.b1.id, rows.b2.id].sort()[0]] });
 
-        const counts = await ctx.h.sink.diagnose(target, { examples: 0 });
+        const counts = await ctx.h.sink.reads.diagnose(target, { examples: 0 });
         expect([counts.zeroVectors, counts.nonNormalized, counts.duplicateTexts, counts.missingText]).toEqual([
           { rows: 1, examples: [] },
           { rows: 2, examples: [], tolerance: 1e-3 },
@@ -247,7 +247,7 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
 
     it('reports an empty table as healthy', async () => {
       const target = await freshTarget();
-      expect(await ctx.h.sink.diagnose(target)).toEqual({
+      expect(await ctx.h.sink.reads.diagnose(target)).toEqual({
         table: target.table,
         rows: 0,
         fingerprints: [],
@@ -261,16 +261,16 @@ describe.each(DRIVERS)('embedding fingerprint and diagnose (%s)', (driver) => {
 
     it('refuses a missing table, a table that is not a documents table, and bad options', async () => {
       const table = await freshTable();
-      await expectMigrateError(ctx.h.sink.diagnose({ table }), 'E_SCHEMA', table, 'does not exist');
+      await expectMigrateError(ctx.h.sink.reads.diagnose({ table }), 'E_SCHEMA', table, 'does not exist');
       const target = { table, dimensions: DIMS };
-      await ctx.h.sink.ensureSchema(target);
+      await ctx.h.sink.schema.ensureSchema(target);
       const previous = previousTable(resolveTable(table)).display;
-      await expectMigrateError(ctx.h.sink.diagnose({ table: previous }), 'E_SCHEMA', 'replaced_by_run');
-      await expectMigrateError(ctx.h.sink.diagnose(target, { normTolerance: -1 }), 'E_USAGE', 'tolerance');
-      await expectMigrateError(ctx.h.sink.diagnose(target, { normTolerance: Number.NaN }), 'E_USAGE', 'tolerance');
-      await expectMigrateError(ctx.h.sink.diagnose(target, { examples: 1.5 }), 'E_USAGE', 'examples');
-      await expectMigrateError(ctx.h.sink.diagnose(target, { examples: 1001 }), 'E_USAGE', 'examples');
-      await expectMigrateError(ctx.h.sink.diagnose({ table: 'bad-name' }), 'E_USAGE', 'identifier');
+      await expectMigrateError(ctx.h.sink.reads.diagnose({ table: previous }), 'E_SCHEMA', 'replaced_by_run');
+      await expectMigrateError(ctx.h.sink.reads.diagnose(target, { normTolerance: -1 }), 'E_USAGE', 'tolerance');
+      await expectMigrateError(ctx.h.sink.reads.diagnose(target, { normTolerance: Number.NaN }), 'E_USAGE', 'tolerance');
+      await expectMigrateError(ctx.h.sink.reads.diagnose(target, { examples: 1.5 }), 'E_USAGE', 'examples');
+      await expectMigrateError(ctx.h.sink.reads.diagnose(target, { examples: 1001 }), 'E_USAGE', 'examples');
+      await expectMigrateError(ctx.h.sink.reads.diagnose({ table: 'bad-name' }), 'E_USAGE', 'identifier');
     });
   });
 });

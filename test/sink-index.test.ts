@@ -36,64 +36,64 @@ for (const driver of DRIVERS) {
 
     it('deferSearchIndex leaves a new table without its HNSW index; search still answers (by scan)', async () => {
       const target: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
-      expect(await ctx.h.sink.searchIndexState(target)).toBeNull();
-      await ctx.h.sink.ensureSchema(target, { deferSearchIndex: true });
+      expect(await ctx.h.sink.schema.searchIndexState(target)).toBeNull();
+      await ctx.h.sink.schema.ensureSchema(target, { deferSearchIndex: true });
       expect(await indexes(target.table)).toEqual([]);
-      expect(await ctx.h.sink.searchIndexState(target)).toBe('missing');
-      expect((await ctx.h.sink.inspect(target)).searchIndex).toBe('missing');
-      await ctx.h.sink.replaceStore(target, ALICE, inBatches(makeRows('alice', 'notes', 20, DIMS), 7));
-      const hits = await ctx.h.sink.search(target, { userId: 'alice', embedding: makeRows('alice', 'notes', 20, DIMS)[3]!.embedding, k: 3 });
+      expect(await ctx.h.sink.schema.searchIndexState(target)).toBe('missing');
+      expect((await ctx.h.sink.schema.inspect(target)).searchIndex).toBe('missing');
+      await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches(makeRows('alice', 'notes', 20, DIMS), 7));
+      const hits = await ctx.h.sink.reads.search(target, { userId: 'alice', embedding: makeRows('alice', 'notes', 20, DIMS)[3]!.embedding, k: 3 });
       expect(hits[0]?.sourceIndex).toBe(3);
       // Deferring again keeps the table as it is; a plain ensureSchema then creates the index.
-      await ctx.h.sink.ensureSchema(target, { deferSearchIndex: true });
+      await ctx.h.sink.schema.ensureSchema(target, { deferSearchIndex: true });
       expect(await indexes(target.table)).toEqual([]);
-      await ctx.h.sink.ensureSchema(target);
-      expect(await ctx.h.sink.searchIndexState(target)).toBe('valid');
+      await ctx.h.sink.schema.ensureSchema(target);
+      expect(await ctx.h.sink.schema.searchIndexState(target)).toBe('valid');
     });
 
     it('buildSearchIndex creates the same index ensureSchema would, once (idempotent)', async () => {
       const live: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS, distance: 'l2' };
       const later: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS, distance: 'l2' };
-      await ctx.h.sink.ensureSchema(live);
-      await ctx.h.sink.ensureSchema(later, { deferSearchIndex: true });
-      await ctx.h.sink.replaceStore(later, ALICE, inBatches(makeRows('alice', 'notes', 50, DIMS), 16));
-      const first = await ctx.h.sink.buildSearchIndex(later, { maintenanceWorkMem: '64MB' });
+      await ctx.h.sink.schema.ensureSchema(live);
+      await ctx.h.sink.schema.ensureSchema(later, { deferSearchIndex: true });
+      await ctx.h.sink.loads.replaceStore(later, ALICE, inBatches(makeRows('alice', 'notes', 50, DIMS), 16));
+      const first = await ctx.h.sink.schema.buildSearchIndex(later, { maintenanceWorkMem: '64MB' });
       expect(first.built).toBe(true);
       expect(first.ms).toBeGreaterThanOrEqual(0);
-      expect(await ctx.h.sink.searchIndexState(later)).toBe('valid');
+      expect(await ctx.h.sink.schema.searchIndexState(later)).toBe('valid');
       const [expected] = await indexes(live.table);
       const [got] = await indexes(later.table);
       expect(got?.def).toBe(expected?.def.replaceAll(live.table, later.table));
       expect(got?.def).toContain('vector_l2_ops');
-      expect(await ctx.h.sink.buildSearchIndex(later)).toEqual({ built: false, ms: 0 });
-      expect(await ctx.h.sink.buildSearchIndex(later, { concurrently: true })).toEqual({ built: false, ms: 0 });
+      expect(await ctx.h.sink.schema.buildSearchIndex(later)).toEqual({ built: false, ms: 0 });
+      expect(await ctx.h.sink.schema.buildSearchIndex(later, { concurrently: true })).toEqual({ built: false, ms: 0 });
       expect(await indexes(later.table)).toHaveLength(1);
       // A table with the index already: deferring does not remove it.
-      await ctx.h.sink.ensureSchema(later, { deferSearchIndex: true });
-      expect(await ctx.h.sink.searchIndexState(later)).toBe('valid');
+      await ctx.h.sink.schema.ensureSchema(later, { deferSearchIndex: true });
+      expect(await ctx.h.sink.schema.searchIndexState(later)).toBe('valid');
     });
 
     it('the concurrent build works on both drivers (plain CREATE INDEX on PGlite)', async () => {
       const target: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
-      await ctx.h.sink.ensureSchema(target, { deferSearchIndex: true });
-      await ctx.h.sink.replaceStore(target, BOB, inBatches(makeRows('bob', 'notes', 30, DIMS), 30));
-      expect((await ctx.h.sink.buildSearchIndex(target, { concurrently: true })).built).toBe(true);
+      await ctx.h.sink.schema.ensureSchema(target, { deferSearchIndex: true });
+      await ctx.h.sink.loads.replaceStore(target, BOB, inBatches(makeRows('bob', 'notes', 30, DIMS), 30));
+      expect((await ctx.h.sink.schema.buildSearchIndex(target, { concurrently: true })).built).toBe(true);
       expect(await indexes(target.table)).toEqual([expect.objectContaining({ valid: true })]);
     });
 
     it('search results are the same whether the index was live during the load or built after it', async () => {
       const live: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
       const later: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
-      await ctx.h.sink.ensureSchema(live);
-      await ctx.h.sink.ensureSchema(later, { deferSearchIndex: true });
+      await ctx.h.sink.schema.ensureSchema(live);
+      await ctx.h.sink.schema.ensureSchema(later, { deferSearchIndex: true });
       for (const target of [live, later]) {
-        for (const key of [ALICE, BOB]) await ctx.h.sink.replaceStore(target, key, inBatches(makeRows(key.userId, key.collection, 200, DIMS), 64));
+        for (const key of [ALICE, BOB]) await ctx.h.sink.loads.replaceStore(target, key, inBatches(makeRows(key.userId, key.collection, 200, DIMS), 64));
       }
-      await ctx.h.sink.buildSearchIndex(later);
+      await ctx.h.sink.schema.buildSearchIndex(later);
       for (let seed = 0; seed < 5; seed++) {
         const query = { userId: seed % 2 === 0 ? 'alice' : 'bob', embedding: vectorFor(9000 + seed, DIMS), k: 10 };
-        const a = await ctx.h.sink.search(live, query);
-        const b = await ctx.h.sink.search(later, query);
+        const a = await ctx.h.sink.reads.search(live, query);
+        const b = await ctx.h.sink.reads.search(later, query);
         expect(a).toHaveLength(10);
         expect(b.map((h) => [h.id, h.distance])).toEqual(a.map((h) => [h.id, h.distance]));
       }
@@ -101,44 +101,44 @@ for (const driver of DRIVERS) {
 
     it('refuses what it cannot do: no table, a bad memory size, a read-only sink; skips columns over the HNSW limit', async () => {
       const target: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
-      await expectMigrateError(ctx.h.sink.buildSearchIndex(target), 'E_SCHEMA', 'does not exist');
-      await ctx.h.sink.ensureSchema(target, { deferSearchIndex: true });
+      await expectMigrateError(ctx.h.sink.schema.buildSearchIndex(target), 'E_SCHEMA', 'does not exist');
+      await ctx.h.sink.schema.ensureSchema(target, { deferSearchIndex: true });
       for (const bad of ['lots', '512', '0MB', '512 MB', '100TB']) {
-        await expectMigrateError(ctx.h.sink.buildSearchIndex(target, { maintenanceWorkMem: bad }), 'E_USAGE', 'maintenance_work_mem');
+        await expectMigrateError(ctx.h.sink.schema.buildSearchIndex(target, { maintenanceWorkMem: bad }), 'E_USAGE', 'maintenance_work_mem');
       }
       const readOnly = await ctx.h.readOnlySink();
-      await expectMigrateError(readOnly.buildSearchIndex(target), 'E_USAGE', 'read-only');
-      expect(await readOnly.searchIndexState(target)).toBe('missing');
-      await expectMigrateError(ctx.h.sink.buildSearchIndex({ ...target, dimensions: DIMS + 1 }), 'E_DIM_MISMATCH');
+      await expectMigrateError(readOnly.schema.buildSearchIndex(target), 'E_USAGE', 'read-only');
+      expect(await readOnly.schema.searchIndexState(target)).toBe('missing');
+      await expectMigrateError(ctx.h.sink.schema.buildSearchIndex({ ...target, dimensions: DIMS + 1 }), 'E_DIM_MISMATCH');
       const wide: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: 2001 };
-      await ctx.h.sink.ensureSchema(wide, { deferSearchIndex: true });
-      expect(await ctx.h.sink.buildSearchIndex(wide)).toEqual({ built: false, ms: 0 });
-      expect(await ctx.h.sink.searchIndexState(wide)).toBe('missing');
+      await ctx.h.sink.schema.ensureSchema(wide, { deferSearchIndex: true });
+      expect(await ctx.h.sink.schema.buildSearchIndex(wide)).toEqual({ built: false, ms: 0 });
+      expect(await ctx.h.sink.schema.searchIndexState(wide)).toBe('missing');
     });
 
     if (driver === 'pg') {
       it('an INVALID index left by an interrupted concurrent build is dropped and rebuilt', async () => {
         for (const concurrently of [true, false]) {
           const target: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
-          await ctx.h.sink.ensureSchema(target, { deferSearchIndex: true });
-          await ctx.h.sink.replaceStore(target, ALICE, inBatches(makeRows('alice', 'notes', 40, DIMS), 40));
+          await ctx.h.sink.schema.ensureSchema(target, { deferSearchIndex: true });
+          await ctx.h.sink.loads.replaceStore(target, ALICE, inBatches(makeRows('alice', 'notes', 40, DIMS), 40));
           await interruptConcurrentBuild(target.table);
           expect(await indexes(target.table)).toEqual([expect.objectContaining({ valid: false })]);
-          expect(await ctx.h.sink.searchIndexState(target)).toBe('invalid');
-          expect((await ctx.h.sink.inspect(target)).searchIndex).toBe('invalid');
-          expect((await ctx.h.sink.buildSearchIndex(target, { concurrently })).built).toBe(true);
+          expect(await ctx.h.sink.schema.searchIndexState(target)).toBe('invalid');
+          expect((await ctx.h.sink.schema.inspect(target)).searchIndex).toBe('invalid');
+          expect((await ctx.h.sink.schema.buildSearchIndex(target, { concurrently })).built).toBe(true);
           expect(await indexes(target.table)).toEqual([expect.objectContaining({ valid: true })]);
-          expect(await ctx.h.sink.searchIndexState(target)).toBe('valid');
+          expect(await ctx.h.sink.schema.searchIndexState(target)).toBe('valid');
         }
       });
 
       it('the build leaves the pooled sessions at the server default maintenance_work_mem', async () => {
         const target: TargetSpec = { table: ctx.track(uniqueTable('sink_index')), dimensions: DIMS };
-        await ctx.h.sink.ensureSchema(target, { deferSearchIndex: true });
+        await ctx.h.sink.schema.ensureSchema(target, { deferSearchIndex: true });
         const before = await ctx.h.query<{ m: string }>('SHOW maintenance_work_mem');
-        await ctx.h.sink.buildSearchIndex(target, { concurrently: true, maintenanceWorkMem: '77MB' });
+        await ctx.h.sink.schema.buildSearchIndex(target, { concurrently: true, maintenanceWorkMem: '77MB' });
         // Every pooled connection (max 3) answers with the default again.
-        const seen = await Promise.all([1, 2, 3].map(() => ctx.h.sink.inspect(target).then(() => ctx.h.query<{ m: string }>('SHOW maintenance_work_mem'))));
+        const seen = await Promise.all([1, 2, 3].map(() => ctx.h.sink.schema.inspect(target).then(() => ctx.h.query<{ m: string }>('SHOW maintenance_work_mem'))));
         for (const s of seen) expect(s[0]?.m).toBe(before[0]?.m);
       });
     }

@@ -20,7 +20,7 @@ function storesOf(users: readonly string[]): { key: { userId: string; collection
 }
 
 async function loadAll(sink: Sink, target: TargetSpec): Promise<void> {
-  for (const { key, rows } of storesOf(USERS)) await sink.replaceStore(target, key, inBatches(rows, 2));
+  for (const { key, rows } of storesOf(USERS)) await sink.loads.replaceStore(target, key, inBatches(rows, 2));
 }
 
 /** Every column that a load determines (not created_at/updated_at), in a stable order. */
@@ -54,9 +54,9 @@ describe.each(DRIVERS)('hash partitions (%s)', (driver) => {
 
   it('creates N hash partitions on user_id, each with its own HNSW index and the (id, user_id) key', async () => {
     const t = target('part_shape', PARTITIONS);
-    await ctx.h.sink.ensureSchema(t);
-    await ctx.h.sink.ensureSchema(t);
-    expect(await ctx.h.sink.inspect(t)).toMatchObject({ tableExists: true, tablePartitions: PARTITIONS, tableRls: false, tableDimensions: DIMS });
+    await ctx.h.sink.schema.ensureSchema(t);
+    await ctx.h.sink.schema.ensureSchema(t);
+    expect(await ctx.h.sink.schema.inspect(t)).toMatchObject({ tableExists: true, tablePartitions: PARTITIONS, tableRls: false, tableDimensions: DIMS });
     const parts = await ctx.h.query<{ name: string; bound: string }>(
       `SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1) ORDER BY 1`,
       [quoted(t.table)],
@@ -74,39 +74,39 @@ describe.each(DRIVERS)('hash partitions (%s)', (driver) => {
     }
     // A plain table reports no partitions.
     const plain = target('part_plain');
-    await ctx.h.sink.ensureSchema(plain);
-    expect((await ctx.h.sink.inspect(plain)).tablePartitions).toBeNull();
+    await ctx.h.sink.schema.ensureSchema(plain);
+    expect((await ctx.h.sink.schema.inspect(plain)).tablePartitions).toBeNull();
   });
 
   it('the same data gives identical rows and identical search results as a plain table', async () => {
     const plain = target('part_same_plain');
     const parted = target('part_same_parted', PARTITIONS);
     for (const t of [plain, parted]) {
-      await ctx.h.sink.ensureSchema(t);
+      await ctx.h.sink.schema.ensureSchema(t);
       await loadAll(ctx.h.sink, t);
     }
     // Every partition holds some users (the comparison covers cross-partition reads).
     expect(new Set(Object.values(await partitionOfUsers(ctx.h, parted.table))).size).toBe(PARTITIONS);
     expect(await contentOf(ctx.h, parted.table)).toEqual(await contentOf(ctx.h, plain.table));
-    expect(await ctx.h.sink.listStoreKeys(parted)).toEqual(await ctx.h.sink.listStoreKeys(plain));
+    expect(await ctx.h.sink.reads.listStoreKeys(parted)).toEqual(await ctx.h.sink.reads.listStoreKeys(plain));
     for (const [i, userId] of USERS.entries()) {
       for (const k of [1, 3, 10]) {
         const query = { userId, embedding: vectorFor(7000 + i * 13 + k, DIMS), k };
-        const a = await ctx.h.sink.search(plain, query);
-        const b = await ctx.h.sink.search(parted, query);
+        const a = await ctx.h.sink.reads.search(plain, query);
+        const b = await ctx.h.sink.reads.search(parted, query);
         expect(b).toEqual(a);
         expect(a.length).toBe(Math.min(k, 3 + (i % 3)));
       }
     }
     const ids = storesOf(USERS).flatMap((s) => s.rows.map((r) => r.id));
-    expect(await ctx.h.sink.readRowsByIds(parted, ids)).toEqual(await ctx.h.sink.readRowsByIds(plain, ids));
-    const diagnosis = await ctx.h.sink.diagnose(parted);
-    expect({ ...diagnosis, table: '' }).toEqual({ ...(await ctx.h.sink.diagnose(plain)), table: '' });
+    expect(await ctx.h.sink.reads.readRowsByIds(parted, ids)).toEqual(await ctx.h.sink.reads.readRowsByIds(plain, ids));
+    const diagnosis = await ctx.h.sink.reads.diagnose(parted);
+    expect({ ...diagnosis, table: '' }).toEqual({ ...(await ctx.h.sink.reads.diagnose(plain)), table: '' });
   });
 
   it("one user's replacement writes only that user's partition", async () => {
     const t = target('part_touch', PARTITIONS);
-    await ctx.h.sink.ensureSchema(t);
+    await ctx.h.sink.schema.ensureSchema(t);
     await loadAll(ctx.h.sink, t);
     const owners = await partitionOfUsers(ctx.h, t.table);
     const mine = owners['alice'] as string;
@@ -115,7 +115,7 @@ describe.each(DRIVERS)('hash partitions (%s)', (driver) => {
 
     const replacement = makeRows('alice', 'notes', 6, DIMS).map((r) => ({ ...r, text: `${r.text} v2` }));
     const locked = await ctx.h.sink.transaction(t, async (session) => {
-      await session.replaceStore(t, { userId: 'alice', collection: 'notes' }, inBatches(replacement, 2));
+      await session.loads.replaceStore(t, { userId: 'alice', collection: 'notes' }, inBatches(replacement, 2));
       // pg: the transaction's locks, seen from the harness's own connection before the commit.
       // (PGlite has one connection, held by this transaction: its stats are compared below.)
       return driver === 'pg' ? lockedPartitions(ctx.h, t.table) : null;
@@ -139,45 +139,45 @@ describe.each(DRIVERS)('hash partitions (%s)', (driver) => {
   it('rollback, kept rows and embedding reuse work on a partitioned table', async () => {
     const t = target('part_rollback', PARTITIONS);
     const sink = ctx.h.sink;
-    await sink.ensureSchema(t);
+    await sink.schema.ensureSchema(t);
     await loadAll(sink, t);
     const before = await contentOf(ctx.h, t.table);
     const runId = randomUUID();
-    await sink.startRun({ id: runId, toolVersion: 'test', options: {} }, t);
+    await sink.ledger.startRun({ id: runId, toolVersion: 'test', options: {} }, t);
     const replacement = makeRows('bob', 'notes', 2, DIMS).map((r) => ({ ...r, text: `${r.text} v2` }));
-    expect(await sink.replaceStore(t, { userId: 'bob', collection: 'notes' }, inBatches(replacement, 2), { runId })).toEqual({ rowsLoaded: 2, rowsReplaced: 4 });
+    expect(await sink.loads.replaceStore(t, { userId: 'bob', collection: 'notes' }, inBatches(replacement, 2), { runId })).toEqual({ rowsLoaded: 2, rowsReplaced: 4 });
     // Re-running the same rows (same ids) over them: the (id, user_id) key holds.
-    expect(await sink.replaceStore(t, { userId: 'bob', collection: 'notes' }, inBatches(replacement, 2), { runId })).toEqual({ rowsLoaded: 2, rowsReplaced: 2 });
+    expect(await sink.loads.replaceStore(t, { userId: 'bob', collection: 'notes' }, inBatches(replacement, 2), { runId })).toEqual({ rowsLoaded: 2, rowsReplaced: 2 });
     const first = replacement[0] as DocumentRow;
-    const reused = await sink.lookupEmbeddings(t, { userId: 'bob', collection: 'notes' }, [first.contentSha256], { embeddingModel: first.embeddingModel, pcaModelId: null });
+    const reused = await sink.reads.lookupEmbeddings(t, { userId: 'bob', collection: 'notes' }, [first.contentSha256], { embeddingModel: first.embeddingModel, pcaModelId: null });
     expect(reused.size).toBe(1);
-    expect(await sink.storesReplacedBy(t, runId)).toEqual([{ userId: 'bob', collection: 'notes' }]);
-    expect(await sink.rollbackStore(t, { userId: 'bob', collection: 'notes' }, runId)).toEqual({ restored: 4, removed: 2 });
+    expect(await sink.rollback.storesReplacedBy(t, runId)).toEqual([{ userId: 'bob', collection: 'notes' }]);
+    expect(await sink.rollback.rollbackStore(t, { userId: 'bob', collection: 'notes' }, runId)).toEqual({ restored: 4, removed: 2 });
     expect(await contentOf(ctx.h, t.table)).toEqual(before);
-    await sink.finishRun(runId, 'succeeded', t);
+    await sink.ledger.finishRun(runId, 'succeeded', t);
   });
 
   it('keeps an existing layout: no --partitions loads any table, a different layout is refused with nothing changed', async () => {
     const parted = target('part_keep', PARTITIONS);
-    await ctx.h.sink.ensureSchema(parted);
+    await ctx.h.sink.schema.ensureSchema(parted);
     // A later run without partitions: same table, still partitioned, loads as before.
     const later: TargetSpec = { table: parted.table, dimensions: DIMS };
-    await ctx.h.sink.ensureSchema(later);
-    await ctx.h.sink.replaceStore(later, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 2, DIMS), 2));
-    expect(await ctx.h.sink.inspect(later)).toMatchObject({ tablePartitions: PARTITIONS });
+    await ctx.h.sink.schema.ensureSchema(later);
+    await ctx.h.sink.loads.replaceStore(later, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 2, DIMS), 2));
+    expect(await ctx.h.sink.schema.inspect(later)).toMatchObject({ tablePartitions: PARTITIONS });
 
     const other = { ...later, partitions: 8 };
-    await expectMigrateError(ctx.h.sink.ensureSchema(other), 'E_SCHEMA', `already exists with ${PARTITIONS} hash partitions on user_id, not 8`, 'drop --partitions');
-    await expectMigrateError(ctx.h.sink.inspect(other), 'E_SCHEMA', 'not 8');
+    await expectMigrateError(ctx.h.sink.schema.ensureSchema(other), 'E_SCHEMA', `already exists with ${PARTITIONS} hash partitions on user_id, not 8`, 'drop --partitions');
+    await expectMigrateError(ctx.h.sink.schema.inspect(other), 'E_SCHEMA', 'not 8');
 
     const plain = target('part_plain_keep');
-    await ctx.h.sink.ensureSchema(plain);
-    await ctx.h.sink.replaceStore(plain, { userId: 'bob', collection: 'notes' }, inBatches(makeRows('bob', 'notes', 2, DIMS), 2));
+    await ctx.h.sink.schema.ensureSchema(plain);
+    await ctx.h.sink.loads.replaceStore(plain, { userId: 'bob', collection: 'notes' }, inBatches(makeRows('bob', 'notes', 2, DIMS), 2));
     const asked = { ...plain, partitions: PARTITIONS };
-    await expectMigrateError(ctx.h.sink.ensureSchema(asked), 'E_SCHEMA', `already exists with no partitions, not ${PARTITIONS}`, 'new --table');
-    await expectMigrateError(ctx.h.sink.inspect(asked), 'E_SCHEMA', 'no partitions');
+    await expectMigrateError(ctx.h.sink.schema.ensureSchema(asked), 'E_SCHEMA', `already exists with no partitions, not ${PARTITIONS}`, 'new --table');
+    await expectMigrateError(ctx.h.sink.schema.inspect(asked), 'E_SCHEMA', 'no partitions');
     // Nothing was re-created: still plain, rows intact, no partition tables.
-    expect((await ctx.h.sink.inspect(plain)).tablePartitions).toBeNull();
+    expect((await ctx.h.sink.schema.inspect(plain)).tablePartitions).toBeNull();
     expect(await countByStore(ctx.h, plain.table)).toEqual({ 'bob/notes': 2 });
     expect(await ctx.h.query(`SELECT 1 FROM pg_class WHERE relname = $1`, [`${plain.table}_p0`])).toEqual([]);
     expect((await countByStore(ctx.h, parted.table))['alice/notes']).toBe(2);
@@ -185,15 +185,15 @@ describe.each(DRIVERS)('hash partitions (%s)', (driver) => {
 
   it('refuses a partition count out of range', async () => {
     for (const partitions of [0, 1, 257, 2.5]) {
-      await expectMigrateError(ctx.h.sink.ensureSchema(target('part_bad', partitions)), 'E_USAGE', 'partition count');
+      await expectMigrateError(ctx.h.sink.schema.ensureSchema(target('part_bad', partitions)), 'E_USAGE', 'partition count');
     }
   });
 
   it('partitions and row-level security together: the policy on the parent isolates users', async () => {
     const t = { ...target('part_rls', PARTITIONS), rls: true };
-    await ctx.h.sink.ensureSchema(t);
+    await ctx.h.sink.schema.ensureSchema(t);
     await loadAll(ctx.h.sink, t);
-    expect(await ctx.h.sink.inspect(t)).toMatchObject({ tablePartitions: PARTITIONS, tableRls: true });
+    expect(await ctx.h.sink.schema.inspect(t)).toMatchObject({ tablePartitions: PARTITIONS, tableRls: true });
     const role = `part_app_${randomUUID().slice(0, 8)}`;
     await ctx.h.query(`CREATE ROLE "${role}" NOLOGIN`);
     try {

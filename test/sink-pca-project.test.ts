@@ -46,12 +46,12 @@ describe.each(DRIVERS)('pgvm_project (%s)', (driver) => {
   /** A PCA table of ROWS rows of one user, projected with a model fitted on `seed`'s sample. */
   async function pcaTable(schema: string, seed = 1): Promise<{ target: TargetSpec; raw: Float32Array[] }> {
     const target: TargetSpec = { table: `${schema}.docs`, dimensions: TARGET, distance: 'l2' };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     const raw = sample(seed, ROWS);
     const fitted = await fitReduction(raw, TARGET);
-    const saved = await ctx.h.sink.savePcaModel(toNewPcaModel(target.table, fitted, { test: true }));
+    const saved = await ctx.h.sink.pcaModels.save(toNewPcaModel(target.table, fitted, { test: true }));
     const rows: DocumentRow[] = raw.map((v, i) => ({ ...makeRow('u1', 'c', i, TARGET), embedding: projectForSearch(fitted.model, v), pcaModelId: saved.id }));
-    await ctx.h.sink.replaceStore(target, { userId: 'u1', collection: 'c' }, inBatches(rows, 64));
+    await ctx.h.sink.loads.replaceStore(target, { userId: 'u1', collection: 'c' }, inBatches(rows, 64));
     return { target, raw };
   }
 
@@ -69,7 +69,7 @@ describe.each(DRIVERS)('pgvm_project (%s)', (driver) => {
   it('equals projectForSearch (unit scaling included) and ranks like the tool\'s search', async () => {
     const schema = await freshSchema();
     const { target } = await pcaTable(schema);
-    const record = await ctx.h.sink.getPcaModel(target);
+    const record = await ctx.h.sink.pcaModels.active(target);
     const model = fromPcaModelRecord(record!);
     // Queries of every length: the unit scaling must happen in SQL too.
     const queries = sample(2, QUERIES).map((v, q) => v.map((x) => x * (0.01 + q)));
@@ -77,7 +77,7 @@ describe.each(DRIVERS)('pgvm_project (%s)', (driver) => {
     for (const [q, v] of queries.entries()) {
       const projected = projectForSearch(model, v);
       expectClose(await sqlProjection(schema, target.table, v), projected);
-      const tool = (await ctx.h.sink.search(target, { userId: 'u1', embedding: projected, k: K })).map((h) => h.id);
+      const tool = (await ctx.h.sink.reads.search(target, { userId: 'u1', embedding: projected, k: K })).map((h) => h.id);
       const vectorParam = JSON.stringify(Array.from(v));
       const plain = await ctx.h.query<{ id: string }>(
         `SELECT id::text AS id FROM ${quoted(target.table)} WHERE user_id = 'u1' ORDER BY embedding <-> "${schema}".pgvm_project('${target.table}', $1::vector) LIMIT ${K}`,
@@ -98,12 +98,12 @@ describe.each(DRIVERS)('pgvm_project (%s)', (driver) => {
   it('projects a 3072-dimension source, which it keeps in pieces of 1536', async () => {
     const schema = await freshSchema();
     const target: TargetSpec = { table: `${schema}.docs`, dimensions: 16, distance: 'l2' };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     const source = 3072;
     const components = new Float32Array(16 * source);
     for (let j = 0; j < 16; j++) components.set(vectorFor(500 + j, source).map((x) => x / 16), j * source);
     const mean = vectorFor(499, source).map((x) => x / 100);
-    const saved = await ctx.h.sink.savePcaModel({
+    const saved = await ctx.h.sink.pcaModels.save({
       table: target.table, sourceDimensions: source, targetDimensions: 16, mean, components,
       explainedVariance: new Float64Array(16).fill(1), totalVariance: 20, sampleSize: 0, method: 'test', fit: {}, evaluation: new Float32Array(0), evaluationRows: 0,
     });
@@ -120,21 +120,21 @@ describe.each(DRIVERS)('pgvm_project (%s)', (driver) => {
     const schema = await freshSchema();
     const { target } = await pcaTable(schema, 1);
     const refit = await fitReduction(sample(3, ROWS), TARGET);
-    await ctx.h.sink.savePcaModel(toNewPcaModel(target.table, refit, { test: 'refit' }));
+    await ctx.h.sink.pcaModels.save(toNewPcaModel(target.table, refit, { test: 'refit' }));
     const v = sample(4, 1)[0]!;
     expectClose(await sqlProjection(schema, target.table, v), projectForSearch(refit.model, v));
-    const first = fromPcaModelRecord((await ctx.h.sink.getPcaModel(target))!);
+    const first = fromPcaModelRecord((await ctx.h.sink.pcaModels.active(target))!);
     expect(Array.from(first.components)).toEqual(Array.from(refit.model.components));
   });
 
   it('restores its rows for a model saved before it existed (ensureSchema)', async () => {
     const schema = await freshSchema();
     const { target } = await pcaTable(schema);
-    const model = fromPcaModelRecord((await ctx.h.sink.getPcaModel(target))!);
+    const model = fromPcaModelRecord((await ctx.h.sink.pcaModels.active(target))!);
     // What a database migrated by an earlier version looks like.
     await ctx.h.query(`DROP FUNCTION "${schema}".pgvm_project(regclass, vector)`);
     await ctx.h.query(`DROP TABLE "${schema}".vector_pca_components, "${schema}".vector_pca_means`);
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     const v = sample(5, 1)[0]!;
     expectClose(await sqlProjection(schema, target.table, v), projectForSearch(model, v));
   });
@@ -144,7 +144,7 @@ describe.each(DRIVERS)('pgvm_project (%s)', (driver) => {
     const { target } = await pcaTable(schema);
     const plain = `${schema}.plain`;
     ctx.track(plain);
-    await ctx.h.sink.ensureSchema({ table: plain, dimensions: SOURCE });
+    await ctx.h.sink.schema.ensureSchema({ table: plain, dimensions: SOURCE });
     await expect(sqlProjection(schema, plain, sample(6, 1)[0]!)).rejects.toThrow(/table .*plain has no PCA model/);
     await expect(sqlProjection(schema, target.table, new Float32Array(SOURCE - 1).fill(0.1))).rejects.toThrow(
       new RegExp(`the query vector has ${SOURCE - 1} dimensions; the PCA model of table .*docs projects ${SOURCE}-dimension vectors`),

@@ -37,7 +37,7 @@ describe('suffixOf: the inverse of suffixedName, for the renames of a swap', () 
 
 async function startJob(sink: Sink, table: string, side: TargetSpec): Promise<{ r: Reembedding; job: ReembedJob }> {
   const r = sink.reembedding({ table });
-  await sink.ensureSchema(side, { deferSearchIndex: true });
+  await sink.schema.ensureSchema(side, { deferSearchIndex: true });
   const job = await r.start({ id: randomUUID(), model: 'new', fingerprint: FINGERPRINT, dimensions: NEW_DIMS, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
   return { r, job };
 }
@@ -70,8 +70,8 @@ describe.each(DRIVERS)('Sink.reembedding (%s)', (driver) => {
     const table = ctx.track(uniqueTable('reemb'));
     const side = ctx.track(`${table}_reembed`);
     const target: TargetSpec = { table, dimensions: OLD_DIMS };
-    await ctx.h.sink.ensureSchema(target);
-    for (const user of ['alice', 'bob']) await ctx.h.sink.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 7, OLD_DIMS), 3));
+    await ctx.h.sink.schema.ensureSchema(target);
+    for (const user of ['alice', 'bob']) await ctx.h.sink.loads.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 7, OLD_DIMS), 3));
     const { r, job } = await startJob(ctx.h.sink, table, { table: side, dimensions: NEW_DIMS });
 
     const seen: string[] = [];
@@ -109,8 +109,8 @@ describe.each(DRIVERS)('Sink.reembedding (%s)', (driver) => {
     const table = ctx.track(uniqueTable('reemb'));
     const side = ctx.track(`${table}_reembed`);
     const target: TargetSpec = { table, dimensions: OLD_DIMS };
-    await ctx.h.sink.ensureSchema(target);
-    await ctx.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 6, OLD_DIMS), 6));
+    await ctx.h.sink.schema.ensureSchema(target);
+    await ctx.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 6, OLD_DIMS), 6));
     const { r, job } = await startJob(ctx.h.sink, table, { table: side, dimensions: NEW_DIMS });
     await fillSide(r, job);
     // A side row with a foreign fingerprint (a hand edit, a bug) is not done: pending again.
@@ -142,11 +142,11 @@ describe.each(DRIVERS)('Sink.reembedding (%s)', (driver) => {
     const table = ctx.track(uniqueTable('reemb'));
     const side = ctx.track(`${table}_reembed`);
     const target: TargetSpec = { table, dimensions: OLD_DIMS };
-    await ctx.h.sink.ensureSchema(target);
-    for (const user of ['alice', 'bob', 'carol']) await ctx.h.sink.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 40, OLD_DIMS), 20));
+    await ctx.h.sink.schema.ensureSchema(target);
+    for (const user of ['alice', 'bob', 'carol']) await ctx.h.sink.loads.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 40, OLD_DIMS), 20));
     const { r, job } = await startJob(ctx.h.sink, table, { table: side, dimensions: NEW_DIMS });
     await fillSide(r, job);
-    await ctx.h.sink.buildSearchIndex({ table: side, dimensions: NEW_DIMS });
+    await ctx.h.sink.schema.buildSearchIndex({ table: side, dimensions: NEW_DIMS });
     await ctx.h.query(`ANALYZE ${quoted(side)}`);
 
     const smallest = await ctx.h.query<{ user_id: string; id: string }>(`SELECT DISTINCT ON (user_id) user_id, id::text AS id FROM ${quoted(side)} ORDER BY user_id, id`);
@@ -185,22 +185,22 @@ describe.each(DRIVERS)('Sink.reembedding (%s)', (driver) => {
     const table = ctx.track(uniqueTable('reemb'));
     const side = ctx.track(`${table}_reembed`);
     const target: TargetSpec = { table, dimensions: OLD_DIMS, partitions: 4, rls: true };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     for (const user of ['alice', 'bob', 'carol', 'dave', 'erin']) {
-      await ctx.h.sink.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 3, OLD_DIMS), 3), { runId: undefined });
+      await ctx.h.sink.loads.replaceStore(target, { userId: user, collection: 'notes' }, inBatches(makeRows(user, 'notes', 3, OLD_DIMS), 3), { runId: undefined });
     }
-    const info = await ctx.h.sink.inspect({ table, dimensions: OLD_DIMS });
+    const info = await ctx.h.sink.schema.inspect({ table, dimensions: OLD_DIMS });
     expect(info).toMatchObject({ tablePartitions: 4, tableRls: true });
     const { r, job } = await startJob(ctx.h.sink, table, { table: side, dimensions: NEW_DIMS, partitions: 4, rls: true });
     expect(await fillSide(r, job)).toBe(15);
-    await ctx.h.sink.buildSearchIndex({ table: side, dimensions: NEW_DIMS, partitions: 4 });
+    await ctx.h.sink.schema.buildSearchIndex({ table: side, dimensions: NEW_DIMS, partitions: 4 });
     const oldNames = await relations(ctx.h, table);
 
     const result = await r.swap(job, async (rows) => rows.map((x) => embed(x.text)));
     const retired = ctx.track(result.previousTable);
-    const after = await ctx.h.sink.inspect({ table, dimensions: NEW_DIMS });
+    const after = await ctx.h.sink.schema.inspect({ table, dimensions: NEW_DIMS });
     expect(after).toMatchObject({ tableDimensions: NEW_DIMS, tablePartitions: 4, tableRls: true });
-    expect(await ctx.h.sink.inspect({ table: retired, dimensions: OLD_DIMS })).toMatchObject({ tableDimensions: OLD_DIMS, tablePartitions: 4, tableRls: true });
+    expect(await ctx.h.sink.schema.inspect({ table: retired, dimensions: OLD_DIMS })).toMatchObject({ tableDimensions: OLD_DIMS, tablePartitions: 4, tableRls: true });
     // Every relation named after the table before the swap exists again under the same name
     // (now the new table's), and the retired table's family carries its own names.
     const retiredNames = await relations(ctx.h, retired);
@@ -215,13 +215,13 @@ describe.each(DRIVERS)('Sink.reembedding (%s)', (driver) => {
     expect(parts.every((p) => p.parts === 1)).toBe(true);
     // A search of the swapped table answers from the new vectors.
     const probe = embed('alice/notes entry 1');
-    const hits = await ctx.h.sink.search({ table, dimensions: NEW_DIMS }, { userId: 'alice', embedding: probe, k: 1 });
+    const hits = await ctx.h.sink.reads.search({ table, dimensions: NEW_DIMS }, { userId: 'alice', embedding: probe, k: 1 });
     expect(hits[0]?.text).toBe('alice/notes entry 1');
 
     // Swap back: the old table is the table again, the new one the side table.
     const back = await r.swapBack();
     expect(back.restored).toBe(retired);
-    expect(await ctx.h.sink.inspect({ table, dimensions: OLD_DIMS })).toMatchObject({ tableDimensions: OLD_DIMS, tablePartitions: 4, tableRls: true });
+    expect(await ctx.h.sink.schema.inspect({ table, dimensions: OLD_DIMS })).toMatchObject({ tableDimensions: OLD_DIMS, tablePartitions: 4, tableRls: true });
     expect(await relations(ctx.h, table)).toEqual(oldNames);
     await r.abort(back.job);
     expect(await relations(ctx.h, side)).toEqual([]);

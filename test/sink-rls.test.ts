@@ -18,9 +18,9 @@ function uniqueRole(prefix: string): string {
 
 /** Loads alice (2 rows in notes) and bob (3 rows in notes, 1 in work). */
 async function loadTwoUsers(sink: Sink, target: TargetSpec): Promise<void> {
-  await sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 2, DIMS), 10));
-  await sink.replaceStore(target, { userId: 'bob', collection: 'notes' }, inBatches(makeRows('bob', 'notes', 3, DIMS), 10));
-  await sink.replaceStore(target, { userId: 'bob', collection: 'work' }, inBatches(makeRows('bob', 'work', 1, DIMS), 10));
+  await sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 2, DIMS), 10));
+  await sink.loads.replaceStore(target, { userId: 'bob', collection: 'notes' }, inBatches(makeRows('bob', 'notes', 3, DIMS), 10));
+  await sink.loads.replaceStore(target, { userId: 'bob', collection: 'work' }, inBatches(makeRows('bob', 'work', 1, DIMS), 10));
 }
 
 describe.each(DRIVERS)('row-level security (%s)', (driver) => {
@@ -80,10 +80,10 @@ describe.each(DRIVERS)('row-level security (%s)', (driver) => {
 
   it('ensureSchema with rls enables and forces RLS with the app.user_id policy, idempotently', async () => {
     const target = freshTarget();
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(false);
-    await ctx.h.sink.ensureSchema(target);
-    await ctx.h.sink.ensureSchema(target);
-    expect(await ctx.h.sink.inspect(target)).toMatchObject({ tableExists: true, tableRls: true, tablePartitions: null });
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(false);
+    await ctx.h.sink.schema.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
+    expect(await ctx.h.sink.schema.inspect(target)).toMatchObject({ tableExists: true, tableRls: true, tablePartitions: null });
     const [cls] = await ctx.h.query<{ relrowsecurity: boolean; relforcerowsecurity: boolean }>('SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass($1)', [quoted(target.table)]);
     expect(cls).toEqual({ relrowsecurity: true, relforcerowsecurity: true });
     const policies = await ctx.h.query<{ polname: string; cmd: string; qual: string; check: string }>(
@@ -98,7 +98,7 @@ describe.each(DRIVERS)('row-level security (%s)', (driver) => {
 
   it('an ordinary role with app.user_id = alice reads only her rows and cannot write bob\'s; without the setting it reads nothing', async () => {
     const target = freshTarget();
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     await loadTwoUsers(ctx.h.sink, target);
     const table = quoted(target.table);
     const role = await appRole(target.table);
@@ -136,64 +136,64 @@ describe.each(DRIVERS)('row-level security (%s)', (driver) => {
   it('the tool keeps working across users on an RLS table: loads, reads, search, doctor, rollback', async () => {
     const target = freshTarget();
     const sink = ctx.h.sink;
-    await sink.ensureSchema(target);
+    await sink.schema.ensureSchema(target);
     await loadTwoUsers(ctx.h.sink, target);
-    expect(await sink.listStoreKeys(target)).toEqual([
+    expect(await sink.reads.listStoreKeys(target)).toEqual([
       { userId: 'alice', collection: 'notes' },
       { userId: 'bob', collection: 'notes' },
       { userId: 'bob', collection: 'work' },
     ]);
     const ids = [...makeRows('alice', 'notes', 2, DIMS), ...makeRows('bob', 'work', 1, DIMS)].map((r) => r.id);
-    expect((await sink.readRowsByIds(target, ids)).map((r) => r.userId).sort()).toEqual(['alice', 'alice', 'bob']);
-    expect(await sink.readStoreSummaries(target, { userId: 'bob', collection: 'notes' })).toHaveLength(3);
-    expect((await sink.diagnose(target)).rows).toBe(6);
-    const hits = await sink.search(target, { userId: 'bob', embedding: makeRow('bob', 'notes', 0, DIMS).embedding, k: 2 });
+    expect((await sink.reads.readRowsByIds(target, ids)).map((r) => r.userId).sort()).toEqual(['alice', 'alice', 'bob']);
+    expect(await sink.reads.readStoreSummaries(target, { userId: 'bob', collection: 'notes' })).toHaveLength(3);
+    expect((await sink.reads.diagnose(target)).rows).toBe(6);
+    const hits = await sink.reads.search(target, { userId: 'bob', embedding: makeRow('bob', 'notes', 0, DIMS).embedding, k: 2 });
     expect(hits.map((h) => h.userId)).toEqual(['bob', 'bob']);
 
     // A run replaces bob's notes (keeping the old rows), then is rolled back.
     const runId = randomUUID();
-    await sink.startRun({ id: runId, toolVersion: 'test', options: {} }, target);
+    await sink.ledger.startRun({ id: runId, toolVersion: 'test', options: {} }, target);
     const replacement = makeRows('bob', 'notes', 5, DIMS).map((r) => ({ ...r, text: `${r.text} v2` }));
-    expect(await sink.replaceStore(target, { userId: 'bob', collection: 'notes' }, inBatches(replacement, 2), { runId })).toEqual({ rowsLoaded: 5, rowsReplaced: 3 });
-    expect(await sink.storesReplacedBy(target, runId)).toEqual([{ userId: 'bob', collection: 'notes' }]);
-    expect(await sink.rollbackStore(target, { userId: 'bob', collection: 'notes' }, runId)).toEqual({ restored: 3, removed: 5 });
+    expect(await sink.loads.replaceStore(target, { userId: 'bob', collection: 'notes' }, inBatches(replacement, 2), { runId })).toEqual({ rowsLoaded: 5, rowsReplaced: 3 });
+    expect(await sink.rollback.storesReplacedBy(target, runId)).toEqual([{ userId: 'bob', collection: 'notes' }]);
+    expect(await sink.rollback.rollbackStore(target, { userId: 'bob', collection: 'notes' }, runId)).toEqual({ restored: 3, removed: 5 });
     expect(await countByStore(ctx.h, target.table)).toEqual({ 'alice/notes': 2, 'bob/notes': 3, 'bob/work': 1 });
-    await sink.finishRun(runId, 'succeeded', target);
+    await sink.ledger.finishRun(runId, 'succeeded', target);
   });
 
   it('enableRls secures a table created without it, idempotently, and refuses what is not a documents table', async () => {
     const target: TargetSpec = { table: ctx.track(uniqueTable('rls_later')), dimensions: DIMS };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     await loadTwoUsers(ctx.h.sink, target);
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(false);
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(false);
     // Before: an ordinary role reads everything.
     const role = await appRole(target.table);
     expect(await asRole(role, 'alice', () => ctx.h.query(`SELECT id FROM ${quoted(target.table)}`))).toHaveLength(6);
 
-    expect(await ctx.h.sink.enableRls(target)).toEqual({ changed: true });
-    expect(await ctx.h.sink.enableRls(target)).toEqual({ changed: false });
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(true);
+    expect(await ctx.h.sink.schema.enableRls(target)).toEqual({ changed: true });
+    expect(await ctx.h.sink.schema.enableRls(target)).toEqual({ changed: false });
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(true);
     expect(await asRole(role, 'alice', () => ctx.h.query(`SELECT id FROM ${quoted(target.table)}`))).toHaveLength(2);
     expect(await countByStore(ctx.h, target.table)).toEqual({ 'alice/notes': 2, 'bob/notes': 3, 'bob/work': 1 });
 
     // RLS enabled but not forced (someone's ALTER): enableRls completes it.
     await ctx.h.query(`ALTER TABLE ${quoted(target.table)} NO FORCE ROW LEVEL SECURITY`);
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(false);
-    expect(await ctx.h.sink.enableRls(target)).toEqual({ changed: true });
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(true);
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(false);
+    expect(await ctx.h.sink.schema.enableRls(target)).toEqual({ changed: true });
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(true);
 
-    await expectMigrateError(ctx.h.sink.enableRls({ table: ctx.track(uniqueTable('rls_missing')) }), 'E_SCHEMA', 'does not exist');
-    await expectMigrateError(ctx.h.sink.enableRls({ table: `${target.table}_previous` }), 'E_SCHEMA', 'replaced_by_run');
-    await expectMigrateError((await ctx.h.readOnlySink()).enableRls(target), 'E_USAGE', 'read-only');
+    await expectMigrateError(ctx.h.sink.schema.enableRls({ table: ctx.track(uniqueTable('rls_missing')) }), 'E_SCHEMA', 'does not exist');
+    await expectMigrateError(ctx.h.sink.schema.enableRls({ table: `${target.table}_previous` }), 'E_SCHEMA', 'replaced_by_run');
+    await expectMigrateError((await ctx.h.readOnlySink()).schema.enableRls(target), 'E_USAGE', 'read-only');
   });
 
   it('ensureSchema with rls secures an existing table (a later migrate --rls), keeping its rows', async () => {
     const target = freshTarget();
-    await ctx.h.sink.ensureSchema({ table: target.table, dimensions: DIMS });
+    await ctx.h.sink.schema.ensureSchema({ table: target.table, dimensions: DIMS });
     await loadTwoUsers(ctx.h.sink, target);
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(false);
-    await ctx.h.sink.ensureSchema(target);
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(true);
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(false);
+    await ctx.h.sink.schema.ensureSchema(target);
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(true);
     expect(await countByStore(ctx.h, target.table)).toEqual({ 'alice/notes': 2, 'bob/notes': 3, 'bob/work': 1 });
     const role = await appRole(target.table);
     expect(await asRole(role, 'bob', () => ctx.h.query(`SELECT id FROM ${quoted(target.table)}`))).toHaveLength(4);
@@ -201,9 +201,9 @@ describe.each(DRIVERS)('row-level security (%s)', (driver) => {
 
   it('ensureSchema without rls never disables it', async () => {
     const target = freshTarget();
-    await ctx.h.sink.ensureSchema(target);
-    await ctx.h.sink.ensureSchema({ table: target.table, dimensions: DIMS });
-    expect((await ctx.h.sink.inspect(target)).tableRls).toBe(true);
+    await ctx.h.sink.schema.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema({ table: target.table, dimensions: DIMS });
+    expect((await ctx.h.sink.schema.inspect(target)).tableRls).toBe(true);
   });
 });
 
@@ -242,11 +242,11 @@ describe('row-level security and the role of the tool (pg)', () => {
     const target: TargetSpec = { table: `${schema}.docs`, dimensions: DIMS, rls: true };
     const sink = await openSink({ databaseUrl: migrator.url, pgliteDir: '/nonexistent' });
     try {
-      await sink.ensureSchema(target);
+      await sink.schema.ensureSchema(target);
       await loadTwoUsers(sink, target);
-      expect(await sink.inspect(target)).toMatchObject({ tableRls: true });
-      expect(await sink.listStoreKeys(target)).toHaveLength(3);
-      expect((await sink.diagnose(target)).rows).toBe(6);
+      expect(await sink.schema.inspect(target)).toMatchObject({ tableRls: true });
+      expect(await sink.reads.listStoreKeys(target)).toHaveLength(3);
+      expect((await sink.reads.diagnose(target)).rows).toBe(6);
       const [owner] = await ctx.h.query<{ owner: string }>('SELECT pg_get_userbyid(relowner)::text AS owner FROM pg_class WHERE oid = to_regclass($1)', [quoted(target.table)]);
       expect(owner?.owner).toBe(migrator.role);
     } finally {
@@ -256,15 +256,15 @@ describe('row-level security and the role of the tool (pg)', () => {
 
   it('a role subject to the policy gets a coded error naming BYPASSRLS, never an empty answer', async () => {
     const target: TargetSpec = { table: ctx.track(uniqueTable('rls_nobypass')), dimensions: DIMS, rls: true };
-    await ctx.h.sink.ensureSchema(target);
+    await ctx.h.sink.schema.ensureSchema(target);
     await loadTwoUsers(ctx.h.sink, target);
     const plain = await loginRole('rls_plain', 'NOSUPERUSER NOBYPASSRLS');
     await ctx.h.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${quoted(target.table)} TO "${plain.role}"`);
     const sink = await openSink({ databaseUrl: plain.url, pgliteDir: '/nonexistent' });
     try {
-      await expectMigrateError(sink.listStoreKeys(target), 'E_LOAD', 'row-level security', 'BYPASSRLS');
-      await expectMigrateError(sink.diagnose(target), 'E_LOAD', 'row-level security', 'BYPASSRLS');
-      await expectMigrateError(sink.readRowsByIds(target, [makeRow('bob', 'notes', 0, DIMS).id]), 'E_LOAD', 'BYPASSRLS');
+      await expectMigrateError(sink.reads.listStoreKeys(target), 'E_LOAD', 'row-level security', 'BYPASSRLS');
+      await expectMigrateError(sink.reads.diagnose(target), 'E_LOAD', 'row-level security', 'BYPASSRLS');
+      await expectMigrateError(sink.reads.readRowsByIds(target, [makeRow('bob', 'notes', 0, DIMS).id]), 'E_LOAD', 'BYPASSRLS');
     } finally {
       await sink.close();
     }

@@ -18,7 +18,7 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
 
   it('reports the server, pgvector and a missing table', async () => {
     const target = freshTarget();
-    const info = await harness.h.sink.inspect(target);
+    const info = await harness.h.sink.schema.inspect(target);
     expect(info.driver).toBe(driver);
     expect(info.serverVersion).toMatch(/^\d+/);
     expect(info.pgvectorVersion).toMatch(/^0\.\d+\.\d+/);
@@ -28,9 +28,9 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
 
   it('creates the schema idempotently (twice) with both indexes', async () => {
     const target = freshTarget();
-    await harness.h.sink.ensureSchema(target);
-    await harness.h.sink.ensureSchema(target);
-    const info = await harness.h.sink.inspect(target);
+    await harness.h.sink.schema.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
+    const info = await harness.h.sink.schema.inspect(target);
     expect(info).toMatchObject({ tableExists: true, tableDimensions: DIMS, tableVectorType: 'vector', activePcaModelId: null, pgvectorInstalled: true });
     const indexes = await harness.h.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname', [target.table]);
     expect(indexes).toHaveLength(3);
@@ -64,13 +64,13 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     const schema = uniqueTable('sink_schema');
     await harness.h.query(`CREATE SCHEMA "${schema}"`);
     const qualified = freshTarget(DIMS, `${schema}.docs`);
-    await harness.h.sink.ensureSchema(qualified);
-    await harness.h.sink.replaceStore(qualified, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 3, DIMS), 2));
+    await harness.h.sink.schema.ensureSchema(qualified);
+    await harness.h.sink.loads.replaceStore(qualified, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 3, DIMS), 2));
     expect(await countByStore(harness.h, qualified.table)).toEqual({ 'u/c': 3 });
 
     const long = freshTarget(DIMS, uniqueTable('x'.repeat(52)));
     expect(long.table).toHaveLength(63);
-    await harness.h.sink.ensureSchema(long);
+    await harness.h.sink.schema.ensureSchema(long);
     const indexes = await harness.h.query<{ indexname: string }>('SELECT indexname::text FROM pg_indexes WHERE tablename = $1', [long.table]);
     expect(indexes).toHaveLength(3);
     expect(new Set(indexes.map((i) => i.indexname)).size).toBe(3);
@@ -78,15 +78,15 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
 
   it('refuses a table of another dimension before writing anything', async () => {
     const target = freshTarget(3);
-    await harness.h.sink.ensureSchema(target);
-    await harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 2, 3), 10));
+    await harness.h.sink.schema.ensureSchema(target);
+    await harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 2, 3), 10));
     const other = { table: target.table, dimensions: 4 };
 
-    const info = await harness.h.sink.inspect(other);
+    const info = await harness.h.sink.schema.inspect(other);
     expect(info).toMatchObject({ tableExists: true, tableDimensions: 3 });
-    await expectMigrateError(harness.h.sink.ensureSchema(other), 'E_DIM_MISMATCH', target.table, '3', '4');
+    await expectMigrateError(harness.h.sink.schema.ensureSchema(other), 'E_DIM_MISMATCH', target.table, '3', '4');
     await expectMigrateError(
-      harness.h.sink.replaceStore(other, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 5, 4), 10)),
+      harness.h.sink.loads.replaceStore(other, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 5, 4), 10)),
       'E_DIM_MISMATCH',
       target.table,
     );
@@ -97,9 +97,9 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
 
   it('refuses rows whose vectors do not match the target dimension', async () => {
     const target = freshTarget(3);
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     const rows = [makeRow('u', 'c', 0, 3), makeRow('u', 'c', 1, 5)];
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(rows, 1)), 'E_DIM_MISMATCH', 'row 1', '5');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(rows, 1)), 'E_DIM_MISMATCH', 'row 1', '5');
     expect(await countByStore(harness.h, target.table)).toEqual({});
   });
 
@@ -107,19 +107,19 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     const target = freshTarget(3);
     await harness.h.query(`CREATE EXTENSION IF NOT EXISTS vector`);
     await harness.h.query(`CREATE TABLE "${target.table}" (id uuid PRIMARY KEY, user_id varchar(255), embedding vector(3))`);
-    await expectMigrateError(harness.h.sink.inspect(target), 'E_SCHEMA', target.table, 'content_sha256');
-    await expectMigrateError(harness.h.sink.ensureSchema(target), 'E_SCHEMA', 'collection_name');
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches([], 1)), 'E_SCHEMA');
+    await expectMigrateError(harness.h.sink.schema.inspect(target), 'E_SCHEMA', target.table, 'content_sha256');
+    await expectMigrateError(harness.h.sink.schema.ensureSchema(target), 'E_SCHEMA', 'collection_name');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches([], 1)), 'E_SCHEMA');
   });
 
   it('refuses to load into a table that does not exist', async () => {
     const target = freshTarget();
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 1, DIMS), 1)), 'E_SCHEMA', 'does not exist');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 1, DIMS), 1)), 'E_SCHEMA', 'does not exist');
   });
 
   it('round-trips tricky values exactly through binary COPY', async () => {
     const target = freshTarget(6);
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     const texts = [
       'tab\there\tand\tthere',
       'new\nline\r\nand carriage\rreturn',
@@ -149,7 +149,7 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
         sourceIndex: i * 1000 - 1,
       }),
     );
-    const result = await harness.h.sink.replaceStore(target, { userId: 'ü-user 🦄', collection: 'coll\twith\ttabs' }, inBatches(rows, 3));
+    const result = await harness.h.sink.loads.replaceStore(target, { userId: 'ü-user 🦄', collection: 'coll\twith\ttabs' }, inBatches(rows, 3));
     expect(result).toEqual({ rowsLoaded: rows.length, rowsReplaced: 0 });
 
     const back = await harness.h.query<{
@@ -188,14 +188,14 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
 
   it('replaces one store and leaves the others untouched', async () => {
     const target = freshTarget();
-    await harness.h.sink.ensureSchema(target);
-    await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 5, DIMS), 2));
-    await harness.h.sink.replaceStore(target, { userId: 'bob', collection: 'notes' }, inBatches(makeRows('bob', 'notes', 3, DIMS), 2));
-    await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'other' }, inBatches(makeRows('alice', 'other', 2, DIMS), 2));
+    await harness.h.sink.schema.ensureSchema(target);
+    await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 5, DIMS), 2));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'bob', collection: 'notes' }, inBatches(makeRows('bob', 'notes', 3, DIMS), 2));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'other' }, inBatches(makeRows('alice', 'other', 2, DIMS), 2));
     const bobBefore = await harness.h.query(`SELECT id::text, text, embedding::text FROM "${target.table}" WHERE user_id = 'bob' ORDER BY id`);
 
     const replacement = makeRows('alice', 'notes', 4, DIMS).map((r) => ({ ...r, text: `${r.text} (v2)` }));
-    const result = await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(replacement, 3));
+    const result = await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(replacement, 3));
     expect(result).toEqual({ rowsLoaded: 4, rowsReplaced: 5 });
     expect(await countByStore(harness.h, target.table)).toEqual({ 'alice/notes': 4, 'alice/other': 2, 'bob/notes': 3 });
     const texts = await harness.h.query<{ text: string }>(`SELECT text FROM "${target.table}" WHERE user_id = 'alice' AND collection_name = 'notes' ORDER BY source_index`);
@@ -203,15 +203,15 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     expect(await harness.h.query(`SELECT id::text, text, embedding::text FROM "${target.table}" WHERE user_id = 'bob' ORDER BY id`)).toEqual(bobBefore);
 
     // An empty store replaces with nothing.
-    expect(await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'other' }, inBatches([], 10))).toEqual({ rowsLoaded: 0, rowsReplaced: 2 });
+    expect(await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'other' }, inBatches([], 10))).toEqual({ rowsLoaded: 0, rowsReplaced: 2 });
     expect(await countByStore(harness.h, target.table)).toEqual({ 'alice/notes': 4, 'bob/notes': 3 });
   });
 
   it('rolls back everything when the batches throw midway, and stays usable', async () => {
     const target = freshTarget();
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     const original = makeRows('alice', 'notes', 3, DIMS);
-    await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(original, 2));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(original, 2));
     const before = await harness.h.query(`SELECT id::text, text, embedding::text, created_at FROM "${target.table}" ORDER BY id`);
 
     let yielded = 0;
@@ -223,42 +223,42 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
       yielded++;
       throw new Error('embedder crashed on batch 3');
     }
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, failing()), 'E_LOAD', 'embedder crashed on batch 3', 'alice/notes');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, failing()), 'E_LOAD', 'embedder crashed on batch 3', 'alice/notes');
     expect(yielded).toBe(2);
     expect(await harness.h.query(`SELECT id::text, text, embedding::text, created_at FROM "${target.table}" ORDER BY id`)).toEqual(before);
 
     // The connection (pg) / instance (PGlite) is healthy afterwards.
-    const again = await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 4, DIMS), 4));
+    const again = await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'notes' }, inBatches(makeRows('alice', 'notes', 4, DIMS), 4));
     expect(again).toEqual({ rowsLoaded: 4, rowsReplaced: 3 });
   });
 
   it('keeps an upstream MigrateError code when the batches throw one', async () => {
     const target = freshTarget();
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     async function* failing(): AsyncGenerator<DocumentRow[]> {
       yield makeRows('u', 'c', 2, DIMS);
       throw new MigrateError('E_EMBED', 'model ran out of memory');
     }
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, failing()), 'E_EMBED', 'model ran out of memory');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, failing()), 'E_EMBED', 'model ran out of memory');
     expect(await countByStore(harness.h, target.table)).toEqual({});
   });
 
   it('rolls back when the database rejects a row (duplicate id, NUL byte)', async () => {
     const target = freshTarget();
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     const original = makeRows('u', 'c', 3, DIMS);
-    await harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(original, 3));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(original, 3));
 
     const duplicated = [...makeRows('u', 'c', 4, DIMS), makeRow('u', 'c', 0, DIMS)];
-    const dup = await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(duplicated, 2)), 'E_LOAD', 'u/c');
+    const dup = await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(duplicated, 2)), 'E_LOAD', 'u/c');
     expect(dup.message).toMatch(/duplicate key|unique/i);
 
     const nul = [makeRow('u', 'c', 0, DIMS, { text: 'bad\u0000byte' })];
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(nul, 1)), 'E_LOAD');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(nul, 1)), 'E_LOAD');
 
     // A row of another user's store would escape the DELETE: refused before it is sent.
     const stray = [makeRow('u', 'c', 0, DIMS), makeRow('mallory', 'c', 1, DIMS)];
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(stray, 1)), 'E_LOAD', 'mallory/c');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches(stray, 1)), 'E_LOAD', 'mallory/c');
 
     expect(await countByStore(harness.h, target.table)).toEqual({ 'u/c': 3 });
     const staging = await harness.h.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname = 'pgvector_migrate_staging'`);
@@ -267,14 +267,14 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
 
   it("searches one user's rows in distance order", async () => {
     const target = freshTarget(3);
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     const v = (x: number, y: number, z: number) => new Float32Array([x, y, z]);
     const row = (user: string, coll: string, i: number, e: Float32Array) => makeRow(user, coll, i, 3, { embedding: e, text: `${user}-${coll}-${i}` });
-    await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'a' }, inBatches([row('alice', 'a', 0, v(1, 0, 0)), row('alice', 'a', 1, v(1, 1, 0)), row('alice', 'a', 2, v(0, 1, 0))], 2));
-    await harness.h.sink.replaceStore(target, { userId: 'alice', collection: 'b' }, inBatches([row('alice', 'b', 0, v(1, 0.1, 0))], 2));
-    await harness.h.sink.replaceStore(target, { userId: 'bob', collection: 'a' }, inBatches([row('bob', 'a', 0, v(1, 0, 0)), row('bob', 'a', 1, v(1, 0.01, 0))], 2));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'a' }, inBatches([row('alice', 'a', 0, v(1, 0, 0)), row('alice', 'a', 1, v(1, 1, 0)), row('alice', 'a', 2, v(0, 1, 0))], 2));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'alice', collection: 'b' }, inBatches([row('alice', 'b', 0, v(1, 0.1, 0))], 2));
+    await harness.h.sink.loads.replaceStore(target, { userId: 'bob', collection: 'a' }, inBatches([row('bob', 'a', 0, v(1, 0, 0)), row('bob', 'a', 1, v(1, 0.01, 0))], 2));
 
-    const hits = await harness.h.sink.search(target, { userId: 'alice', embedding: v(1, 0, 0), k: 10 });
+    const hits = await harness.h.sink.reads.search(target, { userId: 'alice', embedding: v(1, 0, 0), k: 10 });
     expect(hits.map((x) => x.text)).toEqual(['alice-a-0', 'alice-b-0', 'alice-a-1', 'alice-a-2']);
     expect(hits.every((x) => x.userId === 'alice')).toBe(true);
     const distances = hits.map((x) => x.distance);
@@ -285,13 +285,13 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     expect(hits[0]).toMatchObject({ collection: 'a', sourceIndex: 0, metadata: { index: 0, source: 'test' } });
     expect(hits[0]?.id).toMatch(/^[0-9a-f-]{36}$/);
 
-    const inB = await harness.h.sink.search(target, { userId: 'alice', collection: 'b', embedding: v(0, 1, 0), k: 10 });
+    const inB = await harness.h.sink.reads.search(target, { userId: 'alice', collection: 'b', embedding: v(0, 1, 0), k: 10 });
     expect(inB.map((x) => x.text)).toEqual(['alice-b-0']);
-    const top2 = await harness.h.sink.search(target, { userId: 'alice', embedding: v(0, 1, 0), k: 2 });
+    const top2 = await harness.h.sink.reads.search(target, { userId: 'alice', embedding: v(0, 1, 0), k: 2 });
     expect(top2.map((x) => x.text)).toEqual(['alice-a-2', 'alice-a-1']);
-    expect(await harness.h.sink.search(target, { userId: 'nobody', embedding: v(0, 1, 0), k: 2 })).toEqual([]);
-    await expectMigrateError(harness.h.sink.search(target, { userId: 'alice', embedding: v(0, 1, 0).subarray(0, 2), k: 2 }), 'E_DIM_MISMATCH');
-    await expectMigrateError(harness.h.sink.search(target, { userId: 'alice', embedding: v(0, 1, 0), k: 0 }), 'E_USAGE');
+    expect(await harness.h.sink.reads.search(target, { userId: 'nobody', embedding: v(0, 1, 0), k: 2 })).toEqual([]);
+    await expectMigrateError(harness.h.sink.reads.search(target, { userId: 'alice', embedding: v(0, 1, 0).subarray(0, 2), k: 2 }), 'E_DIM_MISMATCH');
+    await expectMigrateError(harness.h.sink.reads.search(target, { userId: 'alice', embedding: v(0, 1, 0), k: 0 }), 'E_USAGE');
   });
 
   it.each([
@@ -307,21 +307,21 @@ describe.each(DRIVERS)('sink (%s)', (driver) => {
     'dócs',
   ])('refuses the table name %j with E_USAGE', async (table) => {
     const target = { table, dimensions: DIMS };
-    await expectMigrateError(harness.h.sink.inspect(target), 'E_USAGE');
-    await expectMigrateError(harness.h.sink.ensureSchema(target), 'E_USAGE');
-    await expectMigrateError(harness.h.sink.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches([], 1)), 'E_USAGE');
-    await expectMigrateError(harness.h.sink.search(target, { userId: 'u', embedding: new Float32Array(DIMS), k: 1 }), 'E_USAGE');
+    await expectMigrateError(harness.h.sink.schema.inspect(target), 'E_USAGE');
+    await expectMigrateError(harness.h.sink.schema.ensureSchema(target), 'E_USAGE');
+    await expectMigrateError(harness.h.sink.loads.replaceStore(target, { userId: 'u', collection: 'c' }, inBatches([], 1)), 'E_USAGE');
+    await expectMigrateError(harness.h.sink.reads.search(target, { userId: 'u', embedding: new Float32Array(DIMS), k: 1 }), 'E_USAGE');
   });
 
   it.each([0, -1, 1.5, 16001, Number.NaN])('refuses the dimension %s with E_USAGE', async (dimensions) => {
-    await expectMigrateError(harness.h.sink.ensureSchema({ table: uniqueTable(), dimensions }), 'E_USAGE', 'dimension');
+    await expectMigrateError(harness.h.sink.schema.ensureSchema({ table: uniqueTable(), dimensions }), 'E_USAGE', 'dimension');
   });
 
   it('creates the table without the HNSW index above 2,000 dimensions', async () => {
     const target = freshTarget(2001);
-    await harness.h.sink.ensureSchema(target);
+    await harness.h.sink.schema.ensureSchema(target);
     const indexes = await harness.h.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE tablename = $1', [target.table]);
     expect(indexes).toHaveLength(2);
-    expect((await harness.h.sink.inspect(target)).tableDimensions).toBe(2001);
+    expect((await harness.h.sink.schema.inspect(target)).tableDimensions).toBe(2001);
   });
 });

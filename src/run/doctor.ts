@@ -29,7 +29,7 @@ function promisesUnitLength(fingerprints: TableDiagnosis['fingerprints']): boole
  */
 export function runDoctor(config: DoctorConfig): Promise<DoctorResult> {
   return withSink(config.database, { readOnly: true, purpose: 'doctor' }, async (sink) => {
-    const d = await sink.diagnose({ table: config.table });
+    const d = await sink.reads.diagnose({ table: config.table });
     const problems: string[] = [];
     if (d.fingerprints.length > 1) {
       const list = d.fingerprints.map((f) => `${f.rows} rows: ${f.fingerprint ?? '(no fingerprint: loaded before fingerprints were recorded)'}`).join('; ');

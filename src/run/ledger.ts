@@ -1,12 +1,12 @@
 import type { MigrateConfig } from '../config.js';
-import type { StoreKey, StoreOutcome, VectorType } from '../sink/types.js';
+import { storeLabel } from '../sink/storeLabel.js';
+import type { StoreOutcome, VectorType } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
 import { fingerprintOf, type Vectorizer } from '../transform/vectorize.js';
 import type { StoreReport } from './report.js';
 
-export function storeLabel(key: StoreKey): string {
-  return `${key.userId}/${key.collection}`;
-}
+/** One store label for the whole tool: the sink's. */
+export { storeLabel };
 
 /**
  * What produced a table's vectors (model and its file hash, pooling, dimensions, column type, PCA

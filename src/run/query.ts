@@ -43,8 +43,8 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
  */
 export function runQuery(config: QueryConfig, stdin: NodeJS.ReadableStream = process.stdin): Promise<QueryResult> {
   return withSink(config.database, { readOnly: true, purpose: 'query' }, async (sink) => {
-    const record = await sink.getPcaModel({ table: config.table });
-    const info = await sink.inspect({ table: config.table, dimensions: 1 });
+    const record = await sink.pcaModels.active({ table: config.table });
+    const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
     if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; run migrate first`);
     // Tables of PCA projections are searched by L2 (see transform/pcaFit.ts).
     const target: TargetSpec = { table: config.table, dimensions: info.tableDimensions, vectorType: info.tableVectorType ?? 'vector', distance: record === null ? 'cosine' : 'l2' };
@@ -82,5 +82,5 @@ async function queryModel(sink: Sink, config: QueryConfig): Promise<Extract<Tabl
 
 function search(sink: Sink, target: TargetSpec, config: QueryConfig, embedding: Float32Array): Promise<SearchHit[]> {
   const collection = config.collection === null ? {} : { collection: config.collection };
-  return sink.search(target, { userId: config.userId, ...collection, embedding, k: config.k });
+  return sink.reads.search(target, { userId: config.userId, ...collection, embedding, k: config.k });
 }

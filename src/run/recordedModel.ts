@@ -49,7 +49,7 @@ function describe(i: Identity): string {
  */
 export async function modelForTable(sink: Sink, table: string, model: ModelConfig, userId?: string): Promise<TableModel> {
   if (model.fromDefault !== true) return { kind: 'model', model, recorded: null };
-  const found = (await sink.embeddingFingerprints({ table }, userId)).flatMap((f) => (f.fingerprint === null ? [] : [identityOf(f.fingerprint, f.rows)]));
+  const found = (await sink.reads.embeddingFingerprints({ table }, userId)).flatMap((f) => (f.fingerprint === null ? [] : [identityOf(f.fingerprint, f.rows)]));
   const identities = new Map<string, Identity>();
   for (const i of found) {
     if (i === null) continue;

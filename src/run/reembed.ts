@@ -15,6 +15,7 @@ import { windowSize } from '../transform/rows.js';
 import { deduplicating, fingerprintOf, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
+import { storeLabel } from './ledger.js';
 import { withEmbedder, withSink } from './resources.js';
 
 export interface ReembedReport {
@@ -74,7 +75,7 @@ export interface ReembedDeps {
 export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
   const { sink, embedder, observe } = deps;
   const started = performance.now();
-  const info = await sink.inspect({ table: config.table, dimensions: 1 });
+  const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
   if (!info.tableExists) throw new MigrateError('E_USAGE', `table ${config.table} does not exist in ${info.location}; there is nothing to re-embed`);
   const r = sink.reembedding({ table: config.table });
   let job = await r.current();
@@ -91,7 +92,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     ...(info.tableRls ? { rls: true } : {}),
   };
   // Without its HNSW index while it fills: one build at the end is several times faster.
-  await sink.ensureSchema(side, { deferSearchIndex: true });
+  await sink.schema.ensureSchema(side, { deferSearchIndex: true });
 
   const { vectorizer, fitted } = await vectorizerFor(plan, job, r, sink, embedder, side, config, observe);
   const fingerprint = fingerprintOf(vectorizer, plan.vectorType);
@@ -160,7 +161,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
 
   report.rows.pruned = await r.prune(job);
   observe({ type: 'reembed-phase', phase: 'index', detail: `building the HNSW index of ${r.sideTable}` });
-  report.index = await sink.buildSearchIndex(side, { concurrently: sink.driver === 'pg' });
+  report.index = await sink.schema.buildSearchIndex(side, { concurrently: sink.driver === 'pg' });
   observe({ type: 'reembed-phase', phase: 'verify', detail: 'counts per store, fingerprints, one search per user' });
   report.verification = await verifySide(r, job);
 
@@ -227,7 +228,7 @@ async function vectorizerFor(
   const base = deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions));
   if (plan.method === 'truncate') return { vectorizer: truncating(base, plan.dimensions), fitted: false };
   if (plan.method !== 'pca') return { vectorizer: base, fitted: false };
-  const existing = job?.pcaModelId != null ? await sink.getPcaModelById(side, job.pcaModelId) : await sink.getPcaModel(side);
+  const existing = job?.pcaModelId != null ? await sink.pcaModels.byId(side, job.pcaModelId) : await sink.pcaModels.active(side);
   if (existing !== null && existing.sourceDimensions === embedder.dimensions && existing.targetDimensions === plan.dimensions) {
     return { vectorizer: projecting(base, createSearchProjector(fromPcaModelRecord(existing)), existing), fitted: false };
   }
@@ -238,7 +239,7 @@ async function vectorizerFor(
   const vectors: Float32Array[] = [];
   for (let i = 0; i < texts.length; i += config.batchSize) vectors.push(...(await embedder.embed(texts.slice(i, i + config.batchSize))));
   const fittedModel = await fitReduction(vectors, plan.dimensions);
-  const saved = await sink.savePcaModel(toNewPcaModel(side.table, fittedModel, { sampling: 'table texts, md5(id || seed) order', seed: pcaSeed, population: texts.length }));
+  const saved = await sink.pcaModels.save(toNewPcaModel(side.table, fittedModel, { sampling: 'table texts, md5(id || seed) order', seed: pcaSeed, population: texts.length }));
   return { vectorizer: projecting(base, createSearchProjector(fittedModel.model), saved), fitted: true };
 }
 
@@ -322,7 +323,7 @@ async function verifySide(r: Reembedding, job: ReembedJob): Promise<{ stores: nu
     const first = bad[0] as (typeof bad)[number];
     throw new MigrateError(
       'E_REEMBED',
-      `${bad.length} store(s) of ${job.table} do not match ${r.sideTable} (e.g. ${first.userId}/${first.collection}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); run reembed again to finish`,
+      `${bad.length} store(s) of ${job.table} do not match ${r.sideTable} (e.g. ${storeLabel(first)}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); run reembed again to finish`,
     );
   }
   const spots = await r.spotCheck(job);

@@ -27,22 +27,22 @@ export interface RollbackStoreResult {
  */
 export function runRollback(config: RollbackConfig): Promise<{ rollbackRunId: string; stores: RollbackStoreResult[] }> {
   return withSink(config.database, { readOnly: false, purpose: 'rollback' }, async (sink) => {
-    const run = await sink.getRun(config.runId, { table: config.table });
+    const run = await sink.ledger.getRun(config.runId, { table: config.table });
     if (run === null) throw new MigrateError('E_USAGE', `run ${config.runId} is not in the ledger of ${config.table}'s database (dry runs are never recorded)`);
-    const info = await sink.inspect({ table: config.table, dimensions: 1 });
+    const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
     if (!info.tableExists || info.tableDimensions === null) throw new MigrateError('E_USAGE', `table ${config.table} does not exist`);
     const target = { table: config.table, dimensions: info.tableDimensions, vectorType: info.tableVectorType ?? 'vector' };
-    const keys: StoreKey[] = await sink.storesReplacedBy(target, config.runId);
+    const keys: StoreKey[] = await sink.rollback.storesReplacedBy(target, config.runId);
     const rollbackRunId = randomUUID();
-    await sink.startRun({ id: rollbackRunId, toolVersion: TOOL_VERSION, options: { rollbackOf: config.runId, table: config.table } }, target);
+    await sink.ledger.startRun({ id: rollbackRunId, toolVersion: TOOL_VERSION, options: { rollbackOf: config.runId, table: config.table } }, target);
     const results: RollbackStoreResult[] = [];
     for (const key of keys) {
       const base = { userId: key.userId, collection: key.collection, restored: 0, removed: 0 };
       const started = performance.now();
       try {
-        const r = await sink.rollbackStore(target, key, config.runId);
+        const r = await sink.rollback.rollbackStore(target, key, config.runId);
         results.push({ ...base, status: 'restored', restored: r.restored, removed: r.removed, reason: null });
-        await sink.recordStore(outcome(rollbackRunId, config.runId, config.table, key, r.restored, Math.round(performance.now() - started)));
+        await sink.ledger.recordStore(outcome(rollbackRunId, config.runId, config.table, key, r.restored, Math.round(performance.now() - started)));
       } catch (err) {
         // The sink refuses (E_ROLLBACK) what cannot be undone safely, e.g. a store a later run wrote.
         // Not recorded as a store outcome: the store is as the run left it, not a failed load to retry.
@@ -50,7 +50,7 @@ export function runRollback(config: RollbackConfig): Promise<{ rollbackRunId: st
         results.push({ ...base, status: e.code === 'E_ROLLBACK' ? 'refused' : 'failed', reason: `${e.code}: ${e.message}` });
       }
     }
-    await sink.finishRun(rollbackRunId, results.some((r) => r.status !== 'restored') ? 'failed' : 'succeeded', target);
+    await sink.ledger.finishRun(rollbackRunId, results.some((r) => r.status !== 'restored') ? 'failed' : 'succeeded', target);
     return { rollbackRunId, stores: results };
   });
 }

@@ -17,5 +17,5 @@ export interface SetupRlsResult {
  * does for a new one). Idempotent; see README, "Row-level security".
  */
 export function runSetupRls(config: SetupRlsConfig): Promise<SetupRlsResult> {
-  return withSink(config.database, { readOnly: false, purpose: 'setup-rls' }, async (sink) => ({ table: config.table, ...(await sink.enableRls({ table: config.table })) }));
+  return withSink(config.database, { readOnly: false, purpose: 'setup-rls' }, async (sink) => ({ table: config.table, ...(await sink.schema.enableRls({ table: config.table })) }));
 }

@@ -14,5 +14,5 @@ export interface SetupSearchConfig {
  * Idempotent; see README, "Searching from other clients".
  */
 export function runSetupSearch(config: SetupSearchConfig): Promise<SearchSetup> {
-  return withSink(config.database, { readOnly: false, purpose: 'setup-search' }, (sink) => sink.setupSearch(config.role === null ? {} : { role: config.role }));
+  return withSink(config.database, { readOnly: false, purpose: 'setup-search' }, (sink) => sink.schema.setupSearch(config.role === null ? {} : { role: config.role }));
 }

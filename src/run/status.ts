@@ -31,20 +31,20 @@ export interface StatusResult {
 /** The latest outcome of every store the ledger knows (optionally one user's), failed ones first. */
 export function runStatus(config: StatusConfig): Promise<StatusResult> {
   return withSink(config.database, { readOnly: true, purpose: 'status' }, async (sink) => {
-    const outcomes = await sink.latestOutcomes({ table: config.table, ...(config.userId === null ? {} : { userId: config.userId }) });
+    const outcomes = await sink.ledger.latestOutcomes({ table: config.table, ...(config.userId === null ? {} : { userId: config.userId }) });
     const rank = (o: StoreOutcome) => (o.status === 'failed' ? 0 : 1);
     const sorted = [...outcomes].sort((a, b) => rank(a) - rank(b) || a.userId.localeCompare(b.userId) || a.collection.localeCompare(b.collection));
     const stores: StoreStatus[] = [];
     for (const o of sorted) {
-      const rows = o.status === 'ok' ? o.rowsLoaded : o.status === 'unchanged' ? ((await sink.lastSuccessfulLoad(config.table, o))?.rowsLoaded ?? 0) : 0;
+      const rows = o.status === 'ok' ? o.rowsLoaded : o.status === 'unchanged' ? ((await sink.ledger.lastSuccessfulLoad(config.table, o))?.rowsLoaded ?? 0) : 0;
       stores.push({ ...o, rows });
     }
     const unfinishedRuns: RunRecord[] = [];
     for (const runId of new Set(outcomes.map((o) => o.runId))) {
-      const run = await sink.getRun(runId, { table: config.table });
+      const run = await sink.ledger.getRun(runId, { table: config.table });
       if (run !== null && (run.status === 'interrupted' || run.status === 'running')) unfinishedRuns.push(run);
     }
-    const searchIndex = outcomes.length === 0 ? null : await sink.searchIndexState({ table: config.table });
+    const searchIndex = outcomes.length === 0 ? null : await sink.schema.searchIndexState({ table: config.table });
     return { stores, unfinishedRuns, searchIndex };
   });
 }
@@ -65,8 +65,8 @@ export function statusNotes(result: StatusResult): string[] {
 /** The root the table's latest run read, so `verify` needs no arguments after a migration. */
 export function rootFromLedger(database: DatabaseConfig, table: string): Promise<string | null> {
   return withSink(database, { readOnly: true, purpose: 'verify (finding the root)' }, async (sink) => {
-    for (const o of await sink.latestOutcomes({ table })) {
-      const run = await sink.getRun(o.runId, { table });
+    for (const o of await sink.ledger.latestOutcomes({ table })) {
+      const run = await sink.ledger.getRun(o.runId, { table });
       const root = run?.options['root'];
       if (typeof root === 'string') return root;
     }

@@ -49,6 +49,6 @@ export async function truncationReport(
  * not truncations). Application rows carry none; a table of mixed fingerprints is doctor's to report.
  */
 export async function tableTruncation(sink: Sink, table: string): Promise<{ sourceDimensions: number; dimensions: number } | null> {
-  const recorded = (await sink.embeddingFingerprints({ table })).find((f) => f.fingerprint !== null);
+  const recorded = (await sink.reads.embeddingFingerprints({ table })).find((f) => f.fingerprint !== null);
   return truncationOf(recorded?.fingerprint ?? null);
 }

@@ -70,7 +70,7 @@ function compare(label: string, expected: Expected[], rows: StoredRowSummary[], 
 }
 
 async function searchCheck(sink: Sink, target: TargetSpec, store: StoreLocation, first: Expected, queryVector: Float32Array, mismatches: Mismatch[]): Promise<void> {
-  const [hit] = await sink.search(target, { userId: store.userId, collection: store.collection, embedding: queryVector, k: 1 });
+  const [hit] = await sink.reads.search(target, { userId: store.userId, collection: store.collection, embedding: queryVector, k: 1 });
   // Two entries with the same text are equally near: the row returned must then carry that text.
   if (hit === undefined || (hit.id !== first.id && hit.text !== first.text)) {
     mismatches.push({ store: storeLabel(store), kind: 'search', detail: `a search with entry ${first.index}'s own text returned ${hit === undefined ? 'nothing' : `row ${hit.id} (entry ${hit.sourceIndex})`} instead of row ${first.id}` });
@@ -84,8 +84,8 @@ async function searchCheck(sink: Sink, target: TargetSpec, store: StoreLocation,
  */
 export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
   return withSink(config.database, { readOnly: true, purpose: 'verify' }, async (sink) => {
-    const info = await sink.inspect({ table: config.table, dimensions: 1 });
-    const pca = await sink.getPcaModel({ table: config.table });
+    const info = await sink.schema.inspect({ table: config.table, dimensions: 1 });
+    const pca = await sink.pcaModels.active({ table: config.table });
     const target: TargetSpec = {
       table: config.table,
       dimensions: info.tableDimensions ?? 1,
@@ -113,17 +113,17 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
         let applicationRows = 0;
         try {
           expected = await expectedRows(store, keys, keep);
-          const all = info.tableExists ? await sink.readStoreSummaries(target, store) : [];
+          const all = info.tableExists ? await sink.reads.readStoreSummaries(target, store) : [];
           rows = all.filter((r) => r.sourceIndex !== null);
           applicationRows = all.length - rows.length;
           if (expected === null) {
             if (rows.length > 0) result.mismatches.push({ store: label, kind: 'not-loaded-but-has-rows', detail: `the source store is invalid, yet the table holds ${rows.length} rows for it` });
           } else {
             compare(label, expected, rows, result.mismatches);
-            const owners = await sink.readRowsByIds(target, expected.map((e) => e.id));
+            const owners = await sink.reads.readRowsByIds(target, expected.map((e) => e.id));
             for (const o of owners) {
               if (o.userId !== store.userId || o.collection !== store.collection) {
-                result.mismatches.push({ store: label, kind: 'wrong-user', detail: `row ${o.id} belongs to ${label} but is stored under ${o.userId}/${o.collection}` });
+                result.mismatches.push({ store: label, kind: 'wrong-user', detail: `row ${o.id} belongs to ${label} but is stored under ${storeLabel(o)}` });
               }
             }
             const first = expected[0];

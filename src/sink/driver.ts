@@ -1,6 +1,6 @@
 /**
- * What the two drivers (pg, PGlite) must provide so that one implementation of the Sink
- * (sqlSink.ts) can run the same SQL files on both: queries, a transaction, and binary COPY.
+ * What the two drivers (pg, PGlite) must provide so that one implementation of the Sink's
+ * repositories (sink.ts) can run the same SQL files on both: queries, a transaction, and binary COPY.
  */
 import type { EncodeOptions } from './copyBinary.js';
 import type { SqlFragment } from './identifiers.js';
@@ -28,10 +28,9 @@ export interface DriverTransaction extends SqlRunner {
    */
   copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number>;
   /**
-   * Where to read while `copyBinary` is pulling batches: the COPY may occupy this transaction's
-   * connection (pg streams one COPY per store), so pg answers from another pooled connection
-   * (committed data); PGlite copies batch by batch and reads through the transaction itself (its
-   * only connection, held by this transaction).
+   * Where a store writer reads while its COPY is open (StoreWriter.lookup): pg streams one COPY
+   * per store on this connection, so it answers from another pooled connection (committed data);
+   * PGlite copies batch by batch and reads through the transaction itself (its only connection).
    */
   readerDuringCopy(): SqlRunner;
   /**

@@ -4,7 +4,7 @@
  */
 import { openPgliteSink } from './pgliteSink.js';
 import { openPgSink } from './pgSink.js';
-import type { Sink } from './types.js';
+import type { Sink } from './sink.js';
 
 export interface OpenSinkOptions {
   /** postgres://user:password@host:port/db; absent or empty: PGlite. */
@@ -33,4 +33,4 @@ export async function openSink(options: OpenSinkOptions): Promise<Sink> {
 }
 
 export { redactUrl } from './redact.js';
-export type { Sink } from './types.js';
+export type { Sink } from './sink.js';

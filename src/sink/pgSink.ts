@@ -10,9 +10,10 @@ import type { Driver, DriverTransaction, QueryResult, Row, SqlRunner } from './d
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
 import { describeUrl, parseConnectionUrl, redactUrl, urlSecrets } from './redact.js';
-import { SqlSink } from './sqlSink.js';
+import { createSink } from './sink.js';
 import { sqlFile } from './sqlFiles.js';
-import type { DocumentRow, Sink } from './types.js';
+import type { Sink } from './sink.js';
+import type { DocumentRow } from './types.js';
 
 export interface PgSinkOptions {
   databaseUrl: string;
@@ -31,7 +32,7 @@ export async function openPgSink(options: PgSinkOptions): Promise<Sink> {
     await driver.close().catch(() => undefined);
     throw toSinkError(error, 'E_CONNECT', `cannot connect to PostgreSQL at ${driver.location}`, driver.secrets);
   }
-  return new SqlSink(driver);
+  return createSink(driver);
 }
 
 /**

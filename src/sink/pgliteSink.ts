@@ -14,9 +14,10 @@ import { ensureFreeSpace, RESERVE_BYTES, WRITE_AMPLIFICATION } from './diskSpace
 import type { Driver, DriverTransaction, QueryResult, Row, SqlRunner } from './driver.js';
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
-import { SqlSink } from './sqlSink.js';
+import { createSink } from './sink.js';
 import { sqlFile } from './sqlFiles.js';
-import type { DocumentRow, Sink } from './types.js';
+import type { Sink } from './sink.js';
+import type { DocumentRow } from './types.js';
 
 export interface PgliteSinkOptions {
   dataDir: string;
@@ -77,7 +78,7 @@ export async function openPgliteSink(options: PgliteSinkOptions): Promise<Sink> 
     throw toSinkError(error, 'E_CONNECT', `cannot open the PGlite database in ${dataDir}`, [], { name: 'pglite', location: dataDir });
   }
   const driver = new PgliteDriver(db, dataDir, readOnly, inMemory, readOnly ? null : dataDir);
-  return new SqlSink(driver.onClose(cleanup));
+  return createSink(driver.onClose(cleanup));
 }
 
 /**
@@ -87,7 +88,7 @@ export async function openPgliteSink(options: PgliteSinkOptions): Promise<Sink> 
  */
 export function pgliteSinkFrom(db: PGlite, options: { location: string; readOnly?: boolean; willBeCreated?: boolean }): Sink {
   const readOnly = options.readOnly ?? false;
-  return new SqlSink(new PgliteDriver(db, options.location, readOnly, options.willBeCreated ?? false, null));
+  return createSink(new PgliteDriver(db, options.location, readOnly, options.willBeCreated ?? false, null));
 }
 
 /** Checks free space before a write (diskSpace.ts); null: no check (read-only, or a test's own PGlite). */

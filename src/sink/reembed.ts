@@ -4,6 +4,7 @@
  * rest of the sink, so pg and PGlite run the same SQL files.
  */
 import { MigrateError } from '../errors.js';
+import type { Guard } from './access.js';
 import type { Driver, DriverTransaction, SqlRunner } from './driver.js';
 import {
   ledgerOf,
@@ -37,8 +38,6 @@ import type {
   SwapResult,
 } from './types.js';
 
-/** Runs `fn`, turning driver errors into coded ones with `context` (SqlSink's guard). */
-export type Guard = <T>(code: 'E_LOAD' | 'E_REEMBED' | 'E_SCHEMA', context: string, fn: () => Promise<T>) => Promise<T>;
 
 const STAGING = quoteIdent('pgvector_migrate_reembed_staging');
 

@@ -160,202 +160,6 @@ export interface LoadResult {
 }
 
 /**
- * The only thing the pipeline knows about the database. Both drivers (pg + pg-copy-streams,
- * PGlite + pgvector) implement it; all SQL lives behind it.
- */
-export interface Sink {
-  readonly driver: 'pg' | 'pglite';
-  /** Reachability, pgvector and table compatibility. Writes nothing. */
-  inspect(target: TargetSpec): Promise<DatabaseInfo>;
-  /**
-   * Creates the extension, table and indexes if missing, the table's `<table>_previous`, and
-   * applies the ledger migrations (sql/migrations/) to the table's schema, all in one
-   * transaction. E_DIM_MISMATCH if the table has another dimension. Never on a read-only sink.
-   * With `options.deferSearchIndex`, the HNSW index is NOT created (neither on a table created
-   * now nor on an existing table that lacks it): load first, then call buildSearchIndex once,
-   * which is several times faster than maintaining the graph row by row. Until then searches are
-   * correct but scan (no ANN index). Without the option, a missing index is created here.
-   */
-  ensureSchema(target: TargetSpec, options?: EnsureSchemaOptions): Promise<void>;
-  /**
-   * Creates the table's HNSW index (the one ensureSchema creates, for `target.distance`) if it
-   * is missing, with `maintenance_work_mem` raised for the build so the graph is built in memory.
-   * `built: false` when a valid index already existed, or when the dimension exceeds
-   * MAX_HNSW_DIMENSIONS (no index possible; searches scan). `ms`: time spent building.
-   * `concurrently` (pg only): CREATE INDEX CONCURRENTLY, outside any transaction, so loads and
-   * searches of the table go on meanwhile; an INVALID index left by an interrupted concurrent
-   * build is dropped (DROP INDEX CONCURRENTLY) and rebuilt. PGlite, and partitioned tables
-   * (PostgreSQL cannot build those concurrently), use a plain CREATE INDEX, which blocks writes
-   * to the table (not reads) while it runs; an invalid index is dropped and rebuilt there too.
-   * E_SCHEMA if the table does not exist; E_USAGE on a read-only sink or a bad option.
-   */
-  buildSearchIndex(target: TargetSpec, options?: BuildSearchIndexOptions): Promise<{ built: boolean; ms: number }>;
-  /**
-   * State of the table's HNSW index: 'valid', 'invalid' (an interrupted concurrent build left it;
-   * buildSearchIndex replaces it), 'missing', or null when the table does not exist. Reads only.
-   */
-  searchIndexState(target: TableRef): Promise<SearchIndexState>;
-  /**
-   * Replaces all rows of one (user, collection) in a single transaction: the batches are COPYed
-   * into a staging table, the old rows deleted, the staged rows inserted and counted, then commit.
-   * If `batches` throws, or any check fails, the transaction rolls back and the error propagates.
-   * With `options.runId` (a run started with startRun in the table's schema), the rows it deletes
-   * are first copied into `<table>_previous` and the replacement is recorded, in the same
-   * transaction, so rollbackStore can undo it; a run replacing the same store twice keeps the rows
-   * from before its first replacement. Locks: see LoadOptions (E_LOCKED with 'no-wait').
-   */
-  replaceStore(target: TargetSpec, key: StoreKey, batches: RowSource, options?: LoadOptions): Promise<LoadResult>;
-  /**
-   * Enables and forces row-level security on an existing documents table, with the policy
-   * `user_id = NULLIF(current_setting('app.user_id', true), '')` (sql/schema/009, 010): what
-   * ensureSchema does with `rls: true`, for a table created earlier (`setup-rls`). Idempotent:
-   * `changed` is false when all of it was there already. E_SCHEMA if the table does not exist or
-   * is not a documents table; E_USAGE on a read-only sink.
-   */
-  enableRls(target: TableRef): Promise<{ changed: boolean }>;
-  /**
-   * Runs `fn` in ONE database transaction: every `session.replaceStore` and `session.savePcaModel`
-   * commits together when `fn` resolves, or none does when anything throws (the previous active
-   * model stays active, every row stays as it was). Also rolled back when a session operation
-   * failed even if `fn` caught the error. While it runs, loads of other stores of `target`'s table
-   * wait (they take the table's lock in shared mode, this takes it exclusively). Session
-   * operations must be awaited one at a time. E_SCHEMA if the table does not exist yet.
-   * `options.lock`: 'no-wait' fails with E_LOCKED instead of waiting for the table's lock.
-   */
-  transaction<T>(target: TargetSpec, fn: (session: SinkSession) => Promise<T>, options?: LockOptions): Promise<T>;
-  /**
-   * The table's active PCA model; null if it has none or the models table does not exist yet.
-   * Reads only (works on a read-only sink, creates nothing).
-   */
-  getPcaModel(target: TableRef): Promise<PcaModelRecord | null>;
-  /** One of the table's models by id, active or not (null if unknown), e.g. the one a row names. */
-  getPcaModelById(target: TableRef | string, id: string): Promise<PcaModelRecord | null>;
-  /**
-   * Stores a model in its own transaction and makes it the table's active model (the previous one
-   * stays, inactive). Generates the id. Needs the schema (ensureSchema) of `model.table`.
-   */
-  savePcaModel(model: NewPcaModel): Promise<PcaModelRecord>;
-  /** The distinct (user, collection) pairs that have rows in the table; empty if it does not exist. */
-  listStoreKeys(target: TableRef): Promise<StoreKey[]>;
-  /**
-   * Rows applications wrote (source_index NULL: the tool never deletes or changes them), per
-   * store, in store order; empty if the table does not exist. Reads only.
-   */
-  applicationRows(target: TableRef): Promise<ApplicationRows[]>;
-  /**
-   * The distinct embedding fingerprints of the table's rows (of `userId`'s only, when given) with
-   * their row counts, most rows first; empty when the table or its fingerprint column is missing.
-   */
-  embeddingFingerprints(target: TableRef, userId?: string): Promise<{ fingerprint: string | null; rows: number }[]>;
-  /**
-   * Top-k rows of one user (optionally one collection) by the target's distance. On pgvector 0.8+
-   * the HNSW index is scanned iteratively (hnsw.iterative_scan, for this search's transaction
-   * only), so a user with k rows or more gets k.
-   */
-  search(target: TargetSpec, query: { userId: string; collection?: string; embedding: Float32Array; k: number }): Promise<SearchHit[]>;
-  /** ANALYZE of the table after a load (planner statistics). E_USAGE on a read-only sink. */
-  analyze(target: TableRef): Promise<void>;
-  /**
-   * `setup-search`: makes `hnsw.iterative_scan = relaxed_order` the default of every new
-   * connection to the current database, or with `role` of that role's connections to it
-   * (ALTER DATABASE / ALTER ROLE ... IN DATABASE ... SET). Idempotent. E_UNSUPPORTED on pgvector
-   * older than 0.8 and on PGlite (which applies no such defaults); E_USAGE for an unknown role or
-   * a read-only sink.
-   */
-  setupSearch(options: { role?: string }): Promise<SearchSetup>;
-
-  // ---- Run ledger (tables migration_runs, migration_stores in the documents table's schema) ----
-  //
-  // Writes need the ledger (ensureSchema creates it; E_SCHEMA otherwise) and a writable sink
-  // (E_USAGE). Reads work on a read-only sink and answer "nothing" (null, []) when the ledger
-  // does not exist yet; they never create it. `ledger` picks the schema: the ledger of that
-  // table's schema; absent, the first schema of the search_path (where an unqualified table's
-  // ledger is). A run loading `s.docs` must pass `{ table: 's.docs' }` so that its run and its
-  // stores' outcomes land in the same ledger.
-
-  /** Records a run as 'running', started now. The caller generates the id (a UUID). */
-  startRun(run: Omit<RunRecord, 'finishedAt' | 'status' | 'startedAt'>, ledger?: TableRef): Promise<RunRecord>;
-  /**
-   * Records one store's outcome (any number per store and run; the latest counts). The run must
-   * have been started in the ledger of `outcome.table`'s schema (E_USAGE otherwise).
-   */
-  recordStore(outcome: StoreOutcome): Promise<StoreOutcome>;
-  /** Ends a run: sets its status and finished_at. E_USAGE if the run is unknown. */
-  finishRun(id: string, status: 'succeeded' | 'failed' | 'interrupted', ledger?: TableRef): Promise<RunRecord>;
-  getRun(id: string, ledger?: TableRef): Promise<RunRecord | null>;
-  /**
-   * The latest recorded outcome of each store of `filter.table` (optionally one user and/or one
-   * collection), one per store, ordered by user then collection. "Latest" follows the order of
-   * recording (a sequence), never timestamps, so two outcomes recorded within the same clock tick
-   * are still told apart. `rolledBackAt` says when that run's load of the store was rolled back.
-   */
-  latestOutcomes(filter: { table: string; userId?: string; collection?: string }): Promise<StoreOutcome[]>;
-  /**
-   * The latest 'ok' outcome of a store whose load was not rolled back since (after a rollback,
-   * the rows in the table are from the load before), or null.
-   */
-  lastSuccessfulLoad(table: TableRef | string, key: StoreKey): Promise<StoreOutcome | null>;
-
-  // ---- Replaced rows and rollback (`<table>_previous`, migration_replacements) ----
-
-  /**
-   * Undoes `runId`'s replacement of one store in ONE transaction: deletes the store's current
-   * rows, puts back the rows the run replaced exactly as they were (every column: id, embedding,
-   * metadata, created_at, …), deletes them from `<table>_previous` and marks the replacement
-   * restored. A store that had no rows before the run ends up empty. E_ROLLBACK (nothing
-   * changed) when there is nothing to restore: the run did not replace the store with a run id,
-   * or it was rolled back already, or its saved rows were purged, or a later run replaced the
-   * store and was not rolled back (roll that one back first), or rows were written to the store
-   * after the run (by a load without run id, or by the application), or the saved rows were
-   * tampered with. Takes the same locks as a load (LockOptions).
-   */
-  rollbackStore(target: TableRef, key: StoreKey, runId: string, options?: LockOptions): Promise<RollbackResult>;
-  /**
-   * The stores of the table that `runId` replaced and that can still be rolled back (not rolled
-   * back yet, not purged), by user then collection; stores that had no rows before included.
-   * Rolling each back and calling this again yields the rest: a rollback interrupted midway can
-   * simply be repeated. Empty when the ledger does not exist. Reads only.
-   */
-  storesReplacedBy(target: TableRef, runId: string): Promise<StoreKey[]>;
-  /**
-   * Deletes the rows kept in `<table>_previous` that were replaced more than `olderThanDays` days
-   * ago (DELETE; nothing is dropped) and marks those replacements as no longer rollback-able, in
-   * one transaction. Returns the number of rows deleted.
-   */
-  purgePrevious(target: TableRef, olderThanDays: number): Promise<number>;
-
-  // ---- Reads for reuse and verification (work read-only) ----
-
-  /**
-   * The stored embedding of the store's rows whose content_sha256 is among `shas` and that were
-   * produced exactly as `fingerprint` says (same embedding_model, same pca_model_id, null = no
-   * PCA), keyed by hash. Values are bit-exact float32 (halfvec columns: their float16 values).
-   * Meant to be called once per batch. Empty when the table does not exist.
-   */
-  lookupEmbeddings(target: TableRef, key: StoreKey, shas: readonly string[], fingerprint: EmbeddingFingerprint): Promise<Map<string, Float32Array>>;
-  /** Every row of one store (no embeddings), ordered by source_index; empty when the table does not exist. */
-  readStoreSummaries(target: TableRef, key: StoreKey): Promise<StoredRowSummary[]>;
-  /**
-   * The store (user, collection) each of `ids` is in, ordered by id; ids absent from the table
-   * give nothing. Lets verification find a store's rows filed under another user.
-   */
-  readRowsByIds(target: TableRef, ids: readonly string[]): Promise<StoredRowOwner[]>;
-  /**
-   * What `doctor` reports about a table (see TableDiagnosis). Reads only (works read-only), one
-   * query per check. `normTolerance` (default 1e-3): how far from 1 a norm may be;
-   * `examples` (default 5, at most 1000): how many row ids (or duplicate groups) each check lists.
-   * E_SCHEMA when the table does not exist or is not a documents table; E_USAGE for bad options.
-   * A table from before fingerprints (ensureSchema not run since) reports all rows as NULL.
-   */
-  diagnose(target: TableRef, opts?: { normTolerance?: number; examples?: number }): Promise<TableDiagnosis>;
-
-  /** Re-embedding of one documents table into its side table, and the swap (see Reembedding). */
-  reembedding(table: TableRef): Reembedding;
-
-  close(): Promise<void>;
-}
-
-/**
  * A fitted PCA model as the database keeps it (table `vector_pca_models`, in the documents table's
  * schema). Float arrays come back bit-identical to what was saved.
  */
@@ -386,14 +190,6 @@ export interface PcaModelRecord {
 }
 
 export type NewPcaModel = Omit<PcaModelRecord, 'id' | 'createdAt'>;
-
-/** Operations that share one transaction (a PCA refit rewrites a whole table in one go). */
-export interface SinkSession {
-  /** Same checks and semantics as Sink.replaceStore, inside the session's transaction. */
-  replaceStore(target: TargetSpec, key: StoreKey, batches: RowSource, options?: LoadOptions): Promise<LoadResult>;
-  /** Stores a model and makes it the table's active model (the previous one stays, inactive). */
-  savePcaModel(model: NewPcaModel): Promise<PcaModelRecord>;
-}
 
 /** A run as the ledger (`migration_runs`) records it. Dry runs are never recorded. */
 export interface RunRecord {
@@ -460,19 +256,6 @@ export interface EmbeddingFingerprint {
    */
   embeddingFingerprint?: string;
 }
-
-/**
- * Sink.lookupEmbeddings bound to one store, handed by replaceStore to a RowSource function. It
- * reads over a connection that can answer while the store's own transaction is busy streaming
- * its COPY (pg: another pooled connection; PGlite: the transaction itself, between batches),
- * so the batches can look up reusable embeddings as they are produced. (Calling
- * Sink.lookupEmbeddings from inside a load would deadlock on PGlite, whose single connection
- * is held by the load's transaction.) It sees the store's rows as they were before the load.
- */
-export type EmbeddingLookup = (shas: readonly string[], fingerprint: EmbeddingFingerprint) => Promise<Map<string, Float32Array>>;
-
-/** The rows of a load: batches, or a function producing them that may use the store's lookup. */
-export type RowSource = AsyncIterable<DocumentRow[]> | ((lookup: EmbeddingLookup) => AsyncIterable<DocumentRow[]>);
 
 /** Where a row is (readRowsByIds). */
 export interface StoredRowOwner {
@@ -670,3 +453,6 @@ export interface Reembedding {
    */
   swapBack(options?: LockOptions): Promise<{ restored: string; sideTable: string; job: ReembedJob }>;
 }
+
+export type { Sink, SinkSession } from './sink.js';
+export type { StoreWriter } from './storeWriter.js';
