@@ -2,6 +2,9 @@ import path from 'node:path';
 import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
 import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
+import { isSanitizedUserId } from './source/discover.js';
+import type { SourceConfig } from './source/discoverSource.js';
+import { parseLayout } from './source/layout.js';
 import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
@@ -92,6 +95,8 @@ export interface MigrateConfig {
   rls: boolean;
   /** --owner-in-metadata: each row's metadata also carries user_id and collection_name (transform/ownerMetadata.ts). */
   ownerInMetadata: boolean;
+  /** --source, --user, --layout: which format is read and who owns its stores (source/discoverSource.ts). */
+  source: SourceConfig;
 }
 
 export interface QueryConfig {
@@ -119,6 +124,11 @@ export interface MigrateFlags {
   offline?: boolean;
   batchSize?: string;
   users?: string;
+  /** --source auto|simple|faiss|llamaindex|chroma. */
+  source?: string;
+  /** --user of migrate: the one owner of every store under the root. */
+  owner?: string;
+  layout?: string;
   table?: string;
   backupDir?: string;
   /** commander sets this to false for --no-backup. */
@@ -293,7 +303,18 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     partitions: flags.partitions === undefined ? null : partitionCount(flags.partitions),
     rls: flags.rls === true,
     ownerInMetadata: flags.ownerInMetadata === true,
+    source: sourceConfig(flags),
   };
+}
+
+function sourceConfig(flags: Pick<MigrateFlags, 'source' | 'owner' | 'layout'>): SourceConfig {
+  const format = oneOf(flags.source, '--source', ['auto', 'simple', 'faiss', 'llamaindex', 'chroma'] as const, 'auto');
+  const owner = flags.owner ?? null;
+  if (owner !== null && !isSanitizedUserId(owner)) throw new MigrateError('E_USAGE', `--user ${JSON.stringify(owner)} is not a sanitized user id (only letters, digits, "-" and single "_" between them)`);
+  const layout = flags.layout === undefined ? null : parseLayout(flags.layout);
+  if (layout !== null && owner !== null && layout.segments.some((s) => s.kind === 'user')) throw new MigrateError('E_USAGE', `--user and a --layout with {user} both name the owner; pass one of them`);
+  if (layout !== null && owner === null && !layout.segments.some((s) => s.kind === 'user')) throw new MigrateError('E_USAGE', `--layout ${JSON.stringify(layout.pattern)} has no {user}: add it, or pass --user U`);
+  return { format, owner, layout };
 }
 
 /** --partitions N: the sink's bounds (identifiers.ts), reported as a usage error naming the flag. */
@@ -418,6 +439,10 @@ export interface MigrateOptions {
   partitions?: number;
   rls?: boolean;
   ownerInMetadata?: boolean;
+  /** The source format (default auto), the one owner of every store (`--user`), or a `--layout` pattern. */
+  source?: SourceConfig['format'];
+  user?: string;
+  layout?: string;
   /** Relative paths are resolved against it (default: the process's working directory, read by the caller). */
   cwd?: string;
 }
@@ -474,5 +499,6 @@ export function migrateConfigOf(options: MigrateOptions, cwd: string, now: Date)
     partitions: options.partitions === undefined ? null : integer(options.partitions, 'partitions', 0, MIN_PARTITIONS, MAX_PARTITIONS),
     rls: options.rls === true,
     ownerInMetadata: options.ownerInMetadata === true,
+    source: sourceConfig({ ...(options.source === undefined ? {} : { source: options.source }), ...(options.user === undefined ? {} : { owner: options.user }), ...(options.layout === undefined ? {} : { layout: options.layout }) }),
   };
 }

@@ -79,6 +79,9 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--try-default-key', "also try the application's default per-user key (stores written before a master key was set)")
     .option('--batch-size <n>', 'texts embedded per batch', String(DEFAULTS.batchSize))
     .option('--users <ids>', 'only these user ids, comma-separated')
+    .option('--source <format>', 'store format: auto (by the files present), simple (vectors.pkl + metadata.json), faiss, llamaindex, chroma', 'auto')
+    .option('--user <id>', 'the one owner of every store under <root> (FAISS, LlamaIndex and Chroma stores are not per user)')
+    .option('--layout <pattern>', "map directories under <root> to owners and collections, e.g. '{user}/{collection}', '{user}/faiss_index', 'tenants/{user}/storage'")
     .option('--backup-dir <dir>', 'where store files are copied before loading', DEFAULTS.backupRoot)
     .option('--no-backup', 'do not back up store files')
     .option('--report <file>', 'write the run report as JSON')
@@ -96,8 +99,8 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--partitions <n>', 'create the table hash-partitioned on user_id into n partitions (2-256), each with its own HNSW index')
     .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
     .option('--owner-in-metadata', "also write user_id and collection_name into each row's metadata (for LangChain.js and other clients that filter on metadata only)")
-    .action(async (root: string, flags: MigrateFlags & { json?: boolean }) => {
-      const built = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
+    .action(async (root: string, flags: MigrateFlags & { json?: boolean; user?: string }) => {
+      const built = buildMigrateConfig(root, { ...flags, ...(flags.user === undefined ? {} : { owner: flags.user }) }, io.env, io.cwd, io.now());
       const config = { ...built, database: announcing(built.database) };
       const json = flags.json === true || io.stdout.isTTY !== true;
       const render = json ? jsonLinesRenderer(io.stdout) : progressRenderer(io.stderr);
@@ -176,13 +179,17 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--master-key <key>', 'master key for encrypted metadata; repeat it for several candidates (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS)', collect)
     .option('--try-default-key', "also try the application's default per-user key")
     .option('--embeddings <mode>', 'how the table was loaded: reembed (search with --model) or keep', 'reembed')
-    .option('--user <id>', 'only this user')
+    .option('--user <id>', 'only this user (with --source faiss|llamaindex|chroma or --layout: also the owner, as in migrate)')
     .option('--collections <names>', 'only these collections, comma-separated')
+    .option('--source <format>', 'store format, as in migrate', 'auto')
+    .option('--layout <pattern>', 'directories to owners and collections, as in migrate')
     .action(async (root: string | undefined, flags: MigrateFlags & { json?: boolean; user?: string }) => {
       const database = dbConfig(flags);
       const resolvedRoot = root ?? (await rootFromLedger(database, flags.table ?? DEFAULTS.table));
       if (resolvedRoot === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory');
-      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }) }, io.env, io.cwd, io.now());
+      // --user is only a filter on today's per-user layout; for the other formats it is their owner too.
+      const owns = flags.user !== undefined && flags.layout === undefined && flags.source !== undefined && !['auto', 'simple'].includes(flags.source);
+      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }), ...(owns ? { owner: flags.user } : {}) }, io.env, io.cwd, io.now());
       const config = { ...built, database };
       const result = await runVerify(config);
       if (jsonOut(flags)) {
