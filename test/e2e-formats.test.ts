@@ -122,6 +122,7 @@ describe.each(['pglite', 'pg'] as const)('real third-party stores through the CL
     expect(again.stores.filter((st) => st.status !== 'skipped').map((st) => st.status)).toEqual(Array.from(pythonDocuments(s).keys(), () => 'unchanged'));
   });
 
+  // About 10 CLI runs over all 14 stores, re-embedding 354 texts each time a run loads.
   it('re-embed mode: every real store at once (one owner by --user), dry run, verify, re-run, rollback', async () => {
     const table = `${prefix}reembed`;
     const base = ['migrate', REAL, '--user', 'alice', '--model', TINY_MODEL, '--no-backup', '--table', table, '--json', ...targetArgs(target)];
@@ -148,7 +149,7 @@ describe.each(['pglite', 'pg'] as const)('real third-party stores through the CL
     const rollback = await runCli(['rollback', '--table', table, '--run', report.runId, '--json', ...targetArgs(target)]);
     expect(rollback.code, rollback.stderr).toBe(0);
     expect((await tableRows(target, table)).size).toBe(0);
-  });
+   }, 1_200_000);
 
   it('--layout maps tenants/{user}/faiss_index to owners; a directory that is no sanitized id is skipped', async () => {
     const root = path.join(work, 'tenants-root');
