@@ -122,7 +122,7 @@ describe.each(['pglite', 'pg'] as const)('real third-party stores through the CL
     expect(again.stores.filter((st) => st.status !== 'skipped').map((st) => st.status)).toEqual(Array.from(pythonDocuments(s).keys(), () => 'unchanged'));
   });
 
-  // About 10 CLI runs over all 14 stores, re-embedding 354 texts each time a run loads.
+  // About 10 CLI runs over all 14 stores, re-embedding 390 texts each time a run loads.
   it('re-embed mode: every real store at once (one owner by --user), dry run, verify, re-run, rollback', async () => {
     const table = `${prefix}reembed`;
     const base = ['migrate', REAL, '--user', 'alice', '--model', TINY_MODEL, '--no-backup', '--table', table, '--json', ...targetArgs(target)];
