@@ -4,6 +4,9 @@ import { MigrateError } from './errors.js';
 import { Secret } from './secret.js';
 import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
 import { DEFAULT_QUEUE_POLICY, type QueuePolicy } from './queue/engine.js';
+import { isSanitizedUserId } from './source/discover.js';
+import type { SourceConfig } from './source/discoverSource.js';
+import { parseLayout } from './source/layout.js';
 import type { ReduceMode } from './transform/reduction.js';
 
 export const DEFAULTS = {
@@ -105,6 +108,8 @@ export interface MigrateConfig {
   rls: boolean;
   /** --owner-in-metadata: each row's metadata also carries user_id and collection_name (transform/ownerMetadata.ts). */
   ownerInMetadata: boolean;
+  /** --source, --user, --layout: which format is read and who owns its stores (source/discoverSource.ts). */
+  source: SourceConfig;
 }
 
 export interface QueryConfig {
@@ -133,6 +138,11 @@ export interface MigrateFlags {
   dtype?: string;
   batchSize?: string;
   users?: string;
+  /** --source auto|simple|faiss|llamaindex|chroma. */
+  source?: string;
+  /** --user of migrate: the one owner of every store under the root. */
+  owner?: string;
+  layout?: string;
   table?: string;
   backupDir?: string;
   /** commander sets this to false for --no-backup. */
@@ -311,7 +321,18 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     partitions: flags.partitions === undefined ? null : partitionCount(flags.partitions),
     rls: flags.rls === true,
     ownerInMetadata: flags.ownerInMetadata === true,
+    source: sourceConfig(flags),
   };
+}
+
+export function sourceConfig(flags: Pick<MigrateFlags, 'source' | 'owner' | 'layout'>): SourceConfig {
+  const format = oneOf(flags.source, '--source', ['auto', 'simple', 'faiss', 'llamaindex', 'chroma'] as const, 'auto');
+  const owner = flags.owner ?? null;
+  if (owner !== null && !isSanitizedUserId(owner)) throw new MigrateError('E_USAGE', `--user ${JSON.stringify(owner)} is not a sanitized user id (only letters, digits, "-" and single "_" between them)`);
+  const layout = flags.layout === undefined ? null : parseLayout(flags.layout);
+  if (layout !== null && owner !== null && layout.segments.some((s) => s.kind === 'user')) throw new MigrateError('E_USAGE', `--user and a --layout with {user} both name the owner; pass one of them`);
+  if (layout !== null && owner === null && !layout.segments.some((s) => s.kind === 'user')) throw new MigrateError('E_USAGE', `--layout ${JSON.stringify(layout.pattern)} has no {user}: add it, or pass --user U`);
+  return { format, owner, layout };
 }
 
 /** --partitions N: the sink's bounds (identifiers.ts), reported as a usage error naming the flag. */

@@ -1,7 +1,8 @@
 import type { EmbeddingsMode, MigrateConfig, MigrateFlags } from './config.js';
-import { buildMigrateConfig, DEFAULTS, masterKeys, modelConfig, nonEmpty } from './config.js';
+import { buildMigrateConfig, DEFAULTS, masterKeys, modelConfig, nonEmpty, sourceConfig } from './config.js';
 import { MigrateError } from './errors.js';
 import { MAX_PARTITIONS, MIN_PARTITIONS } from './sink/identifiers.js';
+import type { SourceConfig } from './source/discoverSource.js';
 import type { ReduceMode } from './transform/reduction.js';
 
 /**
@@ -43,6 +44,10 @@ export interface MigrateOptions {
   partitions?: number;
   rls?: boolean;
   ownerInMetadata?: boolean;
+  /** The source format (default auto), the one owner of every store (`--user`), or a `--layout` pattern. */
+  source?: SourceConfig['format'];
+  user?: string;
+  layout?: string;
   /** Relative paths are resolved against it (default: the process's working directory, read by the caller). */
   cwd?: string;
 }
@@ -99,5 +104,6 @@ export function migrateConfigOf(options: MigrateOptions, cwd: string, now: Date)
     partitions: options.partitions === undefined ? null : integer(options.partitions, 'partitions', 0, MIN_PARTITIONS, MAX_PARTITIONS),
     rls: options.rls === true,
     ownerInMetadata: options.ownerInMetadata === true,
+    source: sourceConfig({ ...(options.source === undefined ? {} : { source: options.source }), ...(options.user === undefined ? {} : { owner: options.user }), ...(options.layout === undefined ? {} : { layout: options.layout }) }),
   };
 }

@@ -85,6 +85,9 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--try-default-key', "also try the application's default per-user key (stores written before a master key was set)")
     .option('--batch-size <n>', 'texts embedded per batch', String(DEFAULTS.batchSize))
     .option('--users <ids>', 'only these user ids, comma-separated')
+    .option('--source <format>', 'store format: auto (by the files present), simple (vectors.pkl + metadata.json), faiss, llamaindex, chroma', 'auto')
+    .option('--user <id>', 'the one owner of every store under <root> (FAISS, LlamaIndex and Chroma stores are not per user)')
+    .option('--layout <pattern>', "map directories under <root> to owners and collections, e.g. '{user}/{collection}', '{user}/faiss_index', 'tenants/{user}/storage'")
     .option('--backup-dir <dir>', 'where store files are copied before loading', DEFAULTS.backupRoot)
     .option('--no-backup', 'do not back up store files')
     .option('--report <file>', 'write the run report as JSON')
@@ -105,8 +108,8 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--enqueue', 'plan once (validate, table, PCA, ledger run), then queue one job per store for `worker` processes (PostgreSQL only)')
     .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
     .option('--attempts <n>', 'with --enqueue: attempts of a store before it ends failed', '3')
-    .action(async (root: string, flags: MigrateFlags & EnqueueFlags & { json?: boolean }) => {
-      const built = buildMigrateConfig(root, flags, io.env, io.cwd, io.now());
+    .action(async (root: string, flags: MigrateFlags & EnqueueFlags & { json?: boolean; user?: string }) => {
+      const built = buildMigrateConfig(root, { ...flags, ...(flags.user === undefined ? {} : { owner: flags.user }) }, io.env, io.cwd, io.now());
       const config = { ...built, database: announcing(built.database) };
       const json = flags.json === true || io.stdout.isTTY !== true;
       if (flags.enqueue === true) {
@@ -215,13 +218,17 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--master-key <key>', 'master key for encrypted metadata; repeat it for several candidates (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS)', collect)
     .option('--try-default-key', "also try the application's default per-user key")
     .option('--embeddings <mode>', 'how the table was loaded: reembed (search with --model) or keep', 'reembed')
-    .option('--user <id>', 'only this user')
+    .option('--user <id>', 'only this user (with --source faiss|llamaindex|chroma or --layout: also the owner, as in migrate)')
     .option('--collections <names>', 'only these collections, comma-separated')
+    .option('--source <format>', 'store format, as in migrate', 'auto')
+    .option('--layout <pattern>', 'directories to owners and collections, as in migrate')
     .action(async (root: string | undefined, flags: MigrateFlags & { json?: boolean; user?: string }) => {
       const database = dbConfig(flags);
       const resolvedRoot = root ?? (await rootFromLedger(database, flags.table ?? DEFAULTS.table));
       if (resolvedRoot === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory');
-      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }) }, io.env, io.cwd, io.now());
+      // --user is only a filter on today's per-user layout; for the other formats it is their owner too.
+      const owns = flags.user !== undefined && flags.layout === undefined && flags.source !== undefined && !['auto', 'simple'].includes(flags.source);
+      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }), ...(owns ? { owner: flags.user } : {}) }, io.env, io.cwd, io.now());
       const config = { ...built, database };
       const result = await runVerify(config);
       if (jsonOut(flags)) {

@@ -8,8 +8,8 @@
  * which builds the deferred index and closes the ledger run.
  */
 import type PgBoss from 'pg-boss';
-import type { MigrateConfig, WorkerConfig } from '../config.js';
-import { DEFAULTS } from '../config.js';
+import type { EmbeddingDtype, MigrateConfig, WorkerConfig } from '../config.js';
+import { DEFAULTS, sourceConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
 import { ensureQueue, jobOptions, openQueue, QUEUE_SCHEMA, queueUrl, type QueuePolicy } from '../queue/engine.js';
 import { jobId, QUEUES } from '../queue/jobs.js';
@@ -17,6 +17,7 @@ import type { JobHandler } from '../queue/worker.js';
 import { quoteIdent } from '../sink/identifiers.js';
 import { sqlFile } from '../sink/sqlFiles.js';
 import type { Sink, TargetSpec } from '../sink/types.js';
+import type { SourceConfig } from '../source/discoverSource.js';
 import type { Embedder } from '../transform/embedder.js';
 import { projecting, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
@@ -45,6 +46,10 @@ export interface MigrateJobSettings {
   partitions: number | null;
   rls: boolean;
   ownerInMetadata: boolean;
+  /** The enqueuing run's --dtype (null: the default); a worker embeds with the same file. */
+  dtype: string | null;
+  /** How the enqueuing run found the stores (--source, --user, --layout): each worker discovers its store the same way. */
+  source: { format: SourceConfig['format']; owner: string | null; layout: string | null };
 }
 
 export interface StoreJobData extends MigrateJobSettings {
@@ -134,6 +139,8 @@ function settingsOf(plan: MigrationPlan): MigrateJobSettings {
     partitions: c.partitions,
     rls: c.rls,
     ownerInMetadata: c.ownerInMetadata,
+    dtype: c.model.dtype ?? null,
+    source: { format: c.source.format, owner: c.source.owner, layout: c.source.layout?.pattern ?? null },
   };
 }
 
@@ -159,7 +166,7 @@ function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
     database: worker.database,
     masterKeys: worker.masterKeys,
     tryDefaultKey: worker.tryDefaultKey,
-    model: { id: data.model, cacheDir: worker.modelCacheDir, allowRemoteModels: worker.allowRemoteModels },
+    model: { id: data.model, cacheDir: worker.modelCacheDir, allowRemoteModels: worker.allowRemoteModels, ...(data.dtype === null ? {} : { dtype: data.dtype as EmbeddingDtype }) },
     batchSize: data.batchSize,
     users: [data.userId],
     table: data.table,
@@ -177,6 +184,7 @@ function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
     partitions: data.partitions,
     rls: data.rls,
     ownerInMetadata: data.ownerInMetadata,
+    source: sourceConfig({ source: data.source.format, ...(data.source.owner === null ? {} : { owner: data.source.owner }), ...(data.source.layout === null ? {} : { layout: data.source.layout }) }),
   };
 }
 

@@ -34,7 +34,11 @@ function shuffle<T>(items: T[], random: () => number): T[] {
 export async function sampleStoredVectors(sources: readonly SampleSource[], size: number, seed: number): Promise<VectorSample> {
   const random = seededRandom(seed);
   const reservoir = new Reservoir<Float32Array>(size, random);
-  for (const { store } of sources) {
+  for (const { store, key } of sources) {
+    if (store.format !== undefined) {
+      for await (const r of readStoreRecords(store, key, { withVectors: true })) if (r.vector !== undefined) reservoir.offer(r.vector instanceof Float32Array ? r.vector : Float32Array.from(r.vector));
+      continue;
+    }
     if (store.vectorsPath === null) continue;
     for await (const v of readPickledVectors(store.vectorsPath)) reservoir.offer(v instanceof Float32Array ? v : Float32Array.from(v));
   }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { MigrateConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
-import { discoverStores } from '../source/discover.js';
+import { discoverSource } from '../source/discoverSource.js';
 import { KeyRing, keyCandidates } from '../source/keyRing.js';
 import type { FernetKey } from '../source/keys.js';
 import { inspectStore, storeSourceSha256 } from '../source/store.js';
@@ -30,7 +30,7 @@ export async function discover(config: MigrateConfig): Promise<Discovery> {
   const stores: StoreLocation[] = [];
   const skipped: StoreReport[] = [];
   const refused = new Map<StoreLocation, MigrateError>();
-  for await (const event of discoverStores(config.root, config.users === null ? {} : { users: config.users })) {
+  for await (const event of discoverSource(config)) {
     if (event.kind === 'store' || event.kind === 'unreadable') {
       stores.push(event.store);
       if (event.kind === 'unreadable') refused.set(event.store, new MigrateError(event.code, `${storeLabel(event.store)}: ${event.reason}`));

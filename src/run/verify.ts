@@ -1,13 +1,13 @@
 import type { MigrateConfig } from '../config.js';
 import { toMigrateError } from '../errors.js';
 import type { Sink, StoredRowSummary, TargetSpec } from '../sink/types.js';
-import { discoverStores } from '../source/discover.js';
+import { discoverSource } from '../source/discoverSource.js';
 import { KeyRing, keyCandidates } from '../source/keyRing.js';
 import { inspectStore, readStoreRecords } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
 import type { Embedder } from '../transform/embedder.js';
 import { projectForSearch } from '../transform/pcaFit.js';
-import { rowId } from '../transform/rowId.js';
+import { pendingRowId } from '../transform/rowId.js';
 import { extractTexts, newRowStats } from '../transform/rows.js';
 import { truncateForSearch } from '../transform/truncate.js';
 import { fromPcaModelRecord } from './pcaModels.js';
@@ -47,7 +47,7 @@ async function expectedRows(store: StoreLocation, keys: KeyRing, withVectors: bo
   const out: Expected[] = [];
   const records = readStoreRecords(store, key, { withVectors });
   for await (const p of extractTexts(records, newRowStats())) {
-    out.push({ index: p.index, sha: p.contentSha256, id: rowId(store.userId, store.collection, p.index, p.contentSha256), text: p.text, ...(p.vector === undefined ? {} : { vector: p.vector }) });
+    out.push({ index: p.index, sha: p.contentSha256, id: pendingRowId(store.userId, store.collection, p), text: p.text, ...(p.vector === undefined ? {} : { vector: p.vector }) });
   }
   return out;
 }
@@ -99,7 +99,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
     const check = async (embedder: Embedder | null): Promise<VerifyResult> => {
       const result: VerifyResult = { stores: [], mismatches: [] };
       const keys = new KeyRing(keyCandidates(config.masterKeys, config.tryDefaultKey));
-      for await (const event of discoverStores(config.root, config.users === null ? {} : { users: config.users })) {
+      for await (const event of discoverSource(config)) {
         if (event.kind !== 'store') continue;
         const store = event.store;
         if (config.collections !== null && !config.collections.includes(store.collection)) continue;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { sha256OfFile } from '../hash.js';
 import type { FernetKey } from './keys.js';
+import { formatSourceSha256, inspectFormatStore, readFormatRecords } from './formatStore.js';
 import { readMetadataEntries } from './metadata.js';
 import { inspectPickledVectors, readPickledVectors, type PickleInfo } from './pickle/index.js';
 import type { MetadataEntry, StoreLocation, StoredVector } from './types.js';
@@ -24,6 +25,8 @@ export interface SourceRecord {
   index: number;
   entry: MetadataEntry;
   vector?: StoredVector;
+  /** A third-party format's own id of the record (row ids derive from it); absent for the application's format. */
+  sourceId?: string;
 }
 
 /**
@@ -31,6 +34,7 @@ export interface SourceRecord {
  * store whose files did not change since its last successful load.
  */
 export async function storeSourceSha256(store: StoreLocation): Promise<string> {
+  if (store.format !== undefined) return formatSourceSha256(store, store.format);
   const outer = createHash('sha256');
   for (const file of [store.vectorsPath, store.metadataPath]) {
     if (file === null) continue;
@@ -56,6 +60,7 @@ async function countEntries(store: StoreLocation, metadataPath: string, key: Fer
  * one fails, so the report can say what each holds.
  */
 export async function inspectStore(store: StoreLocation, key: FernetKey): Promise<StoreInspection> {
+  if (store.format !== undefined) return inspectFormatStore(store, store.format);
   const manifest: StoreManifest = { vectors: null, dimensions: null, pickle: null, entries: null };
   const errors: MigrateError[] = [];
 
@@ -97,6 +102,10 @@ export async function inspectStore(store: StoreLocation, key: FernetKey): Promis
  * texts against vectors.
  */
 export async function* readStoreRecords(store: StoreLocation, key: FernetKey, options: { withVectors: boolean }): AsyncGenerator<SourceRecord> {
+  if (store.format !== undefined) {
+    yield* readFormatRecords(store, store.format, options);
+    return;
+  }
   if (store.metadataPath === null) throw new MigrateError('E_MISSING_FILE', `${label(store)} has no metadata.json`);
   const entries = readMetadataEntries(store.metadataPath, key, { userId: store.userId, collection: store.collection });
   if (!options.withVectors) {

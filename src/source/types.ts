@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { FormatInspection, FormatReader } from './formats/types.js';
 
 /** One `user_data/{userId}/vector_store_{collection}/` directory found under the root. */
 export interface StoreLocation {
@@ -10,6 +11,19 @@ export interface StoreLocation {
   vectorsPath: string | null;
   /** Absolute path of metadata.json, or null when the store has none. */
   metadataPath: string | null;
+  /** Set for a third-party store (FAISS, LlamaIndex, Chroma): its files are the reader's, not the two above. */
+  format?: FormatSource;
+}
+
+/** Which reader reads a third-party store, and which of the directory's collections this store is. */
+export interface FormatSource {
+  reader: FormatReader;
+  /** The collection as the format names it ('' for a format with one unnamed collection). */
+  name: string;
+  /** The store directory relative to the root, as reports show it. */
+  relPath: string;
+  /** What discovery's inspection found (counts, files), reused by validation instead of a second read. */
+  inspection: FormatInspection;
 }
 
 export type DiscoveryEvent =

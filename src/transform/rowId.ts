@@ -16,3 +16,16 @@ export function sha256Hex(text: string): string {
 export function rowId(userId: string, collection: string, index: number, contentSha256: string): string {
   return uuidv5(`${userId}\u0000${collection}\u0000${index}\u0000${contentSha256}`, ROW_ID_NAMESPACE);
 }
+
+/**
+ * Row id of a record of a third-party format, from the format's own id (docstore id, node id,
+ * Chroma embedding id): stable across re-runs even when the reader's order changes.
+ */
+export function sourceRowId(userId: string, collection: string, sourceId: string): string {
+  return uuidv5(`${userId}\u0000${collection}\u0000${sourceId}`, ROW_ID_NAMESPACE);
+}
+
+/** The id of a pending row: from the format's id when it has one, else today's (index and text hash). */
+export function pendingRowId(userId: string, collection: string, p: { index: number; contentSha256: string; sourceId?: string }): string {
+  return p.sourceId === undefined ? rowId(userId, collection, p.index, p.contentSha256) : sourceRowId(userId, collection, p.sourceId);
+}

@@ -3,7 +3,7 @@ import type { DocumentRow } from '../sink/types.js';
 import type { SourceRecord } from '../source/store.js';
 import { extractEntry } from './extract.js';
 import { withOwner, type Owner } from './ownerMetadata.js';
-import { rowId, sha256Hex } from './rowId.js';
+import { pendingRowId, sha256Hex } from './rowId.js';
 import type { PendingEntry, Vectorizer } from './vectorize.js';
 
 export interface RowStats {
@@ -22,6 +22,7 @@ export function newRowStats(): RowStats {
 export interface PendingRow extends PendingEntry {
   metadataJson: string;
   contentSha256: string;
+  sourceId?: string;
 }
 
 export interface RowContext {
@@ -61,6 +62,7 @@ export async function* extractTexts(records: AsyncIterable<SourceRecord>, stats:
       ...(record.vector === undefined ? {} : { vector: record.vector }),
       metadataJson: JSON.stringify(metadata),
       contentSha256: sha256Hex(extracted.text),
+      ...(record.sourceId === undefined ? {} : { sourceId: record.sourceId }),
     };
   }
   for (const [key, m] of moved) stats.warnings.push(`${m.count} entries had a metadata ${key} other than the store's; --owner-in-metadata wrote the store's and kept theirs aside (e.g. ${m.first})`);
@@ -95,7 +97,7 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
     }
     stats.rows++;
     return {
-      id: rowId(ctx.userId, ctx.collection, p.index, p.contentSha256),
+      id: pendingRowId(ctx.userId, ctx.collection, p),
       userId: ctx.userId,
       collection: ctx.collection,
       text: p.text,
