@@ -95,7 +95,14 @@ export async function startLoad(tx: DriverTransaction, guard: Guard, t: Target, 
       checkBatch(batch, key, t.dimensions);
       if (batch.length === 0) return;
       sent += batch.length;
-      await Promise.race([channel.push(batch), copyFailure]);
+      try {
+        await Promise.race([channel.push(batch), copyFailure]);
+      } catch (error) {
+        // A push fails when the COPY stopped pulling: then the COPY's own error (a full disk, a
+        // refused row) is what went wrong, not the push after it. The COPY has ended by then
+        // (writes are awaited one at a time, so the channel ended), so awaiting it cannot hang.
+        throw await copying.then(() => error, (copyError: unknown) => copyError);
+      }
     },
     async finish() {
       channel.close();
