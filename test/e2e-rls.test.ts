@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openQueue, QUEUE_SCHEMA } from '../src/queue/engine.js';
 import { runCli, SHARED_STORES, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
 
 const MASTER_KEY = (JSON.parse(await readFile(path.join(SHARED_STORES, 'CASES.json'), 'utf8')) as { master_key: string }).master_key;
@@ -76,9 +77,19 @@ describe('row-level security and partitions through the CLI (pg, migration role 
   });
 
   it('status, verify and doctor work on it', async () => {
+    // The job queue installed by another role (the superuser here), as when an operator enqueued
+    // work in this database: the migration role cannot read it, and status still reports the ledger.
+    const boss = await openQueue(TEST_DATABASE_URL, { applicationName: 'e2e-rls installs the queue', supervise: false }, () => undefined);
+    await boss.stop({ graceful: false, wait: true });
     const status = await runCli(['status', ...db(), '--json']);
-    const stores = (status.lines[0] as { stores: { userId: string; status: string }[] }).stores;
-    expect(stores.filter((s) => s.status === 'ok').map((s) => s.userId)).toContain('bob');
+    // Exit 1: the shared data's deliberately broken stores are failed in the ledger.
+    expect(status.code, status.stderr).toBe(1);
+    const json = status.lines[0] as { stores: { userId: string; status: string }[]; notes: string[] };
+    expect(json.stores.filter((s) => s.status === 'ok').map((s) => s.userId)).toContain('bob');
+    expect(json.notes.join('\n')).toContain(`the job queue (schema ${QUEUE_SCHEMA}) exists but this role cannot read it`);
+    const watch = await runCli(['status', ...db(), '--watch', '--json']);
+    expect(watch.code).toBe(2);
+    expect(watch.stderr).toMatch(new RegExp(`error E_CONFIG: the job queue \\(schema ${QUEUE_SCHEMA}\\) was installed by another role .*GRANT USAGE ON SCHEMA ${QUEUE_SCHEMA}`));
     const verify = await runCli(['verify', ...db(), '--model', TINY_MODEL, '--user', 'bob', '--json'], { env });
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect((verify.lines[0] as { mismatches: unknown[] }).mismatches).toEqual([]);

@@ -18,7 +18,7 @@ import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../ru
 import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
 import { enqueueMigration } from '../run/migrateQueue.js';
 import { work } from '../run/worker.js';
-import { queueBar, queueStatus, watchQueue } from '../run/queueStatus.js';
+import { queueBar, queueStatus, UNREADABLE_QUEUE_NOTE, watchQueue } from '../run/queueStatus.js';
 import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
@@ -193,10 +193,12 @@ export async function runCli(io: CliIo): Promise<number> {
         return;
       }
       const status = await runStatus({ database: dbConfig(flags), table: flags.table, userId: flags.user ?? null });
-      const queue = await queueStatus(dbConfig(flags), flags.table);
+      const read = await queueStatus(dbConfig(flags), flags.table);
+      const queue = read === 'unreadable' ? null : read;
+      const notes = [...statusNotes(status), ...(read === 'unreadable' ? [UNREADABLE_QUEUE_NOTE] : [])];
       const outcomes = status.stores;
       if (jsonOut(flags)) {
-        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes: statusNotes(status) })}\n`);
+        io.stdout.write(`${JSON.stringify({ table: flags.table, stores: outcomes, unfinishedRuns: status.unfinishedRuns, searchIndex: status.searchIndex, notes })}\n`);
       } else if (outcomes.length === 0) {
         io.stdout.write(`no run recorded for table ${flags.table}${flags.user === undefined ? '' : ` and user ${flags.user}`}\n`);
       } else {
@@ -204,7 +206,7 @@ export async function runCli(io: CliIo): Promise<number> {
           const why = o.errorCode === null ? '' : `  ${o.errorCode}: ${o.errorMessage ?? ''}`;
           io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rows).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
         }
-        for (const note of statusNotes(status)) io.stdout.write(`note: ${note}\n`);
+        for (const note of notes) io.stdout.write(`note: ${note}\n`);
       }
       if (queue !== null && queue.total > 0) {
         if (jsonOut(flags)) io.stdout.write(`${JSON.stringify({ queue })}\n`);

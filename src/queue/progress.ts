@@ -19,13 +19,17 @@ export interface QueueProgress {
   workers: string[];
 }
 
-/** The queue's jobs for `table` (null when the queue was never installed in this database). */
-export async function readQueueProgress(url: string, table: string, workerPrefix: string): Promise<QueueProgress | null> {
+/**
+ * The queue's jobs for `table`: null when the queue was never installed in this database, 'unreadable'
+ * when it was (by another role) and this role has no USAGE on its schema.
+ */
+export async function readQueueProgress(url: string, table: string, workerPrefix: string): Promise<QueueProgress | null | 'unreadable'> {
   const client = new pg.Client({ connectionString: url, application_name: 'pgvector-migrate status' });
   await client.connect();
   try {
-    const { rows: installed } = await client.query<{ installed: boolean }>(sqlFile('queries/queue_installed.sql'), [`${QUEUE_SCHEMA}.job`]);
+    const { rows: installed } = await client.query<{ installed: boolean; usable: boolean }>(sqlFile('queries/queue_installed.sql'), [QUEUE_SCHEMA]);
     if (installed[0]?.installed !== true) return null;
+    if (installed[0].usable !== true) return 'unreadable';
     const { rows } = await client.query<{ name: string; state: string; jobs: number }>(sqlFile('queries/queue_progress.sql', { schema: quoteIdent(QUEUE_SCHEMA) }), [table]);
     const { rows: workers } = await client.query<{ name: string }>(sqlFile('queries/queue_workers.sql'), [`${workerPrefix}%`]);
     const queues: Record<string, Record<string, number>> = {};

@@ -3,7 +3,8 @@
  * time left, and the workers connected now. `watchQueue` samples it until no job is left.
  */
 import type { DatabaseConfig } from '../config.js';
-import { queueUrl } from '../queue/engine.js';
+import { MigrateError } from '../errors.js';
+import { QUEUE_SCHEMA, queueUrl } from '../queue/engine.js';
 import { readQueueProgress, type QueueProgress } from '../queue/progress.js';
 import { WORKER_APPLICATION } from './worker.js';
 
@@ -13,10 +14,23 @@ export interface QueueSample extends QueueProgress {
   etaSeconds: number | null;
 }
 
-/** Null on PGlite (no queue there) or when no job was ever queued in the database. */
-export async function queueStatus(database: DatabaseConfig, table: string): Promise<QueueProgress | null> {
+/**
+ * Null on PGlite (no queue there) or when no job was ever queued in the database; 'unreadable' when
+ * another role installed the queue and this one may not read it: `status` still reports the ledger.
+ */
+export async function queueStatus(database: DatabaseConfig, table: string): Promise<QueueProgress | null | 'unreadable'> {
   if (database.url === null) return null;
   return readQueueProgress(database.url.reveal(), table, WORKER_APPLICATION);
+}
+
+/** What `status` says when the queue exists but this role cannot read it. */
+export const UNREADABLE_QUEUE_NOTE = `the job queue (schema ${QUEUE_SCHEMA}) exists but this role cannot read it: queued work is not shown`;
+
+function unreadable(): MigrateError {
+  return new MigrateError(
+    'E_CONFIG',
+    `the job queue (schema ${QUEUE_SCHEMA}) was installed by another role and this one cannot read it: GRANT USAGE ON SCHEMA ${QUEUE_SCHEMA} and SELECT ON ${QUEUE_SCHEMA}.job to it, or watch as the role that enqueued`,
+  );
 }
 
 /**
@@ -31,6 +45,7 @@ export async function watchQueue(database: DatabaseConfig, table: string, option
   for (;;) {
     const p = await readQueueProgress(url, table, WORKER_APPLICATION);
     if (p === null) return null;
+    if (p === 'unreadable') throw unreadable();
     first ??= p;
     const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
     const finished = p.done + p.failed - (first.done + first.failed);
