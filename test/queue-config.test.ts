@@ -1,11 +1,16 @@
 /** The queue's configuration (issue 14): flags > env > defaults, built once in config.ts. */
 import { describe, expect, it } from 'vitest';
 import { buildReembedConfig, buildWorkerConfig, queuePolicy } from '../src/config.js';
+import { takeoverSeconds } from '../src/queue/engine.js';
 import { jobId } from '../src/queue/jobs.js';
 
 describe('queue configuration', () => {
-  it('defaults to a 2-minute expiry and 3 attempts; --job-timeout and --attempts override them', () => {
-    expect(queuePolicy({})).toEqual({ expireSeconds: 120, attempts: 3, retryDelaySeconds: 5 });
+  it('defaults to a takeover within 2 minutes and 3 attempts; --job-timeout and --attempts override them', () => {
+    expect(queuePolicy({})).toEqual({ expireSeconds: 100, attempts: 3, retryDelaySeconds: 5 });
+    // Expiry + sweep + the first retry's longest backoff + a poll: the issue's bound for a killed worker.
+    expect(takeoverSeconds(queuePolicy({}))).toBe(117);
+    expect(takeoverSeconds(queuePolicy({}))).toBeLessThanOrEqual(120);
+    expect(takeoverSeconds(queuePolicy({ jobTimeout: '30' }))).toBe(47);
     expect(queuePolicy({ jobTimeout: '30', attempts: '5' })).toMatchObject({ expireSeconds: 30, attempts: 5 });
     expect(() => queuePolicy({ attempts: '0' })).toThrow(/--attempts must be between 1 and 100/);
   });

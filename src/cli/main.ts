@@ -19,6 +19,7 @@ import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
 import { enqueueMigration } from '../run/migrateQueue.js';
 import { work } from '../run/worker.js';
 import { queueBar, queueStatus, UNREADABLE_QUEUE_NOTE, watchQueue } from '../run/queueStatus.js';
+import { DEFAULT_QUEUE_POLICY } from '../queue/engine.js';
 import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
@@ -106,7 +107,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--rls', "enable and force row-level security: a session sees only the rows of user current_setting('app.user_id')")
     .option('--owner-in-metadata', "also write user_id and collection_name into each row's metadata (for LangChain.js and other clients that filter on metadata only)")
     .option('--enqueue', 'plan once (validate, table, PCA, ledger run), then queue one job per store for `worker` processes (PostgreSQL only)')
-    .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
+    .option('--job-timeout <seconds>', `with --enqueue: a job whose worker went silent this long is given to another worker (default ${DEFAULT_QUEUE_POLICY.expireSeconds})`)
     .option('--attempts <n>', 'with --enqueue: attempts of a store before it ends failed', '3')
     .action(async (root: string, flags: MigrateFlags & EnqueueFlags & { json?: boolean; user?: string }) => {
       const built = buildMigrateConfig(root, { ...flags, ...(flags.user === undefined ? {} : { owner: flags.user }) }, io.env, io.cwd, io.now());
@@ -292,7 +293,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--enqueue', 'make the side table and the job once, then queue one job per page of rows for `worker` processes (PostgreSQL only)')
     .option('--swap', 'finish a queued re-embedding here: embed what is left, index, verify and swap')
     .option('--page-rows <n>', 'with --enqueue: rows per page job (default: one sort window, 64 batches)')
-    .option('--job-timeout <seconds>', 'with --enqueue: a job whose worker went silent this long is given to another worker', '120')
+    .option('--job-timeout <seconds>', `with --enqueue: a job whose worker went silent this long is given to another worker (default ${DEFAULT_QUEUE_POLICY.expireSeconds})`)
     .option('--attempts <n>', 'with --enqueue: attempts of a job before it ends failed', '3')
     .action(async (given: ReembedFlags & { json?: boolean }, cmd: Command) => {
       // --swap and --no-swap share one value whose default is true: only a given flag counts.

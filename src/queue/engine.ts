@@ -22,10 +22,23 @@ export interface QueuePolicy {
   retryDelaySeconds: number;
 }
 
-export const DEFAULT_QUEUE_POLICY: QueuePolicy = { expireSeconds: 120, attempts: 3, retryDelaySeconds: 5 };
-
 /** How often abandoned jobs are looked for; one cheap query per interval for the whole cluster. */
 export const SWEEP_SECONDS = 5;
+
+/** How often an idle worker asks pg-boss for a job. */
+export const POLL_SECONDS = 2;
+
+/**
+ * The longest a killed worker's job waits before another worker starts it: its expiry, then the
+ * sweep that notices it, then the first retry's delay (pg-boss's backoff draws it from
+ * [d, 2d] for base delay d), then one idle worker's poll.
+ */
+export function takeoverSeconds(policy: QueuePolicy): number {
+  return policy.expireSeconds + SWEEP_SECONDS + 2 * policy.retryDelaySeconds + POLL_SECONDS;
+}
+
+// 100 s of expiry keeps the default takeover within 2 minutes (100 + 5 + 10 + 2 = 117 s).
+export const DEFAULT_QUEUE_POLICY: QueuePolicy = { expireSeconds: 100, attempts: 3, retryDelaySeconds: 5 };
 
 /** The queue's connection to a PostgreSQL server; PGlite is one process and has no use for one. */
 export function queueUrl(database: DatabaseConfig, command: string): string {

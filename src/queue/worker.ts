@@ -6,6 +6,7 @@
 import type PgBoss from 'pg-boss';
 import { isMigrateError } from '../errors.js';
 import type { QueueName } from './jobs.js';
+import { POLL_SECONDS } from './engine.js';
 
 export interface JobHandler {
   queue: QueueName;
@@ -48,7 +49,7 @@ export interface WorkerReport {
 }
 
 export async function runWorker(boss: PgBoss, handlers: readonly JobHandler[], options: WorkerOptions): Promise<WorkerReport> {
-  const pollSeconds = options.pollSeconds ?? 2;
+  const pollSeconds = options.pollSeconds ?? POLL_SECONDS;
   const counts = { done: 0, failed: 0 };
   let inFlight = 0;
   const idle: (() => void)[] = [];
