@@ -5,16 +5,15 @@
  * ledger, each killed job is finished by the surviving worker, the poison store ends `failed`
  * with its code, and a second --enqueue of the same plan adds no job.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, dropTablesLike, REPO, runCli, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
+import { dropTablesLike, REPO, runCli, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
+import { eventOf, query, QUEUE_SCHEMA, queueJobs, startWorker, type Worker } from './helpers/queueWorkers.js';
 
 const MASTER_KEY = 'W3pm0Q8cT3l3M1gP1yH0mXb8m5Jg1J3uG1m2l1Yt2xE=';
-const QUEUE_SCHEMA = 'pgvector_migrate_queue';
 const ENTRIES = 8;
 const STORES = Array.from({ length: 30 }, (_, n) => {
   const user = `u${String(n).padStart(2, '0')}`;
@@ -28,54 +27,6 @@ const STORES = Array.from({ length: 30 }, (_, n) => {
   };
 });
 const POISON = 'u07';
-
-interface Worker {
-  child: ChildProcess;
-  events: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-function startWorker(): Worker {
-  const env: NodeJS.ProcessEnv = { ...process.env, ENCRYPTION_MASTER_KEY: MASTER_KEY };
-  delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [CLI, 'worker', '--database-url', TEST_DATABASE_URL, '--drain', '--json'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: Record<string, unknown>[] = [];
-  let buffer = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buffer += d.toString('utf8');
-    const lines = buffer.split('\n');
-    buffer = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  child.stderr?.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, events, exited };
-}
-
-/** Resolves once `worker` has an event matching `match` (the worker's own pace, no fixed sleep). */
-async function eventOf(worker: Worker, match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  for (;;) {
-    const found = worker.events.find(match);
-    if (found !== undefined) return found;
-    const ended = await Promise.race([worker.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-    if (ended) {
-      const late = worker.events.find(match);
-      if (late !== undefined) return late;
-      throw new Error(`worker exited without the awaited event; events: ${JSON.stringify(worker.events.slice(-3))}`);
-    }
-  }
-}
-
-async function query<R>(sql: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as R[];
-  } finally {
-    await client.end();
-  }
-}
-
 
 describe('migrate --enqueue with 3 worker processes, 2 SIGKILLed (pg)', () => {
   let work: string;
@@ -106,7 +57,7 @@ describe('migrate --enqueue with 3 worker processes, 2 SIGKILLed (pg)', () => {
     // The poison store changes after planning: every worker's attempt finds it broken.
     await writeFile(path.join(root, POISON, 'vector_store_notes', 'metadata.json'), '{"not": "a list"}');
 
-    const workers = [startWorker(), startWorker(), startWorker()];
+    const workers = Array.from({ length: 3 }, () => startWorker({ ENCRYPTION_MASTER_KEY: MASTER_KEY }));
     const killed: string[] = [];
     for (const victim of workers.slice(0, 2)) {
       const started = await eventOf(victim, (e) => e['type'] === 'job-start' && e['queue'] === 'pgvector-migrate.store');
@@ -131,7 +82,7 @@ describe('migrate --enqueue with 3 worker processes, 2 SIGKILLed (pg)', () => {
       expect([s.userId, s.status]).toEqual([s.userId, s.userId === POISON ? 'failed' : 'ok']);
     }
     expect(stores.find((s) => s.userId === POISON)?.errorCode).toBe('E_METADATA');
-    expect(await query(`SELECT name, state::text AS state, count(*)::int AS n FROM ${QUEUE_SCHEMA}.job GROUP BY 1, 2 ORDER BY 1, 2`)).toEqual([
+    expect(await queueJobs()).toEqual([
       { name: 'pgvector-migrate.migrate-finish', state: 'completed', n: 1 },
       { name: 'pgvector-migrate.store', state: 'completed', n: 29 },
       { name: 'pgvector-migrate.store', state: 'failed', n: 1 },

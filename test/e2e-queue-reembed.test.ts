@@ -4,69 +4,17 @@
  * with exactly one vector of the new model, and the swap happens once. Enqueueing the same
  * re-embedding again adds no job; PGlite refuses --enqueue instead of hanging.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, dropTablesLike, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
+import { dropTablesLike, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
+import { eventOf, query, QUEUE_SCHEMA, queueJobs, startWorker, type Worker } from './helpers/queueWorkers.js';
 
 const MODEL_48 = path.join(REPO, 'fixtures/models/tiny-bert-48');
 const ROOT = path.join(SHARED_STORES, 'user_data');
 const MASTER_KEY = (JSON.parse(await readFile(path.join(SHARED_STORES, 'CASES.json'), 'utf8')) as { master_key: string }).master_key;
 const ROWS = 115;
-const QUEUE_SCHEMA = 'pgvector_migrate_queue';
-
-interface Worker {
-  child: ChildProcess;
-  events: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-function startWorker(): Worker {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [CLI, 'worker', '--database-url', TEST_DATABASE_URL, '--drain', '--json'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: Record<string, unknown>[] = [];
-  let buffer = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buffer += d.toString('utf8');
-    const lines = buffer.split('\n');
-    buffer = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('{')) events.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  child.stderr?.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, events, exited };
-}
-
-/** Resolves once `worker` has an event matching `match` (the worker's own pace, no fixed sleep). */
-async function eventOf(worker: Worker, match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  for (;;) {
-    const found = worker.events.find(match);
-    if (found !== undefined) return found;
-    const ended = await Promise.race([worker.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-    if (ended) {
-      const late = worker.events.find(match);
-      if (late !== undefined) return late;
-      throw new Error(`worker exited without the awaited event; events: ${JSON.stringify(worker.events.slice(-3))}`);
-    }
-  }
-}
-
-async function query<R>(sql: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as R[];
-  } finally {
-    await client.end();
-  }
-}
-
-const queueJobs = async (): Promise<{ name: string; state: string; n: number }[]> =>
-  query(`SELECT name, state::text AS state, count(*)::int AS n FROM ${QUEUE_SCHEMA}.job GROUP BY 1, 2 ORDER BY 1, 2`);
 
 describe('reembed --enqueue with 3 worker processes (pg)', () => {
   const table = `qreemb_${process.pid}`;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FuzzWorker, violation } from './helpers/fuzzWorker.js';
+import { byteRuns, mutate, type Mutation } from './helpers/mutations.js';
 import { REPO, SHARED_TESTDATA } from './helpers/paths.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
@@ -74,14 +75,8 @@ async function holds(store: StoreName, file: string, bytes: Uint8Array): Promise
   }
 }
 
-type Mutation =
-  | { op: 'truncate'; at: number }
-  | { op: 'flip'; flips: { at: number; bit: number }[] }
-  | { op: 'overwrite'; at: number; bytes: Uint8Array }
-  | { op: 'insert'; at: number; bytes: Uint8Array }
-  | { op: 'delete'; at: number; n: number };
-
-const someBytes = fc.array(fc.oneof(fc.constantFrom(0x00, 0x01, 0x7f, 0x80, 0xff), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((a) => Uint8Array.from(a));
+const someBytes = byteRuns([0x00, 0x01, 0x7f, 0x80, 0xff], 8);
+// Not helpers' mutations(): this order of operations is what the seed's inputs were drawn from.
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('flip' as const), flips: fc.array(fc.record({ at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), { minLength: 1, maxLength: 16 }) }),
@@ -89,25 +84,6 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: someBytes }),
   fc.record({ op: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 64 }) }),
 );
-
-function mutate(input: Uint8Array, m: Mutation): Uint8Array {
-  const len = Math.max(input.length, 1);
-  const b = Buffer.from(input);
-  switch (m.op) {
-    case 'truncate':
-      return b.subarray(0, m.at % len);
-    case 'flip':
-      for (const f of m.flips) if (b.length > 0) b[f.at % len] = (b[f.at % len] ?? 0) ^ (1 << f.bit);
-      return b;
-    case 'overwrite':
-      b.set(m.bytes.subarray(0, Math.max(0, b.length - (m.at % len))), m.at % len);
-      return b;
-    case 'insert':
-      return Buffer.concat([b.subarray(0, m.at % (len + 1)), m.bytes, b.subarray(m.at % (len + 1))]);
-    case 'delete':
-      return Buffer.concat([b.subarray(0, m.at % len), b.subarray((m.at % len) + m.n)]);
-  }
-}
 
 const original = (store: StoreName, file: string): Buffer => readFileSync(join(STORES[store], file));
 

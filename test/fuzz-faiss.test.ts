@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FuzzWorker, violation, type FuzzOutcome } from './helpers/fuzzWorker.js';
+import { byteRuns, mutate, mutations } from './helpers/mutations.js';
 import { REPO, SHARED_TESTDATA } from './helpers/paths.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
@@ -59,42 +60,7 @@ async function holds(seed: number, file: FileName, bytes: Uint8Array): Promise<v
   if (why !== null) throw new Error(why);
 }
 
-type Mutation =
-  | { op: 'truncate'; at: number }
-  | { op: 'flip'; flips: { at: number; bit: number }[] }
-  | { op: 'insert'; at: number; bytes: Uint8Array }
-  | { op: 'delete'; at: number; n: number }
-  | { op: 'overwrite'; at: number; bytes: Uint8Array };
-
-const interestingBytes = fc
-  .array(fc.oneof(fc.constantFrom(0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 9 })
-  .map((a) => Uint8Array.from(a));
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ op: fc.constant('flip' as const), flips: fc.array(fc.record({ at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), { minLength: 1, maxLength: 8 }) }),
-  fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: interestingBytes }),
-  fc.record({ op: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 16 }) }),
-  fc.record({ op: fc.constant('overwrite' as const), at: fc.nat(), bytes: interestingBytes }),
-);
-
-function mutate(input: Uint8Array, m: Mutation): Uint8Array {
-  const len = input.length;
-  const b = Buffer.from(input);
-  switch (m.op) {
-    case 'truncate':
-      return b.subarray(0, m.at % len);
-    case 'flip':
-      for (const f of m.flips) b[f.at % len] = (b[f.at % len] ?? 0) ^ (1 << f.bit);
-      return b;
-    case 'insert':
-      return Buffer.concat([b.subarray(0, m.at % (len + 1)), m.bytes, b.subarray(m.at % (len + 1))]);
-    case 'delete':
-      return Buffer.concat([b.subarray(0, m.at % len), b.subarray((m.at % len) + m.n)]);
-    case 'overwrite':
-      b.set(m.bytes.subarray(0, len - (m.at % len)), m.at % len);
-      return b;
-  }
-}
+const mutation = mutations({ bytes: byteRuns([0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff], 9), maxFlips: 8, maxDelete: 16 });
 
 // ---- hostile opcodes in place of the str 'PLACEHOLDER' of a Python-written docstore -------------
 

@@ -13,6 +13,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FuzzWorker, violation, type FuzzOutcome } from './helpers/fuzzWorker.js';
+import { byteRuns, mutate, mutations } from './helpers/mutations.js';
 import { SHARED_TESTDATA } from './helpers/paths.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
@@ -56,41 +57,8 @@ async function expectHolds(dir: string): Promise<FuzzOutcome> {
   return outcome;
 }
 
-type Mutation =
-  | { op: 'truncate'; at: number }
-  | { op: 'flip'; flips: { at: number; bit: number }[] }
-  | { op: 'insert'; at: number; bytes: Uint8Array }
-  | { op: 'delete'; at: number; n: number }
-  | { op: 'overwrite'; at: number; bytes: Uint8Array };
-
 const JSONISH = [0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x30, 0x2d, 0x65, 0x00, 0xff, 0xc3];
-const someBytes = fc.array(fc.oneof(fc.constantFrom(...JSONISH), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((a) => Uint8Array.from(a));
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ op: fc.constant('flip' as const), flips: fc.array(fc.record({ at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), { minLength: 1, maxLength: 6 }) }),
-  fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: someBytes }),
-  fc.record({ op: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 16 }) }),
-  fc.record({ op: fc.constant('overwrite' as const), at: fc.nat(), bytes: someBytes }),
-);
-
-function mutate(input: Buffer, m: Mutation): Buffer {
-  const len = input.length;
-  const b = Buffer.from(input);
-  switch (m.op) {
-    case 'truncate':
-      return b.subarray(0, m.at % len);
-    case 'flip':
-      for (const f of m.flips) b[f.at % len] = (b[f.at % len] ?? 0) ^ (1 << f.bit);
-      return b;
-    case 'insert':
-      return Buffer.concat([b.subarray(0, m.at % (len + 1)), m.bytes, b.subarray(m.at % (len + 1))]);
-    case 'delete':
-      return Buffer.concat([b.subarray(0, m.at % len), b.subarray((m.at % len) + m.n)]);
-    case 'overwrite':
-      b.set(m.bytes.subarray(0, len - (m.at % len)), m.at % len);
-      return b;
-  }
-}
+const mutation = mutations({ bytes: byteRuns(JSONISH, 8), maxFlips: 6, maxDelete: 16 });
 
 function filesOf(store: string): string[] {
   return readdirSync(path.join(REAL, store)).sort();

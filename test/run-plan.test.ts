@@ -12,6 +12,7 @@ import type { RunEvent } from '../src/run/events.js';
 import type { StoreOutcome } from '../src/run/executeStore.js';
 import { planMigration, type PlanningReads } from '../src/run/plan.js';
 import { reportOf } from '../src/run/runReport.js';
+import { emptyStoreReport } from '../src/run/storeReports.js';
 import type { DatabaseInfo, StoreOutcome as LedgerOutcome } from '../src/sink/types.js';
 import { SHARED_STORES } from './helpers/paths.js';
 
@@ -65,29 +66,8 @@ function fakeReads(answers: FakeAnswers = {}): PlanningReads & { inspected: unkn
 const label = (s: { userId: string; collection: string }) => `${s.userId}/${s.collection}`;
 
 function outcome(partial: Partial<StoreOutcome['report']> & { userId: string; collection: string }, times = { vectorizeMs: 0, loadMs: 0 }): StoreOutcome {
-  return {
-    report: {
-      path: `${partial.userId}/vector_store_${partial.collection}`,
-      status: 'ok',
-      vectors: 1,
-      entries: 1,
-      storedDimensions: 384,
-      rowsLoaded: 0,
-      rowsPlanned: 0,
-      rowsSkipped: 0,
-      rowsReused: 0,
-      sourceSha256: null,
-      key: null,
-      skippedEntries: [],
-      warnings: [],
-      error: null,
-      backupPath: null,
-      durationMs: 0,
-      ...partial,
-    },
-    ...times,
-    sample: [],
-  };
+  const store = { userId: partial.userId, collection: partial.collection, dir: '', vectorsPath: null, metadataPath: null };
+  return { report: { ...emptyStoreReport(store), vectors: 1, entries: 1, storedDimensions: 384, ...partial }, ...times, sample: [] };
 }
 
 describe('planMigration (fake repositories)', () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { PythonBase64Decoder } from '../src/source/base64url.js';
-import { StrictUtf8, TEXT_PIECE } from '../src/source/metadata.js';
+import { StrictUtf8, TEXT_PIECE } from '../src/source/strictUtf8.js';
 
 async function pieces(chunks: Buffer[]): Promise<string[]> {
   const out: string[] = [];

@@ -27,25 +27,14 @@ import { planMigration, type MigrationPlan } from './plan.js';
 import { withEmbedder, withSink } from './resources.js';
 import { openRun, recorder } from './runLedger.js';
 
-/** The settings of a queued migration, as every worker rebuilds its configuration from them. */
-export interface MigrateJobSettings {
+/** The settings of a queued migration, as every worker rebuilds its configuration from them (JSON: no Secret, no class). */
+export interface MigrateJobSettings
+  extends Pick<MigrateConfig, 'root' | 'table' | 'embeddings' | 'keptLabel' | 'batchSize' | 'backupDir' | 'force' | 'noWait' | 'keepPreviousDays' | 'partitions' | 'rls' | 'ownerInMetadata'> {
   runId: string;
-  root: string;
-  table: string;
   model: string;
-  embeddings: MigrateConfig['embeddings'];
-  keptLabel: string;
-  batchSize: number;
   reduce: string;
   dimensions: number | null;
   pcaSample: number;
-  backupDir: string | null;
-  force: boolean;
-  noWait: boolean;
-  keepPreviousDays: number;
-  partitions: number | null;
-  rls: boolean;
-  ownerInMetadata: boolean;
   /** The enqueuing run's --dtype (null: the default); a worker embeds with the same file. */
   dtype: string | null;
   /** How the enqueuing run found the stores (--source, --user, --layout): each worker discovers its store the same way. */

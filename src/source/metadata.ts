@@ -2,12 +2,13 @@
  * Reads metadata.json (plain JSON or one Fernet token) as a stream of entries, in constant memory.
  *
  * The bytes go: file (or Fernet plaintext stream) -> strict UTF-8 decoding -> stream-json's
- * tokenizer -> EntryAssembler below, which yields one object per array element. We tokenize with
- * stream-json but assemble the objects ourselves because stream-json's Assembler does
- * `object[key] = value`: a key `"__proto__"` then replaces the entry's prototype instead of
- * becoming a property (`{"__proto__": {"text": "x"}}` would come out with no own key and an
- * inherited `text`). Python, and JSON.parse, make it an ordinary key; so do we. Assembling
- * ourselves also lets a wrong shape be reported with the index and the type found.
+ * tokenizer -> EntryAssembler below, which yields one object per array element (built by
+ * jsonValue.ts). We tokenize with stream-json but assemble the objects ourselves because
+ * stream-json's Assembler does `object[key] = value`: a key `"__proto__"` then replaces the
+ * entry's prototype instead of becoming a property (`{"__proto__": {"text": "x"}}` would come
+ * out with no own key and an inherited `text`). Python, and JSON.parse, make it an ordinary key;
+ * so do we. Assembling ourselves also lets a wrong shape be reported with the index and the type
+ * found.
  *
  * Verified to come out exactly as Python's json.loads (test/metadata.test.ts): \u0000, lone
  * surrogates (\ud800), surrogate pairs, emoji and other non-ASCII written raw or escaped, \t \n
@@ -24,12 +25,11 @@
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
-import Parser from 'stream-json/Parser.js';
+import { Readable, pipeline } from 'node:stream';
 import { MigrateError, isMigrateError } from '../errors.js';
 import { openFernetFile } from './fernet.js';
-import { setJsonKey } from './jsonKey.js';
-import { describeUtf8Error, findUtf8Error, incompleteTail } from './utf8.js';
+import { JsonValueBuilder, jsonTokenizer, type JsonToken } from './jsonValue.js';
+import { StrictUtf8 } from './strictUtf8.js';
 import type { FernetKey } from './keys.js';
 import type { MetadataEntry } from './types.js';
 
@@ -42,14 +42,6 @@ export type MetadataEncoding = 'fernet' | 'json';
 
 const SNIFF_CHUNK = 64 * 1024;
 const READ_CHUNK = 256 * 1024;
-/**
- * Bytes decoded into one string for the parser. A string over V8's regular object size (128 KB;
- * a 256 KB read or a decrypted chunk made one) lives in the large-object space, which only a full
- * GC frees; stream-json also joins its leftover to each chunk and flattens the result, a second
- * copy. With 32 KB pieces every string is a young object freed by the next scavenge: measured on a
- * 100k-entry encrypted file, the reader's peak RSS fell from 134 to 96 MB (26 MB of large objects).
- */
-export const TEXT_PIECE = 32 * 1024;
 const TOKEN_PREFIX = Buffer.from('gAAAAA', 'latin1');
 /**
  * Arrays and objects (the top-level array included) nested deeper than this are refused.
@@ -131,80 +123,6 @@ export async function detectMetadataEncoding(path: string, label = path): Promis
   }
 }
 
-/**
- * Strict UTF-8: a file Python could not have read as text must not turn into U+FFFD silently.
- * Emits strings of at most TEXT_PIECE UTF-16 units (+3 for a character cut by the previous
- * piece), whatever the size of the chunks it gets.
- */
-export class StrictUtf8 extends Transform {
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  /** Bytes decoded so far: the file offset of the next piece. */
-  private offset = 0;
-  /** The last (up to 3) bytes decoded: where a character cut by a piece boundary began. */
-  private tail = new Uint8Array(0);
-
-  constructor(private readonly label: string) {
-    // Strings out, so the parser does not decode the same bytes a second time.
-    super({ readableObjectMode: true });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    for (let at = 0; at < chunk.length; at += TEXT_PIECE) {
-      const piece = chunk.subarray(at, at + TEXT_PIECE);
-      let text: string;
-      try {
-        text = this.decoder.decode(piece, { stream: true });
-      } catch (error) {
-        callback(this.failure(error, piece, false));
-        return;
-      }
-      this.remember(piece);
-      if (text.length > 0) this.push(text);
-    }
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    try {
-      const rest = this.decoder.decode();
-      if (rest.length > 0) this.push(rest);
-      callback();
-    } catch (error) {
-      callback(this.failure(error, new Uint8Array(0), true));
-    }
-  }
-
-  private remember(piece: Uint8Array): void {
-    const joined = piece.length >= 3 ? piece.subarray(piece.length - 3) : Buffer.concat([this.tail, piece]).subarray(-3);
-    // A copy: the chunk's buffer may be reused once this piece is consumed.
-    this.tail = Uint8Array.from(joined);
-    this.offset += piece.length;
-  }
-
-  /**
-   * Names the failing byte by its offset in the whole input (what Python's UnicodeDecodeError
-   * calls `start`), not by the piece it was found in: the bytes a cut character left pending
-   * are put back in front of the piece and the piece is scanned again, which only failures pay.
-   */
-  private failure(error: unknown, piece: Uint8Array, final: boolean): MigrateError {
-    const pending = this.tail.subarray(this.tail.length - incompleteTail(this.tail));
-    const bytes = Buffer.concat([pending, piece]);
-    const found = findUtf8Error(bytes, final);
-    const where =
-      found === null
-        ? `somewhere after byte offset ${this.offset - pending.length}`
-        : `at byte offset ${this.offset - pending.length + found.at} (counting from 0; of the decrypted text for an encrypted file): ${describeUtf8Error(bytes, found)}`;
-    return new MigrateError('E_METADATA', `${this.label} is not valid UTF-8, ${where}; Python could not have read it either`, { cause: error });
-  }
-}
-
-type Container = Record<string, unknown> | unknown[];
-
-interface JsonToken {
-  name: string;
-  value?: unknown;
-}
-
 function describeToken(name: string): string {
   switch (name) {
     case 'startArray':
@@ -226,8 +144,8 @@ function describeToken(name: string): string {
 }
 
 /**
- * Turns stream-json tokens (packed values, no chunk tokens) into one object per element of the
- * top-level array, handing each to `emit`. With `countOnly`, checks the same shape but builds
+ * Turns stream-json tokens into one object per element of the top-level array, handing each to
+ * `emit`; JsonValueBuilder builds the element. With `countOnly`, checks the same shape but builds
  * nothing and emits the index. A plain class fed from the parser's 'data' events rather than a
  * Transform: a stream hop per token cost a third of the parsing time.
  */
@@ -236,17 +154,24 @@ class EntryAssembler {
   private finished = false;
   /** Entries completed so far: the index of the next one. */
   index = 0;
-  private depth = 0; // 0 = outside everything, 1 = inside the top array
-  private readonly stack: Container[] = [];
-  private readonly keys: (string | null)[] = [];
-  private current: Container | null = null;
-  private key: string | null = null;
+  private readonly entry: JsonValueBuilder;
 
   constructor(
     private readonly label: string,
     private readonly countOnly: boolean,
-    private readonly emit: (entry: unknown) => void,
-  ) {}
+    emit: (entry: unknown) => void,
+  ) {
+    this.entry = new JsonValueBuilder({
+      // The top-level array is the first of the MAX_METADATA_NESTING levels.
+      maxDepth: MAX_METADATA_NESTING - 1,
+      tooDeep: () =>
+        new MigrateError('E_METADATA', `${this.label}: entry ${this.index} nests arrays/objects more than ${MAX_METADATA_NESTING} levels deep (counting the top-level array); Python's json could not have read it`),
+      done: (value) => {
+        const index = this.index++;
+        emit(countOnly ? index : value);
+      },
+    });
+  }
 
   /** Called at the end of input: throws if the array never started or never ended. */
   finish(): void {
@@ -269,104 +194,16 @@ class EntryAssembler {
         throw new MigrateError('E_METADATA', `${this.label}: the top level is ${describeToken(name)}, expected an array of objects`);
       }
       this.started = true;
-      this.depth = 1;
       return;
     }
-    if (this.depth === 1) {
+    if (!this.entry.reading) {
       if (name === 'endArray') {
-        this.depth = 0;
         this.finished = true;
         return;
       }
       if (name !== 'startObject') throw this.shapeError(describeToken(name));
     }
-    if (this.countOnly) {
-      this.countToken(name);
-      return;
-    }
-    switch (name) {
-      case 'startObject':
-        this.open({});
-        break;
-      case 'startArray':
-        this.open([]);
-        break;
-      case 'endObject':
-      case 'endArray':
-        this.close();
-        break;
-      case 'keyValue':
-        this.key = token.value as string;
-        break;
-      case 'stringValue':
-        this.save(token.value as string);
-        break;
-      case 'numberValue':
-        // Same conversion as JSON.parse; integers beyond 2^53 round, as they would there.
-        this.save(Number(token.value as string));
-        break;
-      case 'nullValue':
-        this.save(null);
-        break;
-      case 'trueValue':
-        this.save(true);
-        break;
-      case 'falseValue':
-        this.save(false);
-        break;
-      default:
-        // Chunk tokens (startString, stringChunk, ...) are not requested from the parser.
-        break;
-    }
-  }
-
-  private deeper(): void {
-    if (++this.depth > MAX_METADATA_NESTING) {
-      throw new MigrateError('E_METADATA', `${this.label}: entry ${this.index} nests arrays/objects more than ${MAX_METADATA_NESTING} levels deep (counting the top-level array); Python's json could not have read it`);
-    }
-  }
-
-  private countToken(name: string): void {
-    if (name === 'startObject' || name === 'startArray') this.deeper();
-    else if (name === 'endObject' || name === 'endArray') {
-      this.depth--;
-      if (this.depth === 1) this.emit(this.index++);
-    }
-  }
-
-  private open(container: Container): void {
-    if (this.current !== null) {
-      this.stack.push(this.current);
-      this.keys.push(this.key);
-    }
-    this.current = container;
-    this.key = null;
-    this.deeper();
-  }
-
-  private close(): void {
-    const done = this.current;
-    this.depth--;
-    if (this.depth === 1) {
-      this.current = null;
-      this.key = null;
-      this.index++;
-      this.emit(done);
-      return;
-    }
-    this.current = this.stack.pop() ?? null;
-    this.key = this.keys.pop() ?? null;
-    this.save(done);
-  }
-
-  private save(value: unknown): void {
-    const target = this.current;
-    if (Array.isArray(target)) {
-      target.push(value);
-    } else if (target !== null && this.key !== null) {
-      setJsonKey(target, this.key, value);
-      this.key = null;
-    }
+    this.entry.feed(token, !this.countOnly);
   }
 }
 
@@ -381,8 +218,7 @@ export interface ParseOptions {
  * consumer reads. On error or early return everything is destroyed, which closes the file.
  */
 async function* assemble(input: Readable, label: string, countOnly: boolean): AsyncGenerator<unknown> {
-  // decodeStrings: false keeps StrictUtf8's strings as strings (stream-json accepts both).
-  const tokens = Parser.parser({ packValues: true, streamValues: false, decodeStrings: false });
+  const tokens = jsonTokenizer();
   const entries = new Readable({
     objectMode: true,
     highWaterMark: 64,

@@ -6,10 +6,10 @@
  * closes. File order matters too, and a plain object loses it (integer-like keys come first).
  */
 import { createReadStream } from 'node:fs';
-import Parser from 'stream-json/Parser.js';
 import { MigrateError, isMigrateError } from '../../errors.js';
-import { setJsonKey } from '../jsonKey.js';
-import { StrictUtf8, MAX_METADATA_NESTING } from '../metadata.js';
+import { JsonValueBuilder, jsonTokenizer, type JsonToken } from '../jsonValue.js';
+import { MAX_METADATA_NESTING } from '../metadata.js';
+import { StrictUtf8 } from '../strictUtf8.js';
 
 export interface SectionEntry {
   section: string;
@@ -21,17 +21,11 @@ export interface SectionEntry {
 /** Per top-level key: build each entry's value, or only report its key. Others are skipped. */
 export type SectionPlan = Record<string, 'build' | 'keys'>;
 
-interface JsonToken {
-  name: string;
-  value?: string;
-}
-
-type Container = Record<string, unknown> | unknown[];
-
 const READ_CHUNK = 256 * 1024;
 /** Entries buffered before the parser pauses for the consumer. */
 const BATCH = 64;
 
+/** The top-level object and its sections are its own two levels; JsonValueBuilder reads each entry. */
 class SectionAssembler {
   private depth = 0;
   private started = false;
@@ -39,17 +33,23 @@ class SectionAssembler {
   private section: string | null = null;
   private mode: 'build' | 'keys' | 'skip' = 'skip';
   private entryKey: string | null = null;
-  private readonly stack: Container[] = [];
-  private readonly keys: (string | null)[] = [];
-  private current: Container | null = null;
-  private key: string | null = null;
-  /** A scalar entry value (depth 2) finished on this token. */
+  private readonly entry: JsonValueBuilder;
+  /** Entries finished and not yet handed out. */
   readonly out: SectionEntry[] = [];
 
   constructor(
     private readonly label: string,
     private readonly plan: SectionPlan,
-  ) {}
+  ) {
+    this.entry = new JsonValueBuilder({
+      // Counting the top-level object and the section, as Python's recursion limit does.
+      maxDepth: MAX_METADATA_NESTING - 2,
+      tooDeep: () => new MigrateError('E_FORMAT', `${this.label}: "${this.section}" nests arrays/objects more than ${MAX_METADATA_NESTING} levels deep; Python's json could not have read it`),
+      done: (value) => {
+        if (this.mode !== 'skip') this.out.push({ section: this.section ?? '', key: this.entryKey ?? '', value });
+      },
+    });
+  }
 
   finish(): void {
     if (!this.started) throw new MigrateError('E_FORMAT', `${this.label} holds no JSON value: expected an object`);
@@ -70,7 +70,7 @@ class SectionAssembler {
         this.depth = 0;
         this.finished = true;
       } else if (name === 'keyValue') {
-        this.section = token.value ?? '';
+        this.section = (token.value as string | undefined) ?? '';
         const mode = Object.hasOwn(this.plan, this.section) ? this.plan[this.section] : undefined;
         this.mode = mode ?? 'skip';
       } else if (name === 'startObject' || name === 'startArray') {
@@ -83,105 +83,17 @@ class SectionAssembler {
       }
       return;
     }
-    if (this.depth === 2 && this.mode !== 'skip') {
+    if (!this.entry.reading) {
       if (name === 'keyValue') {
-        this.entryKey = token.value ?? '';
+        this.entryKey = (token.value as string | undefined) ?? '';
         return;
       }
-      if (name === 'endObject') {
+      if (name === 'endObject' || name === 'endArray') {
         this.depth = 1;
         return;
       }
     }
-    if (this.depth === 2 && this.mode === 'skip' && (name === 'endObject' || name === 'endArray')) {
-      this.depth = 1;
-      return;
-    }
-    if (this.mode === 'skip' || this.mode === 'keys') {
-      this.skipToken(name);
-      return;
-    }
-    this.buildToken(name, token.value);
-  }
-
-  private deeper(): void {
-    if (++this.depth > MAX_METADATA_NESTING) {
-      throw new MigrateError('E_FORMAT', `${this.label}: "${this.section}" nests arrays/objects more than ${MAX_METADATA_NESTING} levels deep; Python's json could not have read it`);
-    }
-  }
-
-  private emit(value: unknown): void {
-    this.out.push({ section: this.section ?? '', key: this.entryKey ?? '', value });
-  }
-
-  private skipToken(name: string): void {
-    if (name === 'startObject' || name === 'startArray') this.deeper();
-    else if (name === 'endObject' || name === 'endArray') this.depth--;
-    else if (name === 'keyValue') return;
-    if (this.depth === 2 && this.mode === 'keys' && name !== 'startObject' && name !== 'startArray') this.emit(undefined);
-  }
-
-  private buildToken(name: string, value: string | undefined): void {
-    switch (name) {
-      case 'startObject':
-        this.open({});
-        return;
-      case 'startArray':
-        this.open([]);
-        return;
-      case 'endObject':
-      case 'endArray':
-        this.close();
-        return;
-      case 'keyValue':
-        this.key = value ?? '';
-        return;
-      case 'stringValue':
-        this.save(value ?? '');
-        return;
-      case 'numberValue':
-        this.save(Number(value));
-        return;
-      case 'nullValue':
-        this.save(null);
-        return;
-      case 'trueValue':
-        this.save(true);
-        return;
-      case 'falseValue':
-        this.save(false);
-        return;
-      default:
-        return;
-    }
-  }
-
-  private open(container: Container): void {
-    if (this.current !== null) {
-      this.stack.push(this.current);
-      this.keys.push(this.key);
-    }
-    this.current = container;
-    this.key = null;
-    this.deeper();
-  }
-
-  private close(): void {
-    const done = this.current;
-    this.depth--;
-    this.current = this.stack.pop() ?? null;
-    this.key = this.keys.pop() ?? null;
-    this.save(done);
-  }
-
-  private save(value: unknown): void {
-    const target = this.current;
-    if (target === null) this.emit(value);
-    else if (Array.isArray(target)) target.push(value);
-    else if (this.key !== null) {
-      setJsonKey(target, this.key, value);
-      this.key = null;
-    }
+    this.entry.feed(token, this.mode === 'build');
   }
 }
 
@@ -193,7 +105,7 @@ class SectionAssembler {
 export async function* readJsonSections(path: string, label: string, plan: SectionPlan): AsyncGenerator<SectionEntry> {
   const file = createReadStream(path, { highWaterMark: READ_CHUNK });
   const utf8 = new StrictUtf8(label);
-  const tokens = Parser.parser({ packValues: true, streamValues: false, decodeStrings: false });
+  const tokens = jsonTokenizer();
   const assembler = new SectionAssembler(label, plan);
   let failed: unknown = null;
   let ended = false;

@@ -1,0 +1,58 @@
+/**
+ * Real `worker --drain --json` processes against TEST_DATABASE_URL, for the queue's end-to-end
+ * tests: a test kills one at a known event and reads what the others did.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import pg from 'pg';
+import { CLI, REPO, TEST_DATABASE_URL } from './cli.js';
+import { onJsonLines } from './jsonLines.js';
+
+export const QUEUE_SCHEMA = 'pgvector_migrate_queue';
+
+export interface Worker {
+  child: ChildProcess;
+  events: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+/** `env` adds to the test's environment; DATABASE_URL is removed so only --database-url counts. */
+export function startWorker(env: NodeJS.ProcessEnv = {}): Worker {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.DATABASE_URL;
+  const child = spawn(process.execPath, [CLI, 'worker', '--database-url', TEST_DATABASE_URL, '--drain', '--json'], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: Record<string, unknown>[] = [];
+  if (child.stdout !== null) onJsonLines(child.stdout, (e) => events.push(e));
+  child.stderr?.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, events, exited };
+}
+
+/** Resolves once `worker` has an event matching `match` (the worker's own pace, no fixed sleep). */
+export async function eventOf(worker: Worker, match: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  for (;;) {
+    const found = worker.events.find(match);
+    if (found !== undefined) return found;
+    const ended = await Promise.race([worker.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
+    if (ended) {
+      const late = worker.events.find(match);
+      if (late !== undefined) return late;
+      throw new Error(`worker exited without the awaited event; events: ${JSON.stringify(worker.events.slice(-3))}`);
+    }
+  }
+}
+
+/** One statement on a connection of its own. */
+export async function query<R>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** The queue's jobs counted by name and state. */
+export async function queueJobs(): Promise<{ name: string; state: string; n: number }[]> {
+  return query(`SELECT name, state::text AS state, count(*)::int AS n FROM ${QUEUE_SCHEMA}.job GROUP BY 1, 2 ORDER BY 1, 2`);
+}
