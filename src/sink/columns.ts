@@ -83,9 +83,9 @@ export const PREVIOUS_REQUIRED_COLUMNS: readonly string[] = [
 ];
 
 /** Written by every load, added by ensureSchema (schema/004) to tables created before it. */
-export const PCA_MODEL_COLUMN: AddedColumn = 'pca_model_id';
+export const PCA_MODEL_COLUMN = 'pca_model_id' satisfies AddedColumn;
 /** Likewise (schema/006, and 007 on `_previous`, so that a rollback restores it). */
-export const FINGERPRINT_COLUMN: AddedColumn = 'embedding_fingerprint';
+export const FINGERPRINT_COLUMN = 'embedding_fingerprint' satisfies AddedColumn;
 export const REPLACED_BY_RUN_COLUMN = PREVIOUS_OWN_COLUMNS[0].name;
 
 /**
@@ -119,10 +119,10 @@ export interface ColumnSql {
 }
 
 /** The join keys of a re-embed: a side row is the documents row of the same id and text. */
-const REEMBED_KEYS: readonly ColumnName[] = ['id', 'text'];
+const REEMBED_KEYS: ReadonlySet<string> = new Set<ColumnName>(['id', 'text']);
 
 export function columnSql(columns: readonly DocumentColumn[] = DOCUMENT_COLUMNS): ColumnSql {
-  const synced = columns.filter((c) => !c.embedded && !REEMBED_KEYS.includes(c.name as ColumnName));
+  const synced = columns.filter((c) => !c.embedded && !REEMBED_KEYS.has(c.name));
   return {
     copy_columns: list(columns.filter((c) => c.copy).map((c) => quoteIdent(c.name))),
     row_columns: list(columns.map((c) => quoteIdent(c.name))),
