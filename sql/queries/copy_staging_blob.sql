@@ -1,6 +1,7 @@
 -- Binary COPY into the staging table from PGlite's /dev/blob device (the `blob` query option).
--- The column order is the encoder's: src/sink/copyBinary.ts COPY_COLUMNS.
--- Placeholder: {{staging}}: the staging table, or the documents table itself when the store
--- has no rows yet (src/sink/sqlSink.ts, queries/store_direct_load.sql).
-COPY {{staging}} (id, user_id, collection_name, text, embedding, metadata, content_sha256, embedding_model, source_index, pca_model_id, embedding_fingerprint)
+-- Placeholders: {{copy_columns}}, the encoder's column order (src/sink/columns.ts COPY_COLUMNS,
+-- which src/sink/copyBinary.ts writes field by field); {{staging}}, the staging table, or the
+-- documents table itself when the store has no rows yet (src/sink/storeWriter.ts,
+-- queries/store_direct_load.sql).
+COPY {{staging}} ({{copy_columns}})
 FROM '/dev/blob' WITH (FORMAT binary);

@@ -23,24 +23,7 @@ import { MigrateError } from '../errors.js';
 import { float32ToFloat16Bits, FLOAT16_MAX, isFiniteFloat16 } from './float16.js';
 import type { DocumentRow, VectorType } from './types.js';
 import { storeLabel } from './storeLabel.js';
-
-/**
- * Column order of every encoded tuple. sql/queries/copy_staging_*.sql lists the same columns in
- * the same order; the COPY column list is what binds the two together.
- */
-export const COPY_COLUMNS = [
-  'id',
-  'user_id',
-  'collection_name',
-  'text',
-  'embedding',
-  'metadata',
-  'content_sha256',
-  'embedding_model',
-  'source_index',
-  'pca_model_id',
-  'embedding_fingerprint',
-] as const;
+import { COPY_COLUMNS, type CopyColumn } from './columns.js';
 
 export interface EncodeOptions {
   /** Type of the `embedding` column: float4 or binary16 elements. */
@@ -93,65 +76,81 @@ export function encodeCopyPayload(rows: readonly DocumentRow[], options: EncodeO
   return Buffer.concat([encodeHeader(), encodeRows(rows, options), encodeTrailer()]);
 }
 
+/**
+ * One field of the tuple: its value's byte count (without the length word; 0 for NULL) and the
+ * writer of its length word and value. Keyed by column, so that a column columns.ts adds to
+ * COPY_COLUMNS does not compile until it has its codec, and the tuple's order is COPY_COLUMNS'.
+ */
+interface FieldCodec {
+  size(row: DocumentRow, elementSize: number): number;
+  write(buf: Buffer, o: number, row: DocumentRow, vectorType: VectorType): number;
+}
+
+const FIELDS: { readonly [C in CopyColumn]: FieldCodec } = {
+  id: { size: () => 16, write: (buf, o, row) => writeUuid(buf, buf.writeInt32BE(16, o), row, row.id, 'id') },
+  user_id: textField((row) => row.userId),
+  collection_name: textField((row) => row.collection),
+  text: textField((row) => row.text),
+  // vector/halfvec: dim + unused + elements
+  embedding: {
+    size: (row, elementSize) => 4 + elementSize * row.embedding.length,
+    write: (buf, o, row, vectorType) => (vectorType === 'halfvec' ? writeHalfvec(buf, o, row) : writeVector(buf, o, row)),
+  },
+  // jsonb: version byte 1 + text
+  metadata: {
+    size: (row) => 1 + Buffer.byteLength(row.metadataJson, 'utf8'),
+    write(buf, o, row) {
+      const jsonLen = Buffer.byteLength(row.metadataJson, 'utf8');
+      o = buf.writeInt32BE(1 + jsonLen, o);
+      o = buf.writeUInt8(1, o);
+      return o + buf.write(row.metadataJson, o, jsonLen, 'utf8');
+    },
+  },
+  content_sha256: textField((row) => row.contentSha256),
+  embedding_model: textField((row) => row.embeddingModel),
+  source_index: {
+    size: () => 4,
+    write(buf, o, row) {
+      if (!Number.isInteger(row.sourceIndex) || row.sourceIndex < INT32_MIN || row.sourceIndex > INT32_MAX) {
+        throw rowError(row, `source index ${row.sourceIndex} is not a 32-bit integer`);
+      }
+      return buf.writeInt32BE(row.sourceIndex, buf.writeInt32BE(4, o));
+    },
+  },
+  // uuid, or NULL (length -1) when the row was not projected
+  pca_model_id: {
+    size: (row) => (pcaModelId(row) === null ? 0 : 16),
+    write(buf, o, row) {
+      const modelId = pcaModelId(row);
+      return modelId === null ? buf.writeInt32BE(-1, o) : writeUuid(buf, buf.writeInt32BE(16, o), row, modelId, 'PCA model id');
+    },
+  },
+  // text, or NULL
+  embedding_fingerprint: {
+    size: (row) => Buffer.byteLength(embeddingFingerprint(row) ?? '', 'utf8'),
+    write(buf, o, row) {
+      const fingerprint = embeddingFingerprint(row);
+      return fingerprint === null ? buf.writeInt32BE(-1, o) : writeText(buf, o, fingerprint);
+    },
+  },
+};
+
+const TUPLE: readonly FieldCodec[] = COPY_COLUMNS.map((column) => FIELDS[column]);
+
+function textField(value: (row: DocumentRow) => string): FieldCodec {
+  return { size: (row) => Buffer.byteLength(value(row), 'utf8'), write: (buf, o, row) => writeText(buf, o, value(row)) };
+}
+
 function rowSize(row: DocumentRow, elementSize: number): number {
-  return (
-    2 + // field count
-    4 * COPY_COLUMNS.length + // one length word per field
-    16 + // uuid
-    Buffer.byteLength(row.userId, 'utf8') +
-    Buffer.byteLength(row.collection, 'utf8') +
-    Buffer.byteLength(row.text, 'utf8') +
-    4 + elementSize * row.embedding.length + // vector/halfvec: dim + unused + elements
-    1 + Buffer.byteLength(row.metadataJson, 'utf8') + // jsonb: version + text
-    Buffer.byteLength(row.contentSha256, 'utf8') +
-    Buffer.byteLength(row.embeddingModel, 'utf8') +
-    4 + // int4
-    (pcaModelId(row) === null ? 0 : 16) + // uuid, or nothing (length -1) for NULL
-    Buffer.byteLength(embeddingFingerprint(row) ?? '', 'utf8') // text, or nothing for NULL
-  );
+  let size = 2 + 4 * TUPLE.length; // field count, one length word per field
+  for (const field of TUPLE) size += field.size(row, elementSize);
+  return size;
 }
 
 function writeRow(buf: Buffer, start: number, row: DocumentRow, vectorType: VectorType): number {
-  let o = buf.writeInt16BE(COPY_COLUMNS.length, start);
-
-  // id uuid
-  o = buf.writeInt32BE(16, o);
-  o = writeUuid(buf, o, row, row.id, 'id');
-
-  o = writeText(buf, o, row.userId);
-  o = writeText(buf, o, row.collection);
-  o = writeText(buf, o, row.text);
-
-  o = vectorType === 'halfvec' ? writeHalfvec(buf, o, row) : writeVector(buf, o, row);
-
-  // metadata jsonb
-  const jsonLen = Buffer.byteLength(row.metadataJson, 'utf8');
-  o = buf.writeInt32BE(1 + jsonLen, o);
-  o = buf.writeUInt8(1, o);
-  o += buf.write(row.metadataJson, o, jsonLen, 'utf8');
-
-  o = writeText(buf, o, row.contentSha256);
-  o = writeText(buf, o, row.embeddingModel);
-
-  // source_index int4
-  if (!Number.isInteger(row.sourceIndex) || row.sourceIndex < INT32_MIN || row.sourceIndex > INT32_MAX) {
-    throw rowError(row, `source index ${row.sourceIndex} is not a 32-bit integer`);
-  }
-  o = buf.writeInt32BE(4, o);
-  o = buf.writeInt32BE(row.sourceIndex, o);
-
-  // pca_model_id uuid NULL
-  const modelId = pcaModelId(row);
-  if (modelId === null) {
-    o = buf.writeInt32BE(-1, o);
-  } else {
-    o = buf.writeInt32BE(16, o);
-    o = writeUuid(buf, o, row, modelId, 'PCA model id');
-  }
-
-  // embedding_fingerprint text NULL
-  const fingerprint = embeddingFingerprint(row);
-  return fingerprint === null ? buf.writeInt32BE(-1, o) : writeText(buf, o, fingerprint);
+  let o = buf.writeInt16BE(TUPLE.length, start);
+  for (const field of TUPLE) o = field.write(buf, o, row, vectorType);
+  return o;
 }
 
 function checkDimensions(row: DocumentRow): number {

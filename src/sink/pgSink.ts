@@ -11,6 +11,7 @@ import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
 import { describeUrl, parseConnectionUrl, redactUrl, urlSecrets } from './redact.js';
 import { createSink } from './sink.js';
+import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import type { Sink } from './sink.js';
 import type { DocumentRow } from './types.js';
@@ -255,7 +256,7 @@ class PgTransaction extends ClientRunner implements DriverTransaction {
   }
 
   async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
-    const stream = this.client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging })));
+    const stream = this.client.query(copyFrom(sqlFile('queries/copy_staging_stdin.sql', { staging, copy_columns: COLUMN_SQL.copy_columns })));
     await pipeline(async function* encode() {
       yield encodeHeader();
       for await (const batch of batches) yield encodeRows(batch, options);

@@ -15,6 +15,7 @@ import type { Driver, DriverTransaction, QueryResult, Row, SqlRunner } from './d
 import { toSinkError } from './failures.js';
 import type { SqlFragment } from './identifiers.js';
 import { createSink } from './sink.js';
+import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import type { Sink } from './sink.js';
 import type { DocumentRow } from './types.js';
@@ -189,7 +190,7 @@ class PgliteTransaction implements DriverTransaction {
   }
 
   async copyBinary(staging: SqlFragment, batches: AsyncIterable<readonly DocumentRow[]>, options: EncodeOptions): Promise<number> {
-    const copySql = sqlFile('queries/copy_staging_blob.sql', { staging });
+    const copySql = sqlFile('queries/copy_staging_blob.sql', { staging, copy_columns: COLUMN_SQL.copy_columns });
     let copied = 0;
     for await (const batch of batches) {
       const payload = encodeCopyPayload(batch, options);

@@ -24,6 +24,7 @@ import {
 import { isoTime } from './ledger.js';
 import { tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
 import { relationExists } from './schema.js';
+import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import type {
   DocumentRow,
@@ -215,7 +216,7 @@ export class SqlReembedding implements Reembedding {
           caughtUp += written;
         }
         const pruned = (await tx.query(sqlFile('queries/reembed_prune.sql', this.#pair()))).rowCount;
-        const synced = (await tx.query(sqlFile('queries/reembed_sync.sql', this.#pair()))).rowCount;
+        const synced = (await tx.query(sqlFile('queries/reembed_sync.sql', { ...this.#pair(), sync_set: COLUMN_SQL.sync_set, sync_side: COLUMN_SQL.sync_side, sync_main: COLUMN_SQL.sync_main }))).rowCount;
         const differences = (await this.#compare(tx, job)).filter((s) => s.tableRows !== s.sideRows || s.staleRows > 0);
         if (differences.length > 0) {
           const first = differences[0] as ReembedStoreCount;
@@ -316,7 +317,7 @@ export class SqlReembedding implements Reembedding {
     await tx.exec(sqlFile('queries/create_staging.sql', { staging: STAGING, table: this.#side.quoted }));
     await tx.copyBinary(STAGING, single(rows), { vectorType: job.vectorType });
     await tx.query(sqlFile('queries/reembed_clear_staged.sql', values));
-    const inserted = await tx.query(sqlFile('queries/reembed_insert_staged.sql', values));
+    const inserted = await tx.query(sqlFile('queries/reembed_insert_staged.sql', { ...values, row_columns: COLUMN_SQL.row_columns, reembed_select: COLUMN_SQL.reembed_select }));
     await tx.exec(sqlFile('queries/drop_staging.sql', { staging: STAGING }));
     return inserted.rowCount;
   }

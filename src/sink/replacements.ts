@@ -12,6 +12,7 @@ import type { DriverTransaction, SqlRunner } from './driver.js';
 import { ledgerReady } from './migrations.js';
 import { isoTime } from './ledger.js';
 import { assertLoadable, assertPreviousCompatible, assertPreviousLoadable, readTableShape, relationExists } from './schema.js';
+import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import type { Target, TableTarget } from './target.js';
 import type { RollbackResult, StoreKey } from './types.js';
@@ -68,7 +69,7 @@ export async function recordReplacement(tx: DriverTransaction, t: Target, key: S
     await tx.query(sqlFile('queries/replacement_written.sql', t.ledger.sql), [plan.seq]);
     return null;
   }
-  const saved = await tx.query(sqlFile('queries/previous_save.sql', { previous: t.previous.quoted, table: t.table.quoted }), [key.userId, key.collection, runId]);
+  const saved = await tx.query(sqlFile('queries/previous_save.sql', { previous: t.previous.quoted, table: t.table.quoted, row_columns: COLUMN_SQL.row_columns }), [key.userId, key.collection, runId]);
   await tx.query(sqlFile('queries/replacement_insert.sql', t.ledger.sql), [runId, t.table.name, key.userId, key.collection, saved.rowCount]);
   return saved.rowCount;
 }
@@ -104,7 +105,7 @@ export async function rollbackStoreRows(tx: DriverTransaction, t: TableTarget, k
   if (written > 0) refuse(`${written} of its rows were written after the run (by a load without run id, or by the application) and would be lost`);
 
   const removed = await tx.query(sqlFile('queries/delete_store.sql', { table: t.table.quoted }), [key.userId, key.collection]);
-  const restored = await tx.query(sqlFile('queries/rollback_restore.sql', { table: t.table.quoted, previous: t.previous.quoted }), [key.userId, key.collection, runId]);
+  const restored = await tx.query(sqlFile('queries/rollback_restore.sql', { table: t.table.quoted, previous: t.previous.quoted, row_columns: COLUMN_SQL.row_columns }), [key.userId, key.collection, runId]);
   const expected = Number(marker.rows_saved);
   // The count was recorded with the rows; a difference means _previous was edited by hand (or
   // partly purged by something else): restoring part of a store would be worse than refusing.

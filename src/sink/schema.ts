@@ -3,50 +3,10 @@ import { MigrateError } from '../errors.js';
 import type { SqlRunner } from './driver.js';
 import { indexName, opsSql, pcaModelsTable, previousTable, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
 import { MAX_HNSW_DIMENSIONS } from './limits.js';
+import { FINGERPRINT_COLUMN, PCA_MODEL_COLUMN, PREVIOUS_REQUIRED_COLUMNS, PROVENANCE_COLUMNS, REPLACED_BY_RUN_COLUMN, REQUIRED_COLUMNS } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import { partitionedTableStatements, PLAIN_LAYOUT } from './tableLayout.js';
 import type { VectorType, Distance } from './types.js';
-
-/** Columns the sink writes or reads; a table lacking any of them cannot be loaded. */
-export const REQUIRED_COLUMNS = [
-  'id',
-  'user_id',
-  'collection_name',
-  'text',
-  'embedding',
-  'metadata',
-  'created_at',
-  'updated_at',
-  'content_sha256',
-  'embedding_model',
-  'source_index',
-] as const;
-
-/**
- * Written by every load, but not required of an existing table: ensureSchema adds it to tables
- * created before it existed (schema/004_documents_pca_model.sql).
- */
-export const PCA_MODEL_COLUMN = 'pca_model_id';
-
-/**
- * Likewise written by every load and added by ensureSchema when missing, to the documents table
- * (schema/006_documents_fingerprint.sql) and to `<table>_previous` (schema/007_…), so that a
- * rollback restores it.
- */
-export const FINGERPRINT_COLUMN = 'embedding_fingerprint';
-
-/**
- * Columns only `<table>_previous` has (schema/005_documents_previous.sql), besides the documents
- * table's. A target table that has replaced_by_run is somebody's previous-rows table.
- */
-export const PREVIOUS_COLUMNS = ['replaced_by_run', 'replaced_at'] as const;
-
-/**
- * Written by every load, but NULL in rows an application wrote (schema/011 and 012 lift NOT NULL
- * from tables created before they were nullable). source_index IS NOT NULL marks a tool row.
- */
-export const PROVENANCE_COLUMNS = ['content_sha256', 'embedding_model', 'source_index'] as const;
-
 
 export interface TableShape {
   exists: boolean;
@@ -113,10 +73,10 @@ function asVectorType(typeName: string): VectorType | null {
  */
 export function assertCompatible(shape: TableShape, table: ResolvedTable, dimensions: number, vectorType: VectorType): void {
   if (!shape.exists) return;
-  if (shape.columns.includes(PREVIOUS_COLUMNS[0])) {
+  if (shape.columns.includes(REPLACED_BY_RUN_COLUMN)) {
     throw new MigrateError(
       'E_SCHEMA',
-      `table ${table.display} keeps the rows runs replaced in another table (it has a ${PREVIOUS_COLUMNS[0]} column); it cannot be loaded itself: use another --table`,
+      `table ${table.display} keeps the rows runs replaced in another table (it has a ${REPLACED_BY_RUN_COLUMN} column); it cannot be loaded itself: use another --table`,
     );
   }
   if (shape.missingColumns.length > 0) {
@@ -147,7 +107,7 @@ export function assertCompatible(shape: TableShape, table: ResolvedTable, dimens
 
 /**
  * Throws unless `<table>_previous`, when it exists, can take the documents table's rows: every
- * column of the documents table plus PREVIOUS_COLUMNS, and the same embedding type and dimension
+ * column of PREVIOUS_REQUIRED_COLUMNS (columns.ts), and the same embedding type and dimension
  * (`vectorType`/`dimensions`: the documents table's). E_SCHEMA for a table of that name that is
  * something else (say a documents table called `docs_previous` next to `docs`): the sink never
  * writes into it.
@@ -155,8 +115,7 @@ export function assertCompatible(shape: TableShape, table: ResolvedTable, dimens
 export function assertPreviousCompatible(previous: TableShape, table: ResolvedTable, dimensions: number, vectorType: VectorType): void {
   if (!previous.exists) return;
   const name = previousTable(table).display;
-  const expected = [...REQUIRED_COLUMNS, PCA_MODEL_COLUMN, ...PREVIOUS_COLUMNS];
-  const missing = expected.filter((c) => !previous.columns.includes(c));
+  const missing = PREVIOUS_REQUIRED_COLUMNS.filter((c) => !previous.columns.includes(c));
   if (missing.length > 0) {
     throw new MigrateError(
       'E_SCHEMA',

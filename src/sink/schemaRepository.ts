@@ -2,6 +2,7 @@
 import { MigrateError } from '../errors.js';
 import { missingTable, type SinkAccess } from './access.js';
 import type { Driver } from './driver.js';
+import { REPLACED_BY_RUN_COLUMN } from './columns.js';
 import { resolveDistance, resolveTable } from './identifiers.js';
 import { applyMigrations, ledgerVersion } from './migrations.js';
 import { ensurePcaProjection } from './pcaProjection.js';
@@ -69,7 +70,7 @@ export function schemaRepository(access: SinkAccess): SchemaRepository {
         const shape = await readTableShape(db, t.table);
         // A table that cannot take any rows is reported now, in a dry run, not at the first store.
         // (A table only lacking pca_model_id is fine: ensureSchema adds it.)
-        if (shape.exists && (shape.missingColumns.length > 0 || shape.columns.includes('replaced_by_run'))) assertCompatible(shape, t.table, t.dimensions, t.vectorType);
+        if (shape.exists && (shape.missingColumns.length > 0 || shape.columns.includes(REPLACED_BY_RUN_COLUMN))) assertCompatible(shape, t.table, t.dimensions, t.vectorType);
         // Likewise a table under the previous-rows table's name that is something else, checked
         // against the documents table's own type (a dimension mismatch is reported, not thrown).
         const previous = await readTableShape(db, t.previous);

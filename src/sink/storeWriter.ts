@@ -13,6 +13,7 @@ import { storeLocks, tableIdentity, takeLocks } from './locks.js';
 import { lookupStored } from './readRepository.js';
 import { planReplacement, recordReplacement } from './replacements.js';
 import { assertCompatible, assertLoadable, readTableShape } from './schema.js';
+import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import { storeLabel } from './storeLabel.js';
 import type { Target } from './target.js';
@@ -115,7 +116,7 @@ export async function startLoad(tx: DriverTransaction, guard: Guard, t: Target, 
       const saved = await record();
       const deleted = await tx.query(sqlFile('queries/delete_store.sql', { table: t.table.quoted }), [key.userId, key.collection]);
       if (saved !== null && saved !== deleted.rowCount) throw new MigrateError('E_LOAD', `${store}: kept ${saved} replaced rows but deleted ${deleted.rowCount}; rolled back`);
-      const inserted = await tx.query(sqlFile('queries/insert_staged.sql', { table: t.table.quoted, staging: STAGING }));
+      const inserted = await tx.query(sqlFile('queries/insert_staged.sql', { table: t.table.quoted, staging: STAGING, copy_columns: COLUMN_SQL.copy_columns }));
       if (inserted.rowCount !== sent) throw new MigrateError('E_LOAD', `${store}: inserted ${inserted.rowCount} rows but ${sent} were sent; rolled back`);
       // Dropped now so that the same transaction can load another store.
       await tx.exec(sqlFile('queries/drop_staging.sql', { staging: STAGING }));
