@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropTablesLike, REPO, runCli, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
-import { eventOf, query, QUEUE_SCHEMA, queueJobs, startWorker, type Worker } from './helpers/queueWorkers.js';
+import { eventOf, query, QUEUE_SCHEMA, queueJobs, startWorker, workersGone, type Worker } from './helpers/queueWorkers.js';
 
 const MASTER_KEY = 'W3pm0Q8cT3l3M1gP1yH0mXb8m5Jg1J3uG1m2l1Yt2xE=';
 const ENTRIES = 8;
@@ -88,6 +88,7 @@ describe('migrate --enqueue with 3 worker processes, 2 SIGKILLed (pg)', () => {
       { name: 'pgvector-migrate.store', state: 'failed', n: 1 },
     ]);
     expect(status.lines[1]).toMatchObject({ queue: { done: 30, failed: 1, left: 0, total: 31 } });
+    await workersGone();
     const watch = await runCli(['status', ...db, '--watch', '--json']);
     expect(watch.code, watch.stderr).toBe(1); // a job is failed
     expect(watch.lines.at(-1)).toMatchObject({ type: 'queue', done: 30, failed: 1, left: 0, total: 31, workers: [] });

@@ -56,3 +56,18 @@ export async function query<R>(sql: string, params: unknown[] = []): Promise<R[]
 export async function queueJobs(): Promise<{ name: string; state: string; n: number }[]> {
   return query(`SELECT name, state::text AS state, count(*)::int AS n FROM ${QUEUE_SCHEMA}.job GROUP BY 1, 2 ORDER BY 1, 2`);
 }
+
+/**
+ * Waits until no worker's connection is left in pg_stat_activity. A worker that exited has closed
+ * its sockets, but its server backends leave the view a moment later, asynchronously: a check of
+ * "no live worker" right after exit would race them.
+ */
+export async function workersGone(timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'pgvector-migrate worker%'`);
+    if (row?.n === 0) return;
+    if (Date.now() > deadline) throw new Error(`${row?.n} worker connection(s) still open ${timeoutMs} ms after every worker exited`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
