@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropTablesLike, REPO, runCli, TEST_DATABASE_URL, TINY_MODEL } from './helpers/cli.js';
 import { eventOf, query, QUEUE_SCHEMA, queueJobs, startWorker, workersGone, type Worker } from './helpers/queueWorkers.js';
@@ -89,9 +90,18 @@ describe('migrate --enqueue with 3 worker processes, 2 SIGKILLed (pg)', () => {
     ]);
     expect(status.lines[1]).toMatchObject({ queue: { done: 30, failed: 1, left: 0, total: 31 } });
     await workersGone();
-    const watch = await runCli(['status', ...db, '--watch', '--json']);
-    expect(watch.code, watch.stderr).toBe(1); // a job is failed
-    expect(watch.lines.at(-1)).toMatchObject({ type: 'queue', done: 30, failed: 1, left: 0, total: 31, workers: [] });
+    // A worker of another database on the same server (another migration) is not this queue's.
+    const elsewhere = new URL(TEST_DATABASE_URL);
+    elsewhere.pathname = '/postgres';
+    const other = new pg.Client({ connectionString: elsewhere.toString(), application_name: 'pgvector-migrate worker elsewhere:1' });
+    await other.connect();
+    try {
+      const watch = await runCli(['status', ...db, '--watch', '--json']);
+      expect(watch.code, watch.stderr).toBe(1); // a job is failed
+      expect(watch.lines.at(-1)).toMatchObject({ type: 'queue', done: 30, failed: 1, left: 0, total: 31, workers: [] });
+    } finally {
+      await other.end();
+    }
     // The finish job closed the ledger run (and built the deferred index).
     expect(status.lines[0]).toMatchObject({ unfinishedRuns: [], searchIndex: 'valid' });
   }, 900_000);

@@ -65,7 +65,7 @@ export async function queueJobs(): Promise<{ name: string; state: string; n: num
 export async function workersGone(timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'pgvector-migrate worker%'`);
+    const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'pgvector-migrate worker%' AND datname = current_database()`);
     if (row?.n === 0) return;
     if (Date.now() > deadline) throw new Error(`${row?.n} worker connection(s) still open ${timeoutMs} ms after every worker exited`);
     await new Promise((resolve) => setTimeout(resolve, 100));
