@@ -31,7 +31,7 @@ export interface DataPickleProfile {
   readonly kind: string;
   /** The globals the pickle may name, and what each constructs. */
   readonly allow: AllowList;
-  /** Approximate bytes of decoded values the pickle may make us hold (see WEIGHT). */
+  /** Approximate bytes of decoded values the pickle may make us hold (see WEIGHT in dataVm.ts). */
   readonly maxHeldBytes: number;
   /** Said after refusing a global: what a genuine file names, and what else it means. */
   readonly expected: string;

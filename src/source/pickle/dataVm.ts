@@ -16,7 +16,7 @@ import { longFromBytes } from './text.js';
  * (E_UNSAFE_PICKLE) the moment the pickle names it, before anything else happens.
  *
  * vectors.pkl, which can be far larger than memory, is decoded by the streaming VM (vm.ts) instead;
- * both share the opcode table, the refusal wording of globals and the integer decoding.
+ * both share the opcode table, how a refused global is named (qualifiedName) and the integer decoding.
  */
 
 /** Rough bytes each decoded value costs, charged against maxHeldBytes as values are made. */
