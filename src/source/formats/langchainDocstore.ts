@@ -1,5 +1,5 @@
 import { MigrateError } from '../../errors.js';
-import { describePy, dictGet, type PyDict, type PyInstance, type PyValue } from './dataPickle.js';
+import { describePy, dictGet, type PyDict, type PyInstance, type PyValue } from '../pickle/index.js';
 
 /**
  * What `FAISS.save_local` pickles into index.pkl: the tuple `(docstore, index_to_docstore_id)`,

@@ -42,3 +42,40 @@ export function memoKey(value: number | bigint, at: number): number {
   }
   return value;
 }
+
+/**
+ * The memo of a pickle decoded whole (dataVm.ts), values kept. Python's pickler numbers slots
+ * 0, 1, 2, ... so they live in an array; slots written out of order (hand-made pickles) in a map.
+ * A docstore memoizes almost every value, and one Map entry per value cost a third of the
+ * decoding time.
+ */
+export class MemoValues<T extends NonNullable<unknown> | null> {
+  private readonly dense: T[] = [];
+  private readonly sparse = new Map<number, T>();
+
+  /** `len(memo)`, where MEMOIZE stores. */
+  get size(): number {
+    return this.dense.length + this.sparse.size;
+  }
+
+  get(key: number): T | undefined {
+    return key < this.dense.length ? this.dense[key] : this.sparse.get(key);
+  }
+
+  set(key: number, value: T): void {
+    if (key < this.dense.length) {
+      this.dense[key] = value;
+      return;
+    }
+    if (key > this.dense.length) {
+      this.sparse.set(key, value);
+      return;
+    }
+    this.dense.push(value);
+    // A slot written early, out of order, is now part of the dense prefix.
+    for (let next = this.sparse.get(this.dense.length); next !== undefined; next = this.sparse.get(this.dense.length)) {
+      this.sparse.delete(this.dense.length);
+      this.dense.push(next);
+    }
+  }
+}
