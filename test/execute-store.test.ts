@@ -37,7 +37,7 @@ describe.each(DRIVERS)('executeStore (%s)', (driver) => {
     if (notes === undefined || assistant === undefined) throw new Error('the plan lacks a store');
 
     const progress: number[] = [];
-    const done = await executeStore(plan, notes, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer, observe: (e) => e.type === 'store-progress' && progress.push(e.rowsDone) });
+    const done = await executeStore(plan, notes, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer, space: plan.space, observe: (e) => e.type === 'store-progress' && progress.push(e.rowsDone) });
     expect(done.report).toMatchObject({ userId: 'alice_example_com', collection: 'notes', status: 'ok', rowsLoaded: 12, error: null });
     expect(progress.at(-1)).toBe(12);
     expect(await count(table, 'notes')).toBe(12);
@@ -46,7 +46,7 @@ describe.each(DRIVERS)('executeStore (%s)', (driver) => {
 
     // The source changed after planning: the outcome says so, the table keeps nothing of it.
     await writeFile(path.join(assistant.store.dir, 'metadata.json'), 'not a token');
-    const broken = await executeStore(plan, assistant, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer });
+    const broken = await executeStore(plan, assistant, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer, space: plan.space });
     expect(broken.report.status).toBe('failed');
     expect(broken.report.error?.code).toMatch(/^E_/);
     expect(broken.report.rowsLoaded).toBe(0);
