@@ -121,7 +121,7 @@ export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): 
 
   const { vectorizer, space, fitted } = await vectorizerFor(plan, job, r, sink, embedder, side, config, observe);
   const serializedSpace = serializeSpace(space);
-  if (job !== null && job.fingerprint !== serializedSpace) {
+  if (job !== null && job.serializedSpace !== serializedSpace) {
     throw new MigrateError(
       'E_REEMBED',
       `${config.table} has an unfinished re-embedding to ${job.model} (job ${job.id}) with other settings than this run's; run it again with the same --model and reduction, or remove it with reembed --abort`,
@@ -130,7 +130,7 @@ export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): 
   job ??= await r.start({
     id: randomUUID(),
     model: config.model.id,
-    fingerprint: serializedSpace,
+    serializedSpace,
     dimensions: plan.dimensions,
     vectorType: plan.vectorType,
     distance: side.distance ?? 'cosine',
@@ -164,7 +164,7 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     jobId: job.id,
     model: job.model,
     // The job's space: this run's (prepareReembed refuses another), as the job table stores it.
-    fingerprint: job.fingerprint,
+    fingerprint: job.serializedSpace,
     dimensions: job.dimensions,
     vectorType: job.vectorType,
     reduction: { method: plan.method, sourceDimensions: plan.sourceDimensions, pcaModelId: job.pcaModelId, fitted },
