@@ -60,14 +60,14 @@ async function planStore(plan: MigrationPlan, s: PlannedStore): Promise<Done> {
   return { report: counted(), vectorizeMs: 0, loadMs: 0, sample };
 }
 
-async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDependencies, report: StoreReport): Promise<Done> {
+/** `serializedSpace`: `deps.space` serialized, what every row carries. */
+async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDependencies, report: StoreReport, serializedSpace: string): Promise<Done> {
   const { config, target } = plan;
   const observe = deps.observe ?? (() => {});
   const stats = newRowStats();
   const rowsTotal = report.entries ?? 0;
   const key = { userId: s.store.userId, collection: s.store.collection };
   const counter = { reused: 0 };
-  const serializedSpace = serializeSpace(deps.space);
   const stored = { embeddingModel: spaceLabel(deps.space), pcaModelId: pcaModelOf(deps.space), embeddingFingerprint: serializedSpace };
   const options: LoadOptions = {
     runId: plan.runId,
@@ -122,13 +122,14 @@ export async function executeStore(plan: MigrationPlan, s: PlannedStore, deps: S
   const finish = (done: Done): StoreOutcome => ({ ...done, report: { ...done.report, durationMs: done.report.durationMs + Math.round(performance.now() - started) } });
   let report: StoreReport = { ...s.report };
   try {
-    if (!config.force && isUnchanged(plan.latest.get(storeLabel(s.store)), report.sourceSha256, serializeSpace(deps.space))) {
+    const serializedSpace = serializeSpace(deps.space);
+    if (!config.force && isUnchanged(plan.latest.get(storeLabel(s.store)), report.sourceSha256, serializedSpace)) {
       const warnings = [...report.warnings, 'source files and model unchanged since its last successful load; not reloaded (use --force to reload)'];
       return finish({ report: { ...report, status: 'unchanged', warnings }, vectorizeMs: 0, loadMs: 0, sample: [] });
     }
     if (config.dryRun) return finish(await planStore(plan, s));
     if (config.backupDir !== null) report = { ...report, backupPath: (await backupStore(s.store, config.backupDir, (deps.now ?? (() => new Date()))())).dir };
-    return finish(await loadStore(plan, s, deps, report));
+    return finish(await loadStore(plan, s, deps, report, serializedSpace));
   } catch (err) {
     return finish({ report: failedReport(report, err), vectorizeMs: 0, loadMs: 0, sample: [] });
   }
