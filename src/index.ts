@@ -39,6 +39,7 @@ export { rowId, sha256Hex, ROW_ID_NAMESPACE } from './transform/rowId.js';
 export { createEmbedder, type Embedder, type EmbedderOptions } from './transform/embedder.js';
 export { rowBatches } from './transform/rows.js';
 export { reembedding, keepingStored, projecting, type Vectorizer } from './transform/vectorize.js';
+export { modelSpace, keptSpace, projectedSpace, truncatedSpace, serializeSpace, parseSpace, type EmbeddingSpace, type ModelIdentity } from './transform/embeddingSpace.js';
 export { planReduction, type ReductionPlan, type ReduceMode } from './transform/reduction.js';
 export { projectForSearch, createSearchProjector, fitReduction, measureQuality } from './transform/pcaFit.js';
 export { fitPca, parsePcaModel, serializePcaModel, type PcaModel } from './transform/pca/index.js';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isMigrateError } from '../src/errors.js';
 import { compareWithFp32 } from '../src/transform/dtypeQuality.js';
 import { createEmbedder, type Embedder } from '../src/transform/embedder.js';
-import { fingerprintOf, reembedding } from '../src/transform/vectorize.js';
+import { modelSpace, serializeSpace } from '../src/transform/embeddingSpace.js';
 
 // transformers.js binds fetch when first imported: refuse every network request it could make.
 vi.hoisted(() => vi.spyOn(globalThis, 'fetch').mockImplementation(() => Promise.reject(new Error('network access attempted in a test'))));
@@ -57,11 +57,11 @@ describe('--dtype in the embedder (tiny-bert and its q8 file)', () => {
   });
 
   it('loads onnx/model_quantized.onnx for q8 and records it: file, its SHA-256 and the dtype', () => {
-    expect(q8.fingerprint).toMatchObject({ model: TINY, onnxFile: 'onnx/model_quantized.onnx', modelSha256: sha256(path.join(TINY, 'onnx', 'model_quantized.onnx')), dtype: 'q8', dimensions: 32 });
+    expect(q8.identity).toMatchObject({ model: TINY, onnxFile: 'onnx/model_quantized.onnx', modelSha256: sha256(path.join(TINY, 'onnx', 'model_quantized.onnx')), dtype: 'q8', dimensions: 32 });
     // fp32 fingerprints stay as they were before dtypes existed: no dtype field.
-    expect(fp32.fingerprint).toMatchObject({ onnxFile: 'onnx/model.onnx', modelSha256: sha256(path.join(TINY, 'onnx', 'model.onnx')) });
-    expect('dtype' in fp32.fingerprint).toBe(false);
-    const [a, b] = [fingerprintOf(reembedding(fp32), 'vector'), fingerprintOf(reembedding(q8), 'vector')];
+    expect(fp32.identity).toMatchObject({ onnxFile: 'onnx/model.onnx', modelSha256: sha256(path.join(TINY, 'onnx', 'model.onnx')) });
+    expect('dtype' in fp32.identity).toBe(false);
+    const [a, b] = [serializeSpace(modelSpace(fp32.identity, 'vector')), serializeSpace(modelSpace(q8.identity, 'vector'))];
     expect(a).not.toBe(b);
     expect(JSON.parse(b)).toMatchObject({ dtype: 'q8' });
   });

@@ -101,7 +101,7 @@ function countingEmbedder(dimensions = 4): Embedder & { calls: string[][] } {
     calls,
     modelId: 'counting',
     dimensions,
-    fingerprint: { model: 'counting', modelSha256: null, onnxFile: null, pooling: 'mean', normalized: true, dimensions },
+    identity: { model: 'counting', modelSha256: null, onnxFile: null, pooling: 'mean', normalized: true, dimensions },
     async embed(texts: readonly string[], options?: EmbedOptions) {
       calls.push([...texts]);
       // Progress per model call of batchSize texts, as the real embedder reports it.

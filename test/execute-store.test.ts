@@ -6,7 +6,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildMigrateConfig, executeStore, openRun, planMigration } from '../src/index.js';
+import { buildMigrateConfig, executeStore, keptSpace, openRun, parseSpace, planMigration, serializeSpace } from '../src/index.js';
 import { DRIVERS, uniqueTable, useHarness } from './helpers/db.js';
 import { SHARED_STORES } from './helpers/paths.js';
 
@@ -37,16 +37,21 @@ describe.each(DRIVERS)('executeStore (%s)', (driver) => {
     if (notes === undefined || assistant === undefined) throw new Error('the plan lacks a store');
 
     const progress: number[] = [];
-    const done = await executeStore(plan, notes, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer, observe: (e) => e.type === 'store-progress' && progress.push(e.rowsDone) });
+    const done = await executeStore(plan, notes, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer, space: plan.space, observe: (e) => e.type === 'store-progress' && progress.push(e.rowsDone) });
     expect(done.report).toMatchObject({ userId: 'alice_example_com', collection: 'notes', status: 'ok', rowsLoaded: 12, error: null });
     expect(progress.at(-1)).toBe(12);
     expect(await count(table, 'notes')).toBe(12);
     // The plan is not changed by executing it.
     expect(notes.report.rowsLoaded).toBe(0);
+    // The plan computed the run's space once; every row carries exactly its serialization.
+    expect(plan.space).toEqual(keptSpace(config.keptLabel, plan.target.dimensions, 'vector'));
+    const stored = await ctx.h.query<{ f: string }>(`SELECT DISTINCT embedding_fingerprint AS f FROM "${table}"`);
+    expect(stored.map((r) => r.f)).toEqual([serializeSpace(plan.space)]);
+    expect(parseSpace(stored[0]?.f ?? null)).toEqual(plan.space);
 
     // The source changed after planning: the outcome says so, the table keeps nothing of it.
     await writeFile(path.join(assistant.store.dir, 'metadata.json'), 'not a token');
-    const broken = await executeStore(plan, assistant, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer });
+    const broken = await executeStore(plan, assistant, { loads: ctx.h.sink.loads, vectorizer: plan.vectorizer, space: plan.space });
     expect(broken.report.status).toBe('failed');
     expect(broken.report.error?.code).toMatch(/^E_/);
     expect(broken.report.rowsLoaded).toBe(0);

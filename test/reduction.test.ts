@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { fitReduction, measureQuality, padModel } from '../src/transform/pcaFit.js';
 import { Reservoir, seededRandom } from '../src/transform/random.js';
 import { checkTableMatches, planReduction, type ReductionInputs } from '../src/transform/reduction.js';
-import { measureTruncation, truncateForSearch, truncationOf } from '../src/transform/truncate.js';
-import { fingerprintOf, keepingStored, truncating } from '../src/transform/vectorize.js';
+import { keptSpace, serializeSpace, truncatedSpace, truncationOf } from '../src/transform/embeddingSpace.js';
+import { measureTruncation, truncateForSearch } from '../src/transform/truncate.js';
+import { keepingStored, truncating } from '../src/transform/vectorize.js';
 
 const base: ReductionInputs = { sourceDimensions: 3072, mode: 'auto', dimensions: null, pgvectorVersion: '0.8.0', activePca: null, refit: false };
 const plan = (over: Partial<ReductionInputs>) => planReduction({ ...base, ...over });
@@ -165,11 +166,11 @@ describe('truncation', () => {
     expect(vectorizer.dimensions).toBe(2);
     const [out] = await vectorizer.vectors([{ index: 0, text: 't', vector: v }]);
     expect(Array.from(out ?? [])).toEqual(Array.from(truncateForSearch(v, 2)));
-    // The fingerprint records it, and query/verify read it back from there.
-    const fp = fingerprintOf(vectorizer, 'vector');
+    // The space records it, and query/verify read it back from there.
+    const fp = serializeSpace(truncatedSpace(keptSpace('stored', 4, 'vector'), 2));
     expect(JSON.parse(fp)).toMatchObject({ reduction: 'truncate', sourceDimensions: 4, dimensions: 2, kept: true });
     expect(truncationOf(fp)).toEqual({ sourceDimensions: 4, dimensions: 2 });
-    expect(truncationOf(fingerprintOf(keepingStored('stored', 4), 'vector'))).toBeNull();
+    expect(truncationOf(serializeSpace(keptSpace('stored', 4, 'vector')))).toBeNull();
     expect(truncationOf(null)).toBeNull();
     expect(truncationOf('not json')).toBeNull();
   });

@@ -14,6 +14,7 @@ import { planMigration, type PlanningReads } from '../src/run/plan.js';
 import { reportOf } from '../src/run/runReport.js';
 import { emptyStoreReport } from '../src/run/storeReports.js';
 import type { DatabaseInfo, StoreOutcome as LedgerOutcome } from '../src/sink/types.js';
+import { keptSpace, truncatedSpace } from '../src/transform/embeddingSpace.js';
 import { SHARED_STORES } from './helpers/paths.js';
 
 const MASTER_KEY = (JSON.parse(await readFile(path.join(SHARED_STORES, 'CASES.json'), 'utf8')) as { master_key: string }).master_key;
@@ -128,6 +129,21 @@ describe('planMigration (fake repositories)', () => {
     const err = await planMigration(config({ users: 'alice_example_com', reduce: 'pca', dimensions: '8', refitPca: true }), { sink: reads, embedder: null }).catch((e: unknown) => e);
     expect(isMigrateError(err) && err.code).toBe('E_USAGE');
     expect((err as Error).message).toMatch(/3 rows were written by applications \(app\/c: 3\)/);
+  });
+
+  it('computes the embedding space once: the kept vectors, truncated in the plan, a PCA model bound only once it is saved', async () => {
+    const kept = await planMigration(config({ users: 'alice_example_com' }), { sink: fakeReads(), embedder: null });
+    expect(kept.space).toEqual(keptSpace(kept.config.keptLabel, 384, 'vector'));
+    const truncated = await planMigration(config({ users: 'alice_example_com', reduce: 'truncate', dimensions: '8' }), { sink: fakeReads(), embedder: null });
+    expect(truncated.space).toEqual(truncatedSpace(keptSpace(truncated.config.keptLabel, 384, 'vector'), 8));
+    expect(truncated.vectorizer.dimensions).toBe(8);
+    const pca = await planMigration(config({ users: 'alice_example_com', reduce: 'pca', dimensions: '8' }), { sink: fakeReads(), embedder: null });
+    try {
+      expect(pca.pca.kind).toBe('save');
+      expect(pca.space).toEqual(keptSpace(pca.config.keptLabel, 384, 'vector'));
+    } finally {
+      if (pca.pca.kind !== 'none') await pca.pca.projector.dispose();
+    }
   });
 
   it('throws a coded error when re-embedding has no model', async () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MigrateError } from '../src/errors.js';
 import { sha256OfFile } from '../src/hash.js';
 import { createEmbedder, type Embedder } from '../src/transform/embedder.js';
-import { fingerprintOf, reembedding } from '../src/transform/vectorize.js';
+import { modelSpace, serializeSpace } from '../src/transform/embeddingSpace.js';
 
 // Installed before any import runs: transformers.js binds globalThis.fetch when it is first imported.
 const fetchSpy = vi.hoisted(() =>
@@ -133,7 +133,7 @@ describe('a model directory without sentence-transformers files', () => {
   it('keeps the fingerprint byte for byte as it was (so existing rows are still reused)', async () => {
     const sha = (await sha256OfFile(path.join(TINY, 'onnx', 'model.onnx'))).sha256;
     await withEmbedder(TINY, async (e) => {
-      expect(fingerprintOf(reembedding(e), 'vector')).toBe(
+      expect(serializeSpace(modelSpace(e.identity, 'vector'))).toBe(
         `{"dimensions":32,"model":${JSON.stringify(TINY)},"modelSha256":"${sha}","normalized":true,"onnxFile":"onnx/model.onnx","pooling":"mean","vectorType":"vector"}`,
       );
     });
@@ -143,7 +143,7 @@ describe('a model directory without sentence-transformers files', () => {
     const dir = modelDir({ modules: [TRANSFORMER, POOLING, NORMALIZE], pooling: poolingConfig('mean'), sbert: { do_lower_case: false } });
     await withEmbedder(TINY, async (plain) =>
       withEmbedder(dir, async (st) => {
-        expect({ ...st.fingerprint, model: null }).toEqual({ ...plain.fingerprint, model: null });
+        expect({ ...st.identity, model: null }).toEqual({ ...plain.identity, model: null });
         expect(await st.embed(TEXTS)).toEqual(await plain.embed(TEXTS));
       }),
     );
@@ -173,7 +173,7 @@ describe('sentence_bert_config.json max_seq_length', () => {
         expect(ours[3]).toEqual(expected); // exactly at the window: unchanged
         expect(ours[4]).toEqual((await plain.embed(['short text']))[0]);
         expect(ours[0]).not.toEqual(full); // not the 512-token window
-        expect(e.fingerprint).toMatchObject({ maxSeqLength: 16, pooling: 'mean', normalized: true });
+        expect(e.identity).toMatchObject({ maxSeqLength: 16, pooling: 'mean', normalized: true });
       });
     });
   });
@@ -199,7 +199,7 @@ describe('1_Pooling/config.json and modules.json', () => {
   it('cls pooling without Normalize is the first token’s hidden state', async () => {
     const dir = modelDir({ modules: [TRANSFORMER, POOLING], pooling: poolingConfig('cls') });
     await withEmbedder(dir, async (e) => {
-      expect(e.fingerprint).toMatchObject({ pooling: 'cls', normalized: false });
+      expect(e.identity).toMatchObject({ pooling: 'cls', normalized: false });
       const vectors = await e.embed(TEXTS); // one padded batch: cls must ignore the padding
       for (const [i, text] of TEXTS.entries()) expect(vectors[i]).toEqual((await hiddenStates(text))[0]);
     });
@@ -221,7 +221,7 @@ describe('1_Pooling/config.json and modules.json', () => {
   it('max pooling is the element-wise maximum over the text’s tokens, never over padding', async () => {
     const dir = modelDir({ modules: [TRANSFORMER, POOLING], pooling: poolingConfig('max') });
     await withEmbedder(dir, async (e) => {
-      expect(e.fingerprint).toMatchObject({ pooling: 'max', normalized: false });
+      expect(e.identity).toMatchObject({ pooling: 'max', normalized: false });
       const vectors = await e.embed(TEXTS);
       for (const [i, text] of TEXTS.entries()) {
         const tokens = await hiddenStates(text);
@@ -234,7 +234,7 @@ describe('1_Pooling/config.json and modules.json', () => {
   it('without a Normalize module, mean pooling is the plain mean: not unit length', async () => {
     const dir = modelDir({ modules: [TRANSFORMER, POOLING], pooling: poolingConfig('mean') });
     await withEmbedder(dir, async (e) => {
-      expect(e.fingerprint).toMatchObject({ pooling: 'mean', normalized: false });
+      expect(e.identity).toMatchObject({ pooling: 'mean', normalized: false });
       const vectors = await e.embed(TEXTS);
       for (const [i, text] of TEXTS.entries()) {
         const tokens = await hiddenStates(text);
@@ -248,13 +248,13 @@ describe('1_Pooling/config.json and modules.json', () => {
 
   it('reads the pooling config where modules.json says it is', async () => {
     const dir = modelDir({ modules: [TRANSFORMER, { ...POOLING, path: 'pool' }], pooling: poolingConfig('cls'), poolingDir: 'pool' });
-    await withEmbedder(dir, async (e) => expect(e.fingerprint).toMatchObject({ pooling: 'cls', normalized: false }));
+    await withEmbedder(dir, async (e) => expect(e.identity).toMatchObject({ pooling: 'cls', normalized: false }));
   });
 
   it('uses 1_Pooling/config.json without modules.json, and keeps normalizing then', async () => {
     const dir = modelDir({ pooling: poolingConfig('max') });
     await withEmbedder(dir, async (e) => {
-      expect(e.fingerprint).toMatchObject({ pooling: 'max', normalized: true });
+      expect(e.identity).toMatchObject({ pooling: 'max', normalized: true });
       const [v] = await e.embed(['hello']);
       expect(Math.abs(norm(v as Float32Array) - 1)).toBeLessThan(1e-6);
     });
@@ -270,7 +270,7 @@ describe('1_Pooling/config.json and modules.json', () => {
       modelDir({ modules: [TRANSFORMER, POOLING, NORMALIZE], pooling: poolingConfig('max') }),
     ];
     const prints = new Set<string>();
-    for (const dir of dirs) await withEmbedder(dir, async (e) => void prints.add(JSON.stringify({ ...e.fingerprint, model: null })));
+    for (const dir of dirs) await withEmbedder(dir, async (e) => void prints.add(JSON.stringify({ ...e.identity, model: null })));
     expect(prints.size).toBe(dirs.length);
   });
 
@@ -281,7 +281,7 @@ describe('1_Pooling/config.json and modules.json', () => {
     fs.cpSync(dir, path.join(cacheDir, 'test-org', 'tiny-st'), { recursive: true });
     const e = await createEmbedder({ model: 'test-org/tiny-st', cacheDir, allowRemoteModels: false });
     try {
-      expect(e.fingerprint).toMatchObject({ model: 'test-org/tiny-st', pooling: 'cls', normalized: false, maxSeqLength: 16 });
+      expect(e.identity).toMatchObject({ model: 'test-org/tiny-st', pooling: 'cls', normalized: false, maxSeqLength: 16 });
       await withEmbedder(dir, async (local) => expect(await e.embed(TEXTS)).toEqual(await local.embed(TEXTS)));
     } finally {
       await e.dispose();

@@ -105,7 +105,7 @@ describe.each(DRIVERS)('application rows (%s)', (driver) => {
     await appInsert(ctx.h, table, 'alice', 'written by the app');
     const r = ctx.h.sink.reembedding({ table });
     await ctx.h.sink.schema.ensureSchema({ table: side, dimensions: 6 }, { deferSearchIndex: true });
-    const job = await r.start({ id: randomUUID(), model: 'new', fingerprint: '{"model":"new"}', dimensions: 6, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
+    const job = await r.start({ id: randomUUID(), model: 'new', serializedSpace: '{"model":"new"}', dimensions: 6, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
     const pending = await r.pending(job, { limit: 10 });
     expect(pending.map((p) => p.contentSha256 === null)).toEqual(pending.map((p) => p.text === 'written by the app'));
     expect(await r.write(job, pending.map((p, i) => ({ id: p.id, text: p.text, embedding: vectorFor(i + 1, 6) })))).toBe(4);

@@ -38,7 +38,7 @@ describe('suffixOf: the inverse of suffixedName, for the renames of a swap', () 
 async function startJob(sink: Sink, table: string, side: TargetSpec): Promise<{ r: Reembedding; job: ReembedJob }> {
   const r = sink.reembedding({ table });
   await sink.schema.ensureSchema(side, { deferSearchIndex: true });
-  const job = await r.start({ id: randomUUID(), model: 'new', fingerprint: FINGERPRINT, dimensions: NEW_DIMS, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
+  const job = await r.start({ id: randomUUID(), model: 'new', serializedSpace: FINGERPRINT, dimensions: NEW_DIMS, vectorType: 'vector', distance: 'cosine', pcaModelId: null, options: {} });
   return { r, job };
 }
 

@@ -1,6 +1,6 @@
 import type { DatabaseConfig } from '../config.js';
 import type { TableDiagnosis } from '../sink/types.js';
-import { readFingerprint } from '../transform/fingerprint.js';
+import { storedFields } from '../transform/embeddingSpace.js';
 import { withSink } from './resources.js';
 
 export interface DoctorConfig {
@@ -17,7 +17,7 @@ export interface DoctorResult {
 /** Whether every fingerprint promises unit-length vectors (a model with normalization, no PCA projection). */
 function promisesUnitLength(fingerprints: TableDiagnosis['fingerprints']): boolean {
   return fingerprints.every(({ fingerprint }) => {
-    const f = readFingerprint(fingerprint);
+    const f = storedFields(fingerprint);
     return f !== null && f['normalized'] === true && (f['pcaModelId'] ?? null) === null;
   });
 }

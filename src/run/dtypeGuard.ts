@@ -1,7 +1,6 @@
 import { MigrateError } from '../errors.js';
 import type { ReadRepository } from '../sink/readRepository.js';
-import type { EmbedderFingerprint } from '../transform/embedder.js';
-import { readFingerprint } from '../transform/fingerprint.js';
+import { storedFields, type ModelIdentity } from '../transform/embeddingSpace.js';
 
 /**
  * A table never mixes dtypes: a model's q8 vectors are near its fp32 vectors but not equal, so
@@ -9,11 +8,11 @@ import { readFingerprint } from '../transform/fingerprint.js';
  * (E_MODEL) before anything is read or written when the table holds model-made rows of another
  * dtype (fingerprints without one are fp32; kept vectors and application rows have none).
  */
-export async function checkTableDtype(reads: Pick<ReadRepository, 'embeddingFingerprints'>, table: string, fingerprint: EmbedderFingerprint): Promise<void> {
-  const dtype = fingerprint.dtype ?? 'fp32';
+export async function checkTableDtype(reads: Pick<ReadRepository, 'embeddingFingerprints'>, table: string, identity: ModelIdentity): Promise<void> {
+  const dtype = identity.dtype ?? 'fp32';
   const others = new Map<string, number>();
   for (const f of await reads.embeddingFingerprints({ table })) {
-    const fields = readFingerprint(f.fingerprint);
+    const fields = storedFields(f.fingerprint);
     if (fields === null || fields['kept'] === true) continue;
     const recorded = typeof fields['dtype'] === 'string' ? fields['dtype'] : 'fp32';
     if (recorded !== dtype) others.set(recorded, (others.get(recorded) ?? 0) + f.rows);
@@ -23,6 +22,6 @@ export async function checkTableDtype(reads: Pick<ReadRepository, 'embeddingFing
   const held = [...others].map(([d, rows]) => `${rows} rows of dtype ${d}`).join(', ');
   throw new MigrateError(
     'E_MODEL',
-    `table ${table} holds ${held}; this run embeds with dtype ${dtype}, and one table never mixes dtypes: pass --dtype ${first}, move the whole table with reembed --model ${fingerprint.model} --dtype ${dtype}, or load into another --table`,
+    `table ${table} holds ${held}; this run embeds with dtype ${dtype}, and one table never mixes dtypes: pass --dtype ${first}, move the whole table with reembed --model ${identity.model} --dtype ${dtype}, or load into another --table`,
   );
 }

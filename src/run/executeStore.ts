@@ -4,9 +4,10 @@ import type { LoadOptions, LoadResult } from '../sink/types.js';
 import { backupStore } from '../source/backup.js';
 import { readStoreRecords } from '../source/store.js';
 import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
+import { pcaModelOf, serializeSpace, spaceLabel, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { reusingStored, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
-import { isUnchanged, storeLabel, vectorFingerprint } from './ledger.js';
+import { isUnchanged, storeLabel } from './ledger.js';
 import type { MigrationPlan, PlannedStore } from './plan.js';
 import type { StoreReport } from './report.js';
 import { failedReport } from './storeReports.js';
@@ -20,6 +21,8 @@ export interface StoreDependencies {
   loads: StoreLoads;
   /** The run's vectorizer, projecting with the saved PCA model when the plan reduces by PCA (see `vectorizerOf`). */
   vectorizer: Vectorizer;
+  /** The space of what `vectorizer` produces (the plan's, projected like it): what rows and the ledger record. */
+  space: EmbeddingSpace;
   observe?: RunObserver;
   now?: () => Date;
 }
@@ -57,15 +60,15 @@ async function planStore(plan: MigrationPlan, s: PlannedStore): Promise<Done> {
   return { report: counted(), vectorizeMs: 0, loadMs: 0, sample };
 }
 
-async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDependencies, report: StoreReport): Promise<Done> {
+/** `serializedSpace`: `deps.space` serialized, what every row carries. */
+async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDependencies, report: StoreReport, serializedSpace: string): Promise<Done> {
   const { config, target } = plan;
   const observe = deps.observe ?? (() => {});
   const stats = newRowStats();
   const rowsTotal = report.entries ?? 0;
   const key = { userId: s.store.userId, collection: s.store.collection };
   const counter = { reused: 0 };
-  const rowFingerprint = vectorFingerprint(deps.vectorizer, target.vectorType ?? 'vector');
-  const fingerprint = { embeddingModel: deps.vectorizer.label, pcaModelId: deps.vectorizer.pcaModelId, embeddingFingerprint: rowFingerprint };
+  const stored = { embeddingModel: spaceLabel(deps.space), pcaModelId: pcaModelOf(deps.space), embeddingFingerprint: serializedSpace };
   const options: LoadOptions = {
     runId: plan.runId,
     lock: config.noWait ? 'no-wait' : 'wait',
@@ -82,12 +85,12 @@ async function loadStore(plan: MigrationPlan, s: PlannedStore, deps: StoreDepend
     const writer = await deps.loads.openStore(target, key, options);
     let result: LoadResult;
     try {
-      const vectorizer = plan.reuseStored ? reusingStored(deps.vectorizer, (shas) => writer.lookup(shas, fingerprint), counter) : deps.vectorizer;
+      const vectorizer = plan.reuseStored ? reusingStored(deps.vectorizer, (shas) => writer.lookup(shas, stored), counter) : deps.vectorizer;
       const records = readStoreRecords(s.store, s.key, { withVectors: vectorizer.needsStoredVectors });
       // Rows done include entries vectorized but not yet loaded: a window of a re-embedding run is
       // a couple of thousand texts, most of a minute on a CPU.
       const progress = () => observe({ type: 'store-progress', ...key, rowsDone: stats.rows + stats.vectorized + stats.skipped.length, rowsTotal });
-      for await (const batch of rowBatches(records, { ...key, fingerprint: rowFingerprint, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress })) {
+      for await (const batch of rowBatches(records, { ...key, serializedSpace, ownerInMetadata: config.ownerInMetadata }, vectorizer, config.batchSize, stats, { onProgress: progress })) {
         await writer.write(batch);
         progress();
       }
@@ -119,14 +122,14 @@ export async function executeStore(plan: MigrationPlan, s: PlannedStore, deps: S
   const finish = (done: Done): StoreOutcome => ({ ...done, report: { ...done.report, durationMs: done.report.durationMs + Math.round(performance.now() - started) } });
   let report: StoreReport = { ...s.report };
   try {
-    const fingerprint = vectorFingerprint(deps.vectorizer, plan.target.vectorType ?? 'vector');
-    if (!config.force && isUnchanged(plan.latest.get(storeLabel(s.store)), report.sourceSha256, fingerprint)) {
+    const serializedSpace = serializeSpace(deps.space);
+    if (!config.force && isUnchanged(plan.latest.get(storeLabel(s.store)), report.sourceSha256, serializedSpace)) {
       const warnings = [...report.warnings, 'source files and model unchanged since its last successful load; not reloaded (use --force to reload)'];
       return finish({ report: { ...report, status: 'unchanged', warnings }, vectorizeMs: 0, loadMs: 0, sample: [] });
     }
     if (config.dryRun) return finish(await planStore(plan, s));
     if (config.backupDir !== null) report = { ...report, backupPath: (await backupStore(s.store, config.backupDir, (deps.now ?? (() => new Date()))())).dir };
-    return finish(await loadStore(plan, s, deps, report));
+    return finish(await loadStore(plan, s, deps, report, serializedSpace));
   } catch (err) {
     return finish({ report: failedReport(report, err), vectorizeMs: 0, loadMs: 0, sample: [] });
   }

@@ -1,20 +1,11 @@
 import type { MigrateConfig } from '../config.js';
 import { storeLabel } from '../sink/storeLabel.js';
-import type { StoreOutcome, VectorType } from '../sink/types.js';
+import type { StoreOutcome } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
-import { fingerprintOf, type Vectorizer } from '../transform/vectorize.js';
 import type { StoreReport } from './report.js';
 
 /** One store label for the whole tool: the sink's. */
 export { storeLabel };
-
-/**
- * What produced a table's vectors (model and its file hash, pooling, dimensions, column type, PCA
- * model). A store is "unchanged" only if its files and this fingerprint match its last successful load.
- */
-export function vectorFingerprint(vectorizer: Pick<Vectorizer, 'fingerprint'>, vectorType: VectorType): string {
-  return fingerprintOf(vectorizer, vectorType);
-}
 
 /** The run's options as the ledger keeps them: everything a support engineer needs, no secret. */
 export function ledgerOptions(config: MigrateConfig, driverLocation: string): Record<string, unknown> {
@@ -41,7 +32,8 @@ export function ledgerOptions(config: MigrateConfig, driverLocation: string): Re
   };
 }
 
-export function toOutcome(runId: string, table: string, report: StoreReport, fingerprint: string): StoreOutcome {
+/** `serializedSpace`: embeddingSpace.ts `serializeSpace` of the vectors the store was loaded with. */
+export function toOutcome(runId: string, table: string, report: StoreReport, serializedSpace: string): StoreOutcome {
   return {
     runId,
     table,
@@ -55,20 +47,20 @@ export function toOutcome(runId: string, table: string, report: StoreReport, fin
     errorCode: report.error?.code ?? null,
     errorMessage: report.error?.message ?? null,
     sourceSha256: report.sourceSha256,
-    embeddingModel: fingerprint,
+    embeddingModel: serializedSpace,
     backupPath: report.backupPath,
     durationMs: report.durationMs,
   };
 }
 
-/** True when the store's latest outcome is a load of these very files with the same fingerprint. */
-export function isUnchanged(latest: StoreOutcome | undefined, sourceSha256: string | null, fingerprint: string): boolean {
+/** True when the store's latest outcome is a load of these very files into the same (serialized) embedding space. */
+export function isUnchanged(latest: StoreOutcome | undefined, sourceSha256: string | null, serializedSpace: string): boolean {
   return (
     latest !== undefined &&
     (latest.status === 'ok' || latest.status === 'unchanged') &&
     sourceSha256 !== null &&
     latest.sourceSha256 === sourceSha256 &&
-    latest.embeddingModel === fingerprint
+    latest.embeddingModel === serializedSpace
   );
 }
 

@@ -1,11 +1,13 @@
 import { MigrateError, toMigrateError } from '../errors.js';
 import type { LockOptions, NewPcaModel, Sink } from '../sink/types.js';
 import type { Projector } from '../transform/pca/index.js';
-import { projecting, type Vectorizer } from '../transform/vectorize.js';
+import type { EmbeddingSpace } from '../transform/embeddingSpace.js';
+import type { Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
 import { executeStore, type StoreLoads, type StoreOutcome } from './executeStore.js';
 import { storeLabel } from './ledger.js';
 import type { MigrationPlan, PlannedStore } from './plan.js';
+import { projectedWith, type RunVectors } from './reductionStep.js';
 import type { StoreReport } from './report.js';
 import { failedReport, notStartedReport, reasonOf } from './storeReports.js';
 
@@ -20,6 +22,8 @@ export interface LoopResult {
 export interface LoopDependencies {
   loads: StoreLoads;
   vectorizer: Vectorizer;
+  /** The space of what `vectorizer` produces. */
+  space: EmbeddingSpace;
   observe: RunObserver;
   now?: () => Date;
   signal?: AbortSignal;
@@ -60,8 +64,8 @@ export function diskFullError(stop: Extract<LoopStop, { kind: 'disk-full' }>): M
 
 export interface RefitResult {
   outcomes: StoreOutcome[];
-  /** The vectorizer the stores were (or were being) loaded with: what the ledger records. */
-  vectorizer: Vectorizer;
+  /** The space the stores were (or were being) loaded in: what the ledger records. */
+  space: EmbeddingSpace;
   /** The new model, when the transaction committed. */
   pcaModelId: string | null;
 }
@@ -76,9 +80,9 @@ export async function refitInOneTransaction(
   plan: MigrationPlan,
   sink: Pick<Sink, 'transaction'>,
   pca: { pending: NewPcaModel; projector: Projector },
-  deps: Omit<LoopDependencies, 'loads' | 'vectorizer' | 'record'>,
+  deps: Omit<LoopDependencies, 'loads' | 'vectorizer' | 'space' | 'record'>,
 ): Promise<RefitResult> {
-  const loaded = { vectorizer: plan.vectorizer, result: null as LoopResult | null };
+  const loaded: { vectors: RunVectors; result: LoopResult | null } = { vectors: { vectorizer: plan.vectorizer, space: plan.space }, result: null };
   const lock: LockOptions = {
     lock: plan.config.noWait ? 'no-wait' : 'wait',
     onWait: () => deps.observe({ type: 'waiting-table', table: plan.target.table, reason: 'other runs are loading this table; the refit rewrites all of it, so it waits for them to finish' }),
@@ -86,14 +90,14 @@ export async function refitInOneTransaction(
   try {
     const saved = await sink.transaction(plan.target, async (session) => {
       const record = await session.pcaModels.save(pca.pending);
-      loaded.vectorizer = projecting(plan.vectorizer, pca.projector, record);
-      loaded.result = await loadStores(plan, { ...deps, loads: session.loads, vectorizer: loaded.vectorizer }, true);
+      loaded.vectors = projectedWith(loaded.vectors, pca.projector, record);
+      loaded.result = await loadStores(plan, { ...deps, loads: session.loads, ...loaded.vectors }, true);
       const { stop } = loaded.result;
       // Throwing is how a transaction is rolled back; the reason is the loop's result, read below.
       if (stop !== null) throw stop.kind === 'interrupted' ? new MigrateError('E_INTERRUPTED', `the run was interrupted (${stop.reason})`) : new MigrateError('E_LOAD', `refit aborted: ${storeLabel(stop.store.store)} failed`);
       return record;
     }, lock);
-    return { outcomes: loaded.result?.outcomes ?? [], vectorizer: loaded.vectorizer, pcaModelId: saved.id };
+    return { outcomes: loaded.result?.outcomes ?? [], space: loaded.vectors.space, pcaModelId: saved.id };
   } catch (err) {
     const ran = new Map((loaded.result?.outcomes ?? []).map((o, i) => [plan.stores[i], o]));
     const stop = loaded.result?.stop;
@@ -105,6 +109,6 @@ export async function refitInOneTransaction(
       const outcome = ran.get(s) ?? { report: s.report, vectorizeMs: 0, loadMs: 0, sample: [] };
       return s === firstFailure ? outcome : { ...outcome, report: failedReport(outcome.report, rolledBack) };
     });
-    return { outcomes, vectorizer: loaded.vectorizer, pcaModelId: null };
+    return { outcomes, space: loaded.vectors.space, pcaModelId: null };
   }
 }

@@ -1,10 +1,10 @@
 import { DEFAULTS, type MigrateConfig } from '../config.js';
 import type { Sink } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
-import { projecting, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
 import { diskFullError, loadStores, refitInOneTransaction, type LoopDependencies, type LoopResult } from './loadStores.js';
 import { planMigration, type MigrationPlan } from './plan.js';
+import { projectedWith, type RunVectors } from './reductionStep.js';
 import type { RunReport } from './report.js';
 import { withEmbedder, withSink } from './resources.js';
 import { closeRun, openRun, recorder, type RunClosing, type RunOpening } from './runLedger.js';
@@ -39,18 +39,19 @@ function announce(plan: MigrationPlan, observe: RunObserver): void {
 }
 
 /** Loads every store with the run's vectorizer: projected by the saved (or reused) PCA model, or inside one transaction for a refit. */
-async function loadAll(plan: MigrationPlan, sink: Sink, loop: Omit<LoopDependencies, 'loads' | 'vectorizer' | 'record'>): Promise<Loaded> {
+async function loadAll(plan: MigrationPlan, sink: Sink, loop: Omit<LoopDependencies, 'loads' | 'vectorizer' | 'space' | 'record'>): Promise<Loaded> {
   const { pca } = plan;
-  const run = async (vectorizer: Vectorizer) => loadStores(plan, { ...loop, loads: sink.loads, vectorizer, record: recorder(plan, sink, vectorizer) }, false);
-  if (plan.config.dryRun || pca.kind === 'none') return { ...(await run(plan.vectorizer)), pcaModelId: null };
+  const run = async (vectors: RunVectors) => loadStores(plan, { ...loop, loads: sink.loads, ...vectors, record: recorder(plan, sink, vectors.space) }, false);
+  const unprojected: RunVectors = { vectorizer: plan.vectorizer, space: plan.space };
+  if (plan.config.dryRun || pca.kind === 'none') return { ...(await run(unprojected)), pcaModelId: null };
   if (pca.kind === 'refit') {
     const refit = await refitInOneTransaction(plan, sink, pca, loop);
-    const record = recorder(plan, sink, refit.vectorizer);
+    const record = recorder(plan, sink, refit.space);
     for (const o of refit.outcomes) await record(o.report);
     return { outcomes: refit.outcomes, stop: null, pcaModelId: refit.pcaModelId };
   }
   const saved = pca.kind === 'save' ? await sink.pcaModels.save(pca.pending) : pca.record;
-  return { ...(await run(projecting(plan.vectorizer, pca.projector, saved))), pcaModelId: saved.id };
+  return { ...(await run(projectedWith(unprojected, pca.projector, saved))), pcaModelId: saved.id };
 }
 
 /**

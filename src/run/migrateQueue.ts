@@ -19,11 +19,12 @@ import { sqlFile } from '../sink/sqlFiles.js';
 import type { Sink, TargetSpec } from '../sink/types.js';
 import type { SourceConfig } from '../source/discoverSource.js';
 import type { Embedder } from '../transform/embedder.js';
-import { projecting, type Vectorizer } from '../transform/vectorize.js';
+import { serializeSpace } from '../transform/embeddingSpace.js';
 import type { RunObserver } from './events.js';
 import { executeStore } from './executeStore.js';
-import { storeLabel, vectorFingerprint } from './ledger.js';
+import { storeLabel } from './ledger.js';
 import { planMigration, type MigrationPlan } from './plan.js';
+import { projectedWith, type RunVectors } from './reductionStep.js';
 import { withEmbedder, withSink } from './resources.js';
 import { openRun, recorder } from './runLedger.js';
 
@@ -80,10 +81,10 @@ async function enqueueWith(config: MigrateConfig, policy: QueuePolicy, url: stri
     if (plan.pca.kind === 'refit') throw new MigrateError('E_UNSUPPORTED', 'this run would refit PCA in one transaction; run it without --enqueue');
     const settings = settingsOf(plan);
     // The job of a store is keyed by what it loads: the same sources with the same vectors.
-    const fingerprint = vectorFingerprint(plan.vectorizer, plan.target.vectorType ?? 'vector');
+    const space = serializeSpace(plan.space);
     const jobs = plan.stores.map((s) => {
       const data: StoreJobData = { ...settings, userId: s.store.userId, collection: s.store.collection };
-      return { id: jobId('store', config.table, s.store.userId, s.store.collection, s.report.sourceSha256 ?? null, fingerprint, config.force ? settings.runId : null), data };
+      return { id: jobId('store', config.table, s.store.userId, s.store.collection, s.report.sourceSha256 ?? null, space, config.force ? settings.runId : null), data };
     });
     const boss = await openQueue(url, { applicationName: 'pgvector-migrate enqueue', supervise: false }, () => undefined);
     try {
@@ -199,12 +200,13 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
           if (plan.pca.kind === 'save' || plan.pca.kind === 'refit') {
             throw new MigrateError('E_UNSUPPORTED', `the PCA model that migrate --enqueue saved for ${data.table} is gone; enqueue the migration again`);
           }
-          const vectorizer: Vectorizer = plan.pca.kind === 'none' ? plan.vectorizer : projecting(plan.vectorizer, plan.pca.projector, plan.pca.record);
+          const unprojected: RunVectors = { vectorizer: plan.vectorizer, space: plan.space };
+          const vectors = plan.pca.kind === 'none' ? unprojected : projectedWith(unprojected, plan.pca.projector, plan.pca.record);
           const label = `${data.userId}/${data.collection}`;
-          const record = recorder(plan, resources.sink, vectorizer);
+          const record = recorder(plan, resources.sink, vectors.space);
           const gone = plan.failed.find((r) => `${r.userId}/${r.collection}` === label);
           const store = plan.stores.find((s) => storeLabel(s.store) === label);
-          const outcome = store === undefined ? null : await executeStore(plan, store, { loads: resources.sink.loads, vectorizer });
+          const outcome = store === undefined ? null : await executeStore(plan, store, { loads: resources.sink.loads, ...vectors });
           const report = outcome?.report ?? gone;
           if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer under ${data.root}`);
           await record(report);

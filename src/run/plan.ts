@@ -8,12 +8,13 @@ import type { SchemaRepository } from '../sink/schemaRepository.js';
 import type { DatabaseInfo, StoreOutcome as LedgerOutcome, TargetSpec } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
 import { checkTableMatches, planReduction } from '../transform/reduction.js';
+import { keptSpace, modelSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { deduplicating, keepingStored, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import { checkTableDtype } from './dtypeGuard.js';
 import type { RunObserver } from './events.js';
 import { selectFailed, storeLabel } from './ledger.js';
 import type { ReductionReport, StoreReport } from './report.js';
-import { keptDimensions, reductionStep, type PcaStep } from './reductionStep.js';
+import { keptDimensions, reductionStep, type PcaStep, type RunVectors } from './reductionStep.js';
 import { failedReport, missingRetryReport } from './storeReports.js';
 import { discover, validate, type PlannedStore } from './validate.js';
 
@@ -58,6 +59,11 @@ export interface MigrationPlan {
   readonly pca: PcaStep;
   /** The vectorizer before a PCA projection (whose model id is known once the model is saved). */
   readonly vectorizer: Vectorizer;
+  /**
+   * The run's embedding space, computed once here, before a PCA projection like `vectorizer`
+   * (reductionStep.ts `projectedWith` binds the saved model): what rows and the ledger record.
+   */
+  readonly space: EmbeddingSpace;
   /** --refit-pca: every store is rewritten in one transaction with the new model. */
   readonly refit: boolean;
   /** Re-embedding reuses stored vectors of unchanged texts (not in keep mode, not in a refit). */
@@ -140,7 +146,7 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
   // PCA projections keep L2 distances, not angles: such tables are indexed and searched by L2.
   const target: TargetSpec = { table: config.table, dimensions: reduction.dimensions, vectorType: reduction.vectorType, distance: reduction.method === 'pca' ? 'l2' : 'cosine', ...layoutOf(config) };
   checkTableMatches(reduction, config.table, { exists: database.tableExists, dimensions: database.tableDimensions, vectorType: database.tableVectorType });
-  if (!keep) await checkTableDtype(sink.reads, config.table, embedder.fingerprint);
+  if (!keep) await checkTableDtype(sink.reads, config.table, embedder.identity);
 
   // Keep mode: a store of another dimension cannot join this run's space.
   const otherDimension = (c: PlannedStore) => config.embeddings === 'keep' && c.report.storedDimensions !== null && c.report.storedDimensions !== sourceDimensions;
@@ -154,7 +160,9 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
   const refit = config.reduction.refit && reduction.method === 'pca';
   if (refit) await checkRefitCovers(sink, target, stores);
 
-  const base: Vectorizer = keep ? keepingStored(config.keptLabel, sourceDimensions) : deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions));
+  const base: RunVectors = keep
+    ? { vectorizer: keepingStored(config.keptLabel, sourceDimensions), space: keptSpace(config.keptLabel, sourceDimensions, reduction.vectorType) }
+    : { vectorizer: deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions)), space: modelSpace(embedder.identity, reduction.vectorType) };
   const step = await reductionStep({ config, runId, embedder, observe }, reduction, sourceDimensions, active, base, stores.map((c) => ({ store: c.store, key: c.key })));
   // Frozen: execution reads the plan, never changes it (a worker may hold it for many stores).
   return Object.freeze({
@@ -168,7 +176,8 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
     skipped: Object.freeze(skipped),
     reduction: step.reduction,
     pca: step.pca,
-    vectorizer: step.vectorizer,
+    vectorizer: step.vectors.vectorizer,
+    space: step.vectors.space,
     refit,
     // Recomputing is what reuse saves; kept vectors cost nothing to load and may differ for the same text.
     reuseStored: config.embeddings === 'reembed' && !refit,

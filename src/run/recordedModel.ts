@@ -8,7 +8,7 @@ import { DTYPES, type EmbeddingDtype, type ModelConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import type { Sink } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
-import { readFingerprint } from '../transform/fingerprint.js';
+import { storedFields } from '../transform/embeddingSpace.js';
 import { withEmbedder } from './resources.js';
 
 /** What embeds the queries: a model (with the file hash its rows record, if any), or none (keep mode). */
@@ -33,7 +33,7 @@ interface Identity {
 }
 
 function identityOf(fingerprint: string, rows: number): Identity | null {
-  const f = readFingerprint(fingerprint);
+  const f = storedFields(fingerprint);
   if (f === null || typeof f['model'] !== 'string') return null;
   const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
   const dtype = DTYPES.find((d) => d === f['dtype']) ?? null;
@@ -97,7 +97,7 @@ export async function withTableEmbedder<T>(choice: Extract<TableModel, { kind: '
   try {
     return await withEmbedder(choice.model, (embedder) => {
       loaded = true;
-      const now = embedder.fingerprint.modelSha256;
+      const now = embedder.identity.modelSha256;
       if (recorded.modelSha256 !== null && now !== recorded.modelSha256) {
         throw new MigrateError(
           'E_MODEL',

@@ -5,7 +5,8 @@ import type { Embedder } from '../transform/embedder.js';
 import type { Projector } from '../transform/pca/index.js';
 import { createSearchProjector, fitReduction, measureQuality, type FittedReduction } from '../transform/pcaFit.js';
 import type { ReductionPlan } from '../transform/reduction.js';
-import { truncating, type Vectorizer } from '../transform/vectorize.js';
+import { projectedSpace, truncatedSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
+import { projecting, truncating, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
 import { storeLabel } from './ledger.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
@@ -28,11 +29,22 @@ export type PcaStep =
   | { kind: 'save'; pending: NewPcaModel; projector: Projector }
   | { kind: 'refit'; pending: NewPcaModel; projector: Projector };
 
+/** A vectorizer and the space of what it produces: they change together (a truncation, a PCA projection). */
+export interface RunVectors {
+  vectorizer: Vectorizer;
+  space: EmbeddingSpace;
+}
+
+/** `base` projected by a saved (or reused) PCA model: the vectors of a PCA run's loads. */
+export function projectedWith(base: RunVectors, projector: Projector, model: { id: string; targetDimensions: number }): RunVectors {
+  return { vectorizer: projecting(base.vectorizer, projector, model), space: projectedSpace(base.space, model) };
+}
+
 export interface ReductionStep {
   reduction: ReductionReport;
   pca: PcaStep;
-  /** The run's vectorizer before any PCA projection (truncating when the plan truncates). */
-  vectorizer: Vectorizer;
+  /** The run's vectors before any PCA projection (truncated when the plan truncates). */
+  vectors: RunVectors;
   warnings: string[];
 }
 
@@ -128,22 +140,22 @@ export async function reductionStep(
   plan: ReductionPlan,
   sourceDimensions: number,
   active: PcaModelRecord | null,
-  base: Vectorizer,
+  base: RunVectors,
   sources: SampleSource[],
 ): Promise<ReductionStep> {
   const { config, runId, embedder, observe } = input;
   if (plan.method === 'pca') {
     if (plan.model === 'reuse' && active !== null) {
-      return { reduction: reusedReport(active), pca: { kind: 'reuse', record: active, projector: createSearchProjector(fromPcaModelRecord(active)) }, vectorizer: base, warnings: [] };
+      return { reduction: reusedReport(active), pca: { kind: 'reuse', record: active, projector: createSearchProjector(fromPcaModelRecord(active)) }, vectors: base, warnings: [] };
     }
     const { fitted, reduction } = await fit(config, embedder, observe, plan, sources);
-    const pending = toNewPcaModel(config.table, fitted, { runId, seed: config.reduction.pcaSeed, requestedSample: config.reduction.pcaSample, strategy: 'uniform reservoir sample across all users and stores', embeddings: config.embeddings, source: base.label });
+    const pending = toNewPcaModel(config.table, fitted, { runId, seed: config.reduction.pcaSeed, requestedSample: config.reduction.pcaSample, strategy: 'uniform reservoir sample across all users and stores', embeddings: config.embeddings, source: base.vectorizer.label });
     const warnings =
       reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING
         ? [`PCA to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): search quality drops; consider --reduce halfvec or more dimensions`]
         : [];
     const projector = createSearchProjector(fitted.model);
-    return { reduction, pca: config.reduction.refit ? { kind: 'refit', pending, projector } : { kind: 'save', pending, projector }, vectorizer: base, warnings };
+    return { reduction, pca: config.reduction.refit ? { kind: 'refit', pending, projector } : { kind: 'save', pending, projector }, vectors: base, warnings };
   }
   if (plan.method === 'truncate') {
     const reduction = await truncationReport(config, embedder, observe, plan, sources);
@@ -151,7 +163,8 @@ export async function reductionStep(
       reduction.recallAt10 !== null && reduction.recallAt10 < RECALL_WARNING
         ? [`truncating to ${plan.dimensions} dimensions keeps a neighbour recall@10 of ${reduction.recallAt10.toFixed(3)} (under ${RECALL_WARNING}): these vectors were not trained to be shortened; consider --reduce halfvec or pca`]
         : [];
-    return { reduction, pca: { kind: 'none' }, vectorizer: truncating(base, plan.dimensions), warnings };
+    const vectors = { vectorizer: truncating(base.vectorizer, plan.dimensions), space: truncatedSpace(base.space, plan.dimensions) };
+    return { reduction, pca: { kind: 'none' }, vectors, warnings };
   }
-  return { reduction: unreduced(plan, sourceDimensions), pca: { kind: 'none' }, vectorizer: base, warnings: [] };
+  return { reduction: unreduced(plan, sourceDimensions), pca: { kind: 'none' }, vectors: base, warnings: [] };
 }

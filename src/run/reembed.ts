@@ -12,7 +12,8 @@ import type { Embedder } from '../transform/embedder.js';
 import { createSearchProjector, fitReduction } from '../transform/pcaFit.js';
 import { planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { windowSize } from '../transform/rows.js';
-import { deduplicating, fingerprintOf, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
+import { modelSpace, projectedSpace, serializeSpace, truncatedSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
+import { deduplicating, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
 import { storeLabel } from './ledger.js';
@@ -79,7 +80,8 @@ export interface PreparedReembed {
   side: TargetSpec;
   plan: ReductionPlan;
   vectorizer: Vectorizer;
-  fingerprint: string;
+  /** The space of what `vectorizer` produces; its serialization keys the job. */
+  space: EmbeddingSpace;
   fitted: boolean;
   resumed: boolean;
 }
@@ -117,9 +119,9 @@ export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): 
   // Without its HNSW index while it fills: one build at the end is several times faster.
   await sink.schema.ensureSchema(side, { deferSearchIndex: true });
 
-  const { vectorizer, fitted } = await vectorizerFor(plan, job, r, sink, embedder, side, config, observe);
-  const fingerprint = fingerprintOf(vectorizer, plan.vectorType);
-  if (job !== null && job.fingerprint !== fingerprint) {
+  const { vectorizer, space, fitted } = await vectorizerFor(plan, job, r, sink, embedder, side, config, observe);
+  const serializedSpace = serializeSpace(space);
+  if (job !== null && job.serializedSpace !== serializedSpace) {
     throw new MigrateError(
       'E_REEMBED',
       `${config.table} has an unfinished re-embedding to ${job.model} (job ${job.id}) with other settings than this run's; run it again with the same --model and reduction, or remove it with reembed --abort`,
@@ -128,20 +130,20 @@ export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): 
   job ??= await r.start({
     id: randomUUID(),
     model: config.model.id,
-    fingerprint,
+    serializedSpace,
     dimensions: plan.dimensions,
     vectorType: plan.vectorType,
     distance: side.distance ?? 'cosine',
     pcaModelId: vectorizer.pcaModelId,
     options: { model: config.model.id, reduce: config.reduction.mode, dimensions: config.reduction.dimensions, batchSize: config.batchSize },
   });
-  return { r, job, side, plan, vectorizer, fingerprint, fitted, resumed };
+  return { r, job, side, plan, vectorizer, space, fitted, resumed };
 }
 
 export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Promise<ReembedReport> {
   const { sink, observe } = deps;
   const started = performance.now();
-  const { r, job, side, plan, vectorizer, fingerprint, fitted, resumed } = await prepareReembed(config, deps);
+  const { r, job, side, plan, vectorizer, fitted, resumed } = await prepareReembed(config, deps);
   const scope = await r.counts(job, config.users);
   observe({ type: 'reembed-start', table: config.table, sideTable: r.sideTable, jobId: job.id, model: job.model, dimensions: job.dimensions, resumed, total: scope.total, done: scope.done });
 
@@ -161,7 +163,8 @@ export async function runReembed(config: ReembedConfig, deps: ReembedDeps): Prom
     sideTable: r.sideTable,
     jobId: job.id,
     model: job.model,
-    fingerprint,
+    // The job's space: this run's (prepareReembed refuses another), as the job table stores it.
+    fingerprint: job.serializedSpace,
     dimensions: job.dimensions,
     vectorType: job.vectorType,
     reduction: { method: plan.method, sourceDimensions: plan.sourceDimensions, pcaModelId: job.pcaModelId, fitted },
@@ -252,14 +255,15 @@ async function vectorizerFor(
   side: TargetSpec,
   config: ReembedConfig,
   observe: ReembedObserver,
-): Promise<{ vectorizer: Vectorizer; fitted: boolean }> {
+): Promise<{ vectorizer: Vectorizer; space: EmbeddingSpace; fitted: boolean }> {
   // Identical texts (within and across users) are embedded once per run, as in migrate.
   const base = deduplicating(reembedding(embedder, { batchSize: config.batchSize }), VectorCache.forBudget(embedder.dimensions));
-  if (plan.method === 'truncate') return { vectorizer: truncating(base, plan.dimensions), fitted: false };
-  if (plan.method !== 'pca') return { vectorizer: base, fitted: false };
+  const space = modelSpace(embedder.identity, plan.vectorType);
+  if (plan.method === 'truncate') return { vectorizer: truncating(base, plan.dimensions), space: truncatedSpace(space, plan.dimensions), fitted: false };
+  if (plan.method !== 'pca') return { vectorizer: base, space, fitted: false };
   const existing = job?.pcaModelId != null ? await sink.pcaModels.byId(side, job.pcaModelId) : await sink.pcaModels.active(side);
   if (existing !== null && existing.sourceDimensions === embedder.dimensions && existing.targetDimensions === plan.dimensions) {
-    return { vectorizer: projecting(base, createSearchProjector(fromPcaModelRecord(existing)), existing), fitted: false };
+    return { vectorizer: projecting(base, createSearchProjector(fromPcaModelRecord(existing)), existing), space: projectedSpace(space, existing), fitted: false };
   }
   if (job !== null) throw new MigrateError('E_REEMBED', `the PCA model ${job.pcaModelId ?? '?'} of job ${job.id} is gone from ${side.table}; reembed --abort and start again`);
   const { pcaSample, pcaSeed } = config.reduction;
@@ -269,7 +273,7 @@ async function vectorizerFor(
   for (let i = 0; i < texts.length; i += config.batchSize) vectors.push(...(await embedder.embed(texts.slice(i, i + config.batchSize))));
   const fittedModel = await fitReduction(vectors, plan.dimensions);
   const saved = await sink.pcaModels.save(toNewPcaModel(side.table, fittedModel, { sampling: 'table texts, md5(id || seed) order', seed: pcaSeed, population: texts.length }));
-  return { vectorizer: projecting(base, createSearchProjector(fittedModel.model), saved), fitted: true };
+  return { vectorizer: projecting(base, createSearchProjector(fittedModel.model), saved), space: projectedSpace(space, saved), fitted: true };
 }
 
 function entryOf(row: ReembedPendingRow, index: number): { index: number; text: string } {

@@ -1,8 +1,8 @@
 import { toMigrateError } from '../errors.js';
 import type { Sink } from '../sink/types.js';
-import type { Vectorizer } from '../transform/vectorize.js';
+import { serializeSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { TOOL_VERSION } from '../version.js';
-import { ledgerOptions, toOutcome, vectorFingerprint } from './ledger.js';
+import { ledgerOptions, toOutcome } from './ledger.js';
 import type { LoopStop } from './loadStores.js';
 import type { MigrationPlan } from './plan.js';
 import type { StoreReport } from './report.js';
@@ -14,11 +14,12 @@ export interface RunOpening {
   runStarted: boolean;
 }
 
-/** Records one store's outcome under the fingerprint of the vectors it was loaded with (nothing in a dry run). */
-export function recorder(plan: MigrationPlan, sink: Pick<Sink, 'ledger'>, vectorizer: Vectorizer): (report: StoreReport) => Promise<void> {
+/** Records one store's outcome under the space of the vectors it was loaded with (nothing in a dry run). */
+export function recorder(plan: MigrationPlan, sink: Pick<Sink, 'ledger'>, space: EmbeddingSpace): (report: StoreReport) => Promise<void> {
+  const serialized = serializeSpace(space);
   return async (report) => {
     if (plan.config.dryRun) return;
-    await sink.ledger.recordStore(toOutcome(plan.runId, plan.config.table, report, vectorFingerprint(vectorizer, plan.target.vectorType ?? 'vector')));
+    await sink.ledger.recordStore(toOutcome(plan.runId, plan.config.table, report, serialized));
   };
 }
 
@@ -30,7 +31,8 @@ export async function openRun(plan: MigrationPlan, sink: Sink, opening: RunOpeni
   await sink.ledger.startRun({ id: plan.runId, toolVersion: TOOL_VERSION, options: ledgerOptions(plan.config, plan.database.location) }, plan.target);
   opening.runStarted = true;
   await sink.rollback.purgePrevious(plan.target, plan.config.keepPreviousDays);
-  const record = recorder(plan, sink, plan.vectorizer);
+  // The space before a PCA projection, as it always was: these stores load nothing.
+  const record = recorder(plan, sink, plan.space);
   for (const r of plan.failed) await record(r);
 }
 

@@ -67,7 +67,7 @@ function jobFromRow(row: JobRow): ReembedJob {
     table: row.table_name,
     sideTable: row.side_table,
     model: row.model,
-    fingerprint: row.fingerprint,
+    serializedSpace: row.fingerprint,
     dimensions: Number(row.dimensions),
     vectorType: row.vector_type === 'halfvec' ? 'halfvec' : 'vector',
     distance: row.distance === 'l2' ? 'l2' : 'cosine',
@@ -130,7 +130,7 @@ export class SqlReembedding implements Reembedding {
           this.#table.name,
           this.#side.name,
           job.model,
-          job.fingerprint,
+          job.serializedSpace,
           job.dimensions,
           job.vectorType,
           job.distance,
@@ -154,7 +154,7 @@ export class SqlReembedding implements Reembedding {
     return this.#guard('E_LOAD', `counting the re-embedded rows of ${this.#table.display}`, async () => {
       const { rows } = await this.#db.query<{ total: string | number; done: string | number }>(sqlFile('queries/reembed_counts.sql', this.#pair()), [
         users === null ? null : [...users],
-        job.fingerprint,
+        job.serializedSpace,
       ]);
       return { total: Number(rows[0]?.total ?? 0), done: Number(rows[0]?.done ?? 0) };
     });
@@ -288,7 +288,7 @@ export class SqlReembedding implements Reembedding {
     if (!Number.isInteger(limit) || limit < 1) throw new MigrateError('E_USAGE', `the batch size must be a positive integer, not ${limit}`);
     const { rows } = await db.query<{ id: string; user_id: string; collection_name: string; text: string; content_sha256: string }>(
       sqlFile('queries/reembed_pending.sql', this.#pair()),
-      [users === null ? null : [...users], afterId, job.fingerprint, limit],
+      [users === null ? null : [...users], afterId, job.serializedSpace, limit],
     );
     return rows.map((r) => ({ id: r.id, userId: r.user_id, collection: r.collection_name, text: r.text, contentSha256: r.content_sha256 }));
   }
@@ -310,7 +310,7 @@ export class SqlReembedding implements Reembedding {
         embeddingModel: job.model,
         sourceIndex: 0,
         pcaModelId: job.pcaModelId,
-        embeddingFingerprint: job.fingerprint,
+        embeddingFingerprint: job.serializedSpace,
       };
     });
     const values = { staging: STAGING, table: this.#table.quoted, side: this.#side.quoted };
@@ -325,7 +325,7 @@ export class SqlReembedding implements Reembedding {
   async #compare(db: SqlRunner, job: ReembedJob): Promise<ReembedStoreCount[]> {
     const { rows } = await db.query<{ user_id: string; collection_name: string; table_rows: string | number; side_rows: string | number; stale_rows: string | number }>(
       sqlFile('queries/reembed_compare.sql', this.#pair()),
-      [job.fingerprint],
+      [job.serializedSpace],
     );
     return rows.map((r) => ({
       userId: r.user_id,

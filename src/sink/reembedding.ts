@@ -21,8 +21,11 @@ export interface ReembedJob {
   sideTable: string;
   /** The model as given (hub id or directory). */
   model: string;
-  /** The full embedding fingerprint every side row carries when done. */
-  fingerprint: string;
+  /**
+   * The new vectors' embedding space as transform/embeddingSpace.ts `serializeSpace` writes it
+   * (column `fingerprint`): every side row carries it in `embedding_fingerprint` when done.
+   */
+  serializedSpace: string;
   dimensions: number;
   vectorType: VectorType;
   distance: Distance;
@@ -38,7 +41,7 @@ export interface ReembedJob {
   finishedAt: string | null;
 }
 
-export type NewReembedJob = Pick<ReembedJob, 'id' | 'model' | 'fingerprint' | 'dimensions' | 'vectorType' | 'distance' | 'pcaModelId' | 'options'>;
+export type NewReembedJob = Pick<ReembedJob, 'id' | 'model' | 'serializedSpace' | 'dimensions' | 'vectorType' | 'distance' | 'pcaModelId' | 'options'>;
 
 /** A row of the documents table still waiting for its new vector. */
 export interface ReembedPendingRow {

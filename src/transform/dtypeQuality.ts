@@ -26,7 +26,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
 
 /** Cosine of each text's vector from `embedder` against the fp32 model's, computed in doubles. */
 export async function compareWithFp32(embedder: Embedder, fp32: Embedder, texts: readonly string[], batchSize: number): Promise<DtypeQuality> {
-  const dtype = embedder.fingerprint.dtype ?? 'fp32';
+  const dtype = embedder.identity.dtype ?? 'fp32';
   if (texts.length === 0) return { dtype, against: 'fp32', sampleSize: 0, meanCosine: 1, minCosine: 1 };
   const [mine, reference] = [await embedder.embed(texts, { batchSize }), await fp32.embed(texts, { batchSize })];
   const cosines = mine.map((v, i) => cosine(v, reference[i] as Float32Array));

@@ -3,8 +3,9 @@ import { sha256OfFile } from '../hash.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { inPlannedBatches, lengthSortedBatches, type BatchLimits } from './batching.js';
 import { meanPoolNormalized, normalizeInPlace, pool } from './pooling.js';
-import { DEFAULT_STEPS, localFileReader, readSentenceEmbeddingSteps, type PoolingMode, type SentenceEmbeddingSteps } from './sentenceTransformers.js';
+import { DEFAULT_STEPS, localFileReader, readSentenceEmbeddingSteps, type SentenceEmbeddingSteps } from './sentenceTransformers.js';
 import { closingTokens, encodeTexts, keepClosingTokens, padBatch, tokenCount, type BatchTokenizer, type Encoding } from './tokens.js';
+import type { ModelIdentity } from './embeddingSpace.js';
 import { checkModelDirectory, findCachedHubModel, resolveModelSource, type ModelDtype, type ModelSource } from './modelSource.js';
 
 export type { ModelDtype } from './modelSource.js';
@@ -24,27 +25,12 @@ export interface EmbedderOptions {
   cwd?: string;
 }
 
-/** What makes two embedders' vectors comparable: vectors of different fingerprints must never share an index. */
-export interface EmbedderFingerprint {
-  model: string;
-  /** SHA-256 of the ONNX file that was loaded, or null when its file could not be located (hub model not in a file cache). */
-  modelSha256: string | null;
-  onnxFile: string | null;
-  /** From the model's sentence-transformers files (sentenceTransformers.ts); mean and true without them. */
-  pooling: PoolingMode;
-  normalized: boolean;
-  dimensions: number;
-  /** sentence_bert_config.json's max_seq_length; absent without it, so older fingerprints stay as they were. */
-  maxSeqLength?: number;
-  /** The dtype asked for when it is not fp32 (absent for fp32, so fp32 fingerprints stay as they were). */
-  dtype?: ModelDtype;
-}
-
 export interface Embedder {
   /** The hub id, or the local directory as it was given. */
   readonly modelId: string;
   readonly dimensions: number;
-  readonly fingerprint: EmbedderFingerprint;
+  /** What the vectors' space records of the model (embeddingSpace.ts). */
+  readonly identity: ModelIdentity;
   /**
    * One unit-length Float32Array per text, in the texts' order. Without `batchSize` the texts go
    * through the model as one batch. With it, texts beyond one batch are grouped by token count
@@ -326,7 +312,7 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       throw new MigrateError('E_MODEL', `model ${modelId} embeds to ${dimensions} dimensions but its config.json says hidden_size ${hidden ?? '(none)'}`);
     }
     const onnx = locateOnnxFile(plan, opts);
-    const fingerprint: EmbedderFingerprint = {
+    const identity: ModelIdentity = {
       model: modelId,
       modelSha256: onnx === null ? null : (await sha256OfFile(onnx.path)).sha256,
       onnxFile: onnx?.name ?? null,
@@ -336,7 +322,7 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
       ...(steps.maxSeqLength === null ? {} : { maxSeqLength: steps.maxSeqLength }),
       ...(opts.dtype === undefined || opts.dtype === 'fp32' ? {} : { dtype: opts.dtype }),
     };
-    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, fingerprint, steps, tokenWindow, closing);
+    return new PipelineEmbedder(pipe, batchTokenizer, tf.Tensor, modelId, dimensions, identity, steps, tokenWindow, closing);
   } catch (err) {
     await pipe.dispose().catch(() => undefined);
     throw toMigrateError(err, 'E_MODEL', `cannot use model ${modelId}`);
@@ -352,7 +338,7 @@ class PipelineEmbedder implements Embedder {
     private readonly tensor: TensorConstructor,
     readonly modelId: string,
     readonly dimensions: number,
-    readonly fingerprint: EmbedderFingerprint,
+    readonly identity: ModelIdentity,
     private readonly steps: SentenceEmbeddingSteps,
     /** Tokens the model sees of one text: the tokenizer's window, or max_seq_length when smaller. */
     private readonly window: number,

@@ -28,8 +28,8 @@ export interface PendingRow extends PendingEntry {
 export interface RowContext {
   userId: string;
   collection: string;
-  /** Written to every row (`embedding_fingerprint`); see vectorize.ts `fingerprintOf`. */
-  fingerprint?: string;
+  /** The vectors' space as embeddingSpace.ts `serializeSpace` writes it, for every row's `embedding_fingerprint`. */
+  serializedSpace?: string;
   /** --owner-in-metadata: user_id and collection_name also go into each row's metadata. */
   ownerInMetadata?: boolean;
 }
@@ -107,7 +107,7 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
       embeddingModel: vectorizer.label,
       sourceIndex: p.index,
       pcaModelId: vectorizer.pcaModelId,
-      embeddingFingerprint: ctx.fingerprint ?? null,
+      embeddingFingerprint: ctx.serializedSpace ?? null,
     };
   });
 }

@@ -1,4 +1,3 @@
-import { readFingerprint } from './fingerprint.js';
 /**
  * Truncation (--reduce truncate): a vector's first n numbers, scaled back to unit length. This is
  * how Matryoshka-trained models (text-embedding-3-*, gemini-embedding-001) are meant to be
@@ -48,12 +47,4 @@ export function measureTruncation(sample: readonly Vector[], dimensions: number)
   const k = Math.min(RECALL_K, evaluation.length - 1);
   const recallAt10 = recallAtK(full, reduced, evaluation.map((_, i) => i), k, 'cosine');
   return { explainedVariance, recallAt10, evaluation: 'held-out', evaluationRows: evaluation.length };
-}
-
-/** A table's truncation as its rows' embedding fingerprint records it (vectorize.ts truncating), or null. */
-export function truncationOf(fingerprint: string | null): { sourceDimensions: number; dimensions: number } | null {
-  const f = readFingerprint(fingerprint);
-  if (f === null) return null;
-  if (f['reduction'] !== 'truncate' || typeof f['sourceDimensions'] !== 'number' || typeof f['dimensions'] !== 'number') return null;
-  return { sourceDimensions: f['sourceDimensions'], dimensions: f['dimensions'] };
 }

@@ -28,8 +28,6 @@ export interface Vectorizer {
   readonly needsStoredVectors: boolean;
   /** The PCA model applied, recorded in `pca_model_id`. */
   readonly pcaModelId: string | null;
-  /** Everything that produced the vectors (see `fingerprintOf`). */
-  readonly fingerprint: Readonly<Record<string, string | number | boolean | null>>;
   /**
    * Whether a call with many entries costs less per entry than the same entries in several calls:
    * a model groups a call's texts by length (batching.ts), so callers hand it a wide window
@@ -60,7 +58,6 @@ export function reembedding(embedder: Embedder, options: { batchSize?: number } 
     dimensions: embedder.dimensions,
     needsStoredVectors: false,
     pcaModelId: null,
-    fingerprint: { ...embedder.fingerprint },
     groupsByLength: true,
     vectors: (batch, onProgress) => embedder.embed(batch.map((e) => e.text), { batchSize, ...(onProgress === undefined ? {} : { onProgress }) }),
   };
@@ -69,7 +66,7 @@ export function reembedding(embedder: Embedder, options: { batchSize?: number } 
 /**
  * Vectors of one run keyed by text hash, least recently used dropped first beyond `capacity`, so
  * that memory stays bounded however many texts a run sees. Holds what one vectorizer produced:
- * never share it between vectorizers of different fingerprints.
+ * never share it between vectorizers of different embedding spaces.
  */
 export class VectorCache {
   readonly #entries = new Map<string, Float32Array>();
@@ -158,7 +155,6 @@ export function keepingStored(label: string, dimensions: number): Vectorizer {
     dimensions,
     needsStoredVectors: true,
     pcaModelId: null,
-    fingerprint: { model: label, kept: true, dimensions },
     groupsByLength: false,
     async vectors(batch) {
       return batch.map((e) => {
@@ -210,7 +206,6 @@ export function projecting(inner: Vectorizer, projector: Projector, model: { id:
     dimensions: model.targetDimensions,
     needsStoredVectors: inner.needsStoredVectors,
     pcaModelId: model.id,
-    fingerprint: { ...inner.fingerprint, sourceDimensions: inner.dimensions, dimensions: model.targetDimensions, pcaModelId: model.id },
     groupsByLength: inner.groupsByLength,
     async vectors(batch, onProgress) {
       return projector.project(await inner.vectors(batch, onProgress));
@@ -220,26 +215,15 @@ export function projecting(inner: Vectorizer, projector: Projector, model: { id:
 
 /**
  * Truncates another vectorizer's output to its first `dimensions` numbers, re-normalized
- * (truncate.ts). The fingerprint records it: `reduction: 'truncate'` with both dimensions, which
- * query and verify read back to shorten their query vectors the same way.
+ * (truncate.ts). Its space is embeddingSpace.ts `truncatedSpace`, which records both dimensions:
+ * query and verify read them back to shorten their query vectors the same way.
  */
 export function truncating(inner: Vectorizer, dimensions: number): Vectorizer {
   return {
     ...inner,
     dimensions,
-    fingerprint: { ...inner.fingerprint, sourceDimensions: inner.dimensions, dimensions, reduction: 'truncate' },
     async vectors(batch, onProgress) {
       return (await inner.vectors(batch, onProgress)).map((v) => truncateForSearch(v, dimensions));
     },
   };
 }
-
-/**
- * The canonical form of a vectorizer's fingerprint and the column type: JSON with sorted keys, so
- * equal inputs give equal strings. Rows carry it (`embedding_fingerprint`) and the ledger compares it.
- */
-export function fingerprintOf(vectorizer: Pick<Vectorizer, 'fingerprint'>, vectorType: 'vector' | 'halfvec'): string {
-  const all: Record<string, string | number | boolean | null> = { ...vectorizer.fingerprint, vectorType };
-  return JSON.stringify(Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k] ?? null])));
-}
-
