@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openSink } from '../dist/sink/index.js';
-import { fromPcaModelRecord } from '../dist/run/pcaModels.js';
+import { fromPcaModelRecord } from '../dist/run/pcaModelRecord.js';
 import { projectForSearch } from '../dist/transform/pcaFit.js';
 import { DATABASE_URL, QUICK, fmt, info, loadavg, median, option, report } from './bench-lib.mjs';
 

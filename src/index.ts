@@ -44,7 +44,7 @@ export { planReduction, type ReductionPlan, type ReduceMode } from './transform/
 export { projectForSearch, createSearchProjector, fitReduction, measureQuality } from './transform/pcaFit.js';
 export { fitPca, parsePcaModel, serializePcaModel, type PcaModel } from './transform/pca/index.js';
 export { exportPca, importPca, type PcaFileConfig } from './run/pcaCommands.js';
-export { fromPcaModelRecord, evaluationRows } from './run/pcaModels.js';
+export { fromPcaModelRecord, evaluationRows } from './run/pcaModelRecord.js';
 
 export { openSink } from './sink/index.js';
 export type { Sink, DocumentRow, TargetSpec, DatabaseInfo, SearchHit, SearchSetup, LoadResult, StoreKey } from './sink/types.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluationRows, fromPcaModelRecord } from '../src/run/pcaModels.js';
+import { evaluationRows, fromPcaModelRecord } from '../src/run/pcaModelRecord.js';
 import { openSink } from '../src/sink/index.js';
 import { measureQuality } from '../src/transform/pcaFit.js';
 import { dropTable, pythonVectors, readEmbeddings, readRows, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, tableExists, TINY_MODEL, withDb, type Target } from './helpers/cli.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { DocumentRow, TargetSpec } from '../src/sink/types.js';
-import { fromPcaModelRecord, toNewPcaModel } from '../src/run/pcaModels.js';
+import { fromPcaModelRecord, toNewPcaModel } from '../src/run/pcaModelRecord.js';
 import { fitReduction, projectForSearch } from '../src/transform/pcaFit.js';
 import { DRIVERS, inBatches, makeRow, quoted, uniqueTable, useHarness, vectorFor } from './helpers/db.js';
 

@@ -9,7 +9,7 @@ import { float16BitsToNumber, float32ToFloat16Bits, isFiniteFloat16 } from '../s
 import { indexName, ledgerOf, ledgerTables, pcaModelsTable, previousTable, quoteIdent, resolveTable, resolveVectorType, validateDimensions, vectorTypeSql } from '../src/sink/identifiers.js';
 import { listMigrations } from '../src/sink/migrations.js';
 import { decodeVectorSend } from '../src/sink/vectorSend.js';
-import { bytesToFloat32, checkNewModel, float32ToBytes, float64ArrayLiteral, float64Text, float8SendToFloat64 } from '../src/sink/pcaModels.js';
+import { bytesToFloat32, checkNewModel, float32ToBytes, float64ArrayLiteral, float64Text, float8SendToFloat64 } from '../src/sink/pcaModelRows.js';
 import { schemaStatements, type TableShape } from '../src/sink/schema.js';
 import type { NewPcaModel, VectorType, Distance } from '../src/sink/types.js';
 import { describeUrl, redactSecrets, redactUrl, urlSecrets } from '../src/sink/redact.js';

@@ -1,6 +1,6 @@
 -- migration_stores.embedding_model holds the embedding fingerprint of the run (canonical JSON of
--- model, model file hash, pooling, dimensions, column type, PCA model: src/run/ledger.ts
--- vectorFingerprint), not a model label like the documents table's embedding_model: renamed for
+-- model, model file hash, pooling, dimensions, column type, PCA model: src/transform/embeddingSpace.ts
+-- serializeSpace), not a model label like the documents table's embedding_model: renamed for
 -- what it holds. A rename in place: the outcomes recorded so far keep their values. Idempotent
 -- like the others: a ledger renamed already is left as it is.
 -- Placeholder: {{stores}}.

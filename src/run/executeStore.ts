@@ -7,7 +7,7 @@ import { extractTexts, newRowStats, rowBatches } from '../transform/rows.js';
 import { pcaModelOf, serializeSpace, spaceLabel, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { reusingStored, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
-import { isUnchanged, storeLabel } from './ledger.js';
+import { isUnchanged, storeLabel } from './ledgerOptions.js';
 import type { MigrationPlan, PlannedStore } from './plan.js';
 import type { StoreReport } from './report.js';
 import { failedReport } from './storeReports.js';

@@ -3,7 +3,7 @@ import type { DatabaseConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
 import type { PcaModelRecord } from '../sink/types.js';
 import { parsePcaModel, serializePcaModel } from '../transform/pca/index.js';
-import { fromPcaModelRecord, modelToRecord } from './pcaModels.js';
+import { fromPcaModelRecord, modelToRecord } from './pcaModelRecord.js';
 import { withSink } from './resources.js';
 
 export interface PcaFileConfig {

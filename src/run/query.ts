@@ -4,7 +4,7 @@ import { MigrateError } from '../errors.js';
 import type { SearchHit, Sink, TargetSpec } from '../sink/types.js';
 import { projectForSearch } from '../transform/pcaFit.js';
 import { truncateForSearch } from '../transform/truncate.js';
-import { fromPcaModelRecord } from './pcaModels.js';
+import { fromPcaModelRecord } from './pcaModelRecord.js';
 import { modelForTable, withTableEmbedder, type TableModel } from './recordedModel.js';
 import { withSink } from './resources.js';
 import { tableTruncation } from './truncation.js';

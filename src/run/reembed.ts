@@ -15,8 +15,8 @@ import { windowSize } from '../transform/rows.js';
 import { modelSpace, projectedSpace, serializeSpace, truncatedSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { deduplicating, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
-import { fromPcaModelRecord, toNewPcaModel } from './pcaModels.js';
-import { storeLabel } from './ledger.js';
+import { fromPcaModelRecord, toNewPcaModel } from './pcaModelRecord.js';
+import { storeLabel } from './ledgerOptions.js';
 import { withEmbedder, withSink } from './resources.js';
 
 export interface ReembedReport {

@@ -2,7 +2,7 @@ import { toMigrateError } from '../errors.js';
 import type { Sink } from '../sink/types.js';
 import { serializeSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { TOOL_VERSION } from '../version.js';
-import { ledgerOptions, toOutcome } from './ledger.js';
+import { ledgerOptions, toOutcome } from './ledgerOptions.js';
 import type { LoopStop } from './loadStores.js';
 import type { MigrationPlan } from './plan.js';
 import type { StoreReport } from './report.js';

@@ -7,7 +7,7 @@
 import { MigrateError } from '../errors.js';
 import { firstRow, type SinkAccess } from './access.js';
 import { ledgerOf, ledgerTables, quoteIdent, resolveTable, type LedgerTables, type SqlFragment } from './identifiers.js';
-import { checkRunEnd, checkRunId, outcomeFromRow, outcomeParams, runFromRow, runParams, type NewRun, type OutcomeRow, type RunEnd, type RunRow } from './ledger.js';
+import { checkRunEnd, checkRunId, outcomeFromRow, outcomeParams, runFromRow, runParams, type NewRun, type OutcomeRow, type RunEnd, type RunRow } from './ledgerRows.js';
 import { ledgerReady } from './migrations.js';
 import { readTableShape, relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';

@@ -2,7 +2,7 @@
 import { MigrateError } from '../errors.js';
 import type { Guard, SinkAccess } from './access.js';
 import type { DriverTransaction } from './driver.js';
-import { checkRunId } from './ledger.js';
+import { checkRunId } from './ledgerRows.js';
 import { startLoad, storeContext, type StoreLoad, type StoreWriter } from './storeWriter.js';
 import { checkTarget, type Target } from './target.js';
 import type { DocumentRow, LoadOptions, LoadResult, StoreKey, TargetSpec } from './types.js';

@@ -4,7 +4,7 @@ import { MigrateError } from '../errors.js';
 import type { SinkAccess } from './access.js';
 import type { DriverTransaction, SqlRunner } from './driver.js';
 import { pcaModelsTable, resolveTable } from './identifiers.js';
-import { checkNewModel, insertParams, isUuid, recordFromRow, type PcaModelRow } from './pcaModels.js';
+import { checkNewModel, insertParams, isUuid, recordFromRow, type PcaModelRow } from './pcaModelRows.js';
 import { ensureProjectionTables, storeProjection } from './pcaProjection.js';
 import { readTableShape, relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';

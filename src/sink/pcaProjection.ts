@@ -8,7 +8,7 @@ import { MigrateError } from '../errors.js';
 import { encodeHeader, encodeTrailer } from './copyBinary.js';
 import type { DriverTransaction, SqlRunner } from './driver.js';
 import { pcaModelsTable, resolveTable, type ResolvedTable } from './identifiers.js';
-import { recordFromRow, type PcaModelRow } from './pcaModels.js';
+import { recordFromRow, type PcaModelRow } from './pcaModelRows.js';
 import { relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
 import type { NewPcaModel } from './types.js';

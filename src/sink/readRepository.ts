@@ -5,7 +5,7 @@ import { missingTable, type Guard, type SinkAccess } from './access.js';
 import { diagnoseTable, diagnosisOptions, readApplicationRows, type DiagnosisOptions } from './diagnosis.js';
 import type { SqlRunner } from './driver.js';
 import { distanceOperatorSql, resolveDistance, resolveTable, resolveVectorType, validateDimensions, vectorTypeSql, type ResolvedTable } from './identifiers.js';
-import { isUuid } from './pcaModels.js';
+import { isUuid } from './pcaModelRows.js';
 import { assertCompatible, assertPcaModelColumn, readTableShape, type TableShape } from './schema.js';
 import { useIterativeScan } from './searchSettings.js';
 import { sqlFile } from './sqlFiles.js';

@@ -10,7 +10,7 @@
 import { MigrateError } from '../errors.js';
 import type { DriverTransaction, SqlRunner } from './driver.js';
 import { ledgerReady } from './migrations.js';
-import { isoTime } from './ledger.js';
+import { isoTime } from './ledgerRows.js';
 import { assertLoadable, assertPreviousCompatible, assertPreviousLoadable, readTableShape, relationExists } from './schema.js';
 import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';

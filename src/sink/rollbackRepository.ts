@@ -1,7 +1,7 @@
 /** Rows runs replaced (`<table>_previous`, migration_replacements) and putting them back. */
 import { MigrateError } from '../errors.js';
 import type { SinkAccess } from './access.js';
-import { checkRunId } from './ledger.js';
+import { checkRunId } from './ledgerRows.js';
 import { storeLocks, tableIdentity, takeLocks } from './locks.js';
 import { purgeReplacedRows, replacedStores, rollbackStoreRows } from './replacements.js';
 import { storeLabel } from './storeLabel.js';

@@ -10,7 +10,7 @@ import { loadRepository, sessionLoads, type LoadRepository, type SessionHold } f
 import { tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
 import { insertModel, pcaModelRepository, type PcaModelRepository } from './pcaModelRepository.js';
 import { readRepository, type ReadRepository } from './readRepository.js';
-import { SqlReembedding } from './reembed.js';
+import { SqlReembedding } from './reembedRepository.js';
 import { rollbackRepository, type RollbackRepository } from './rollbackRepository.js';
 import { assertCompatible, assertLoadable, readTableShape } from './schema.js';
 import { schemaRepository, type SchemaRepository } from './schemaRepository.js';

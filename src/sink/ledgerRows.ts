@@ -5,7 +5,7 @@
  * object or text, numbers as number or string).
  */
 import { MigrateError } from '../errors.js';
-import { isUuid } from './pcaModels.js';
+import { isUuid } from './pcaModelRows.js';
 import type { RunRecord, StoreOutcome } from './types.js';
 import { storeLabel } from './storeLabel.js';
 

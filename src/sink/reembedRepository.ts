@@ -21,7 +21,7 @@ import {
   type ResolvedTable,
   type SqlFragment,
 } from './identifiers.js';
-import { isoTime } from './ledger.js';
+import { isoTime } from './ledgerRows.js';
 import { tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
 import { relationExists } from './schema.js';
 import { COLUMN_SQL } from './columns.js';
