@@ -23,6 +23,7 @@ import { DEFAULT_QUEUE_POLICY } from '../queue/engine.js';
 import type { WorkerEvent } from '../queue/worker.js';
 import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface CliIo {
   argv: string[];
@@ -205,7 +206,7 @@ export async function runCli(io: CliIo): Promise<number> {
       } else {
         for (const o of outcomes) {
           const why = o.errorCode === null ? '' : `  ${o.errorCode}: ${o.errorMessage ?? ''}`;
-          io.stdout.write(`${`${o.userId}/${o.collection}`.padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rows).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
+          io.stdout.write(`${storeLabel(o).padEnd(40)} ${o.status.padEnd(11)} rows ${String(o.rows).padStart(6)}  run ${o.runId} ${o.recordedAt ?? ''}${why}\n`);
         }
         for (const note of notes) io.stdout.write(`note: ${note}\n`);
       }
@@ -258,7 +259,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .action(async (flags: { databaseUrl?: string; pgliteDir?: string; table: string; run: string; json?: boolean }) => {
       const result = await runRollback({ database: dbConfig(flags), table: flags.table, runId: flags.run });
       if (jsonOut(flags)) io.stdout.write(`${JSON.stringify(result)}\n`);
-      else for (const s of result.stores) io.stdout.write(`${s.status.padEnd(9)} ${`${s.userId}/${s.collection}`.padEnd(40)} restored ${s.restored}, removed ${s.removed}${s.reason === null ? '' : `  ${s.reason}`}\n`);
+      else for (const s of result.stores) io.stdout.write(`${s.status.padEnd(9)} ${storeLabel(s).padEnd(40)} restored ${s.restored}, removed ${s.removed}${s.reason === null ? '' : `  ${s.reason}`}\n`);
       exitCode = result.stores.every((s) => s.status === 'restored') ? 0 : 1;
     });
 

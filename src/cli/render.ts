@@ -1,6 +1,7 @@
 import type { RunEvent } from '../run/events.js';
 import type { ReembedEvent, ReembedReport } from '../run/reembed.js';
 import type { ReductionReport, RunReport, StoreReport } from '../run/report.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -60,7 +61,7 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
         if (event.reduction.method !== 'none') err.write(`${describeReduction(event.reduction)}\n`);
         return;
       case 'waiting':
-        err.write(`\r\x1b[2K${event.userId}/${event.collection}: ${event.reason}\n`);
+        err.write(`\r\x1b[2K${storeLabel(event)}: ${event.reason}\n`);
         return;
       case 'waiting-table':
         err.write(`\r\x1b[2K${event.table}: ${event.reason}\n`);
@@ -69,7 +70,7 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
         err.write(`\r\x1b[2Kwarning: skipped ${event.path}: ${event.reason}\n`);
         break;
       case 'store-start':
-        current = `${event.userId}/${event.collection}`;
+        current = `${storeLabel(event)}`;
         storeRows = '';
         rowsBeforeStore = rowsDone;
         break;
@@ -81,7 +82,7 @@ export function progressRenderer(err: Output): (event: RunEvent) => void {
         done++;
         rowsDone = rowsBeforeStore + event.store.rowsLoaded + event.store.rowsPlanned + event.store.rowsSkipped;
         // Not `current`: a store refused during validation ends without a store-start of its own.
-        if (event.store.status === 'failed') err.write(`\r\x1b[2Kfailed: ${event.store.userId}/${event.store.collection}: ${event.store.error?.message ?? ''}\n`);
+        if (event.store.status === 'failed') err.write(`\r\x1b[2Kfailed: ${storeLabel(event.store)}: ${event.store.error?.message ?? ''}\n`);
         break;
       case 'estimate-start':
         err.write(`\r\x1b[2Kembedding a sample of ${event.sampleSize} texts to estimate the time...\n`);
@@ -119,7 +120,7 @@ function reasonOf(s: StoreReport): string {
 /** The table printed at the end of a run: store, status, entries, rows, skipped, reason. */
 export function summaryTable(report: RunReport): string {
   const rows = report.stores.map((s) => [
-    `${s.userId}/${s.collection}`,
+    storeLabel(s),
     s.status,
     s.entries === null ? '-' : String(s.entries),
     String(report.dryRun ? s.rowsPlanned : s.rowsLoaded),

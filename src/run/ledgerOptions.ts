@@ -1,5 +1,5 @@
 import type { MigrateConfig } from '../config.js';
-import { storeLabel } from '../sink/storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 import type { StoreOutcome } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
 import type { StoreReport } from './report.js';

@@ -202,9 +202,9 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
           }
           const unprojected: RunVectors = { vectorizer: plan.vectorizer, space: plan.space };
           const vectors = plan.pca.kind === 'none' ? unprojected : projectedWith(unprojected, plan.pca.projector, plan.pca.record);
-          const label = `${data.userId}/${data.collection}`;
+          const label = storeLabel(data);
           const record = recorder(plan, resources.sink, vectors.space);
-          const gone = plan.failed.find((r) => `${r.userId}/${r.collection}` === label);
+          const gone = plan.failed.find((r) => storeLabel(r) === label);
           const store = plan.stores.find((s) => storeLabel(s.store) === label);
           const outcome = store === undefined ? null : await executeStore(plan, store, { loads: resources.sink.loads, ...vectors });
           const report = outcome?.report ?? gone;

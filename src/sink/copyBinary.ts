@@ -22,7 +22,7 @@
 import { MigrateError } from '../errors.js';
 import { float32ToFloat16Bits, FLOAT16_MAX, isFiniteFloat16 } from './float16.js';
 import type { DocumentRow, VectorType } from './types.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 import { COPY_COLUMNS, type CopyColumn } from './columns.js';
 
 export interface EncodeOptions {

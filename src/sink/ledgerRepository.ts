@@ -13,7 +13,7 @@ import { readTableShape, relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
 import { checkTable } from './target.js';
 import type { RunRecord, StoreKey, StoreOutcome, TableRef } from './types.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface LedgerRepository {
   /** Records a run as 'running', started now; the caller generates the id (a UUID). */

@@ -7,7 +7,7 @@
 import { MigrateError } from '../errors.js';
 import { isUuid } from './pcaModelRows.js';
 import type { RunRecord, StoreOutcome } from './types.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 
 export type NewRun = Omit<RunRecord, 'finishedAt' | 'status' | 'startedAt'>;
 export type RunEnd = Exclude<RunRecord['status'], 'running'>;

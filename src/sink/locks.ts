@@ -22,7 +22,7 @@ import type { SqlRunner } from './driver.js';
 import type { ResolvedTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
 import type { LockOptions, StoreKey } from './types.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface LockRequest {
   key: string;

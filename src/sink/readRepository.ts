@@ -9,7 +9,7 @@ import { isUuid } from './pcaModelRows.js';
 import { assertCompatible, assertPcaModelColumn, readTableShape, type TableShape } from './schema.js';
 import { useIterativeScan } from './searchSettings.js';
 import { sqlFile } from './sqlFiles.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 import { checkTable } from './target.js';
 import type { ApplicationRows, EmbeddingFingerprint, SearchHit, StoredRowOwner, StoredRowSummary, StoreKey, TableDiagnosis, TableRef, TargetSpec, VectorType } from './types.js';
 import { decodeVectorSend } from './vectorSend.js';

@@ -38,7 +38,7 @@ import type {
   SpotCheck,
   SwapResult,
 } from './types.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 
 
 const STAGING = quoteIdent('pgvector_migrate_reembed_staging');

@@ -16,7 +16,7 @@ import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
 import type { Target, TableTarget } from './target.js';
 import type { RollbackResult, StoreKey } from './types.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 
 interface ReplacementRow extends Record<string, unknown> {
   seq: unknown;

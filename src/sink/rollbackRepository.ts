@@ -4,7 +4,7 @@ import type { SinkAccess } from './access.js';
 import { checkRunId } from './ledgerRows.js';
 import { storeLocks, tableIdentity, takeLocks } from './locks.js';
 import { purgeReplacedRows, replacedStores, rollbackStoreRows } from './replacements.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 import { checkTable } from './target.js';
 import type { LockOptions, RollbackResult, StoreKey, TableRef } from './types.js';
 

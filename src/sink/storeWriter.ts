@@ -15,7 +15,7 @@ import { planReplacement, recordReplacement } from './replacements.js';
 import { assertCompatible, assertLoadable, readTableShape } from './schema.js';
 import { COLUMN_SQL } from './columns.js';
 import { sqlFile } from './sqlFiles.js';
-import { storeLabel } from './storeLabel.js';
+import { storeLabel } from '../storeLabel.js';
 import type { Target } from './target.js';
 import type { DocumentRow, EmbeddingFingerprint, LoadOptions, LoadResult, StoreKey, TargetSpec } from './types.js';
 

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { MigrateError, toMigrateError } from '../errors.js';
 import { sha256OfFile } from '../hash.js';
 import type { StoreLocation } from './types.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface BackupFile {
   name: string;
@@ -70,7 +71,7 @@ async function makeDirectory(dir: string): Promise<string | undefined> {
  */
 export async function backupStore(store: StoreLocation, backupRoot: string, now: Date): Promise<BackupResult> {
   const dir = path.join(backupRoot, store.userId, store.collection);
-  const label = `${store.userId}/${store.collection}`;
+  const label = storeLabel(store);
   // Set once this call has created the store's backup directory: only then is a half-written
   // copy ours to remove (on a full disk it would otherwise starve the next stores' backups).
   let created = false;

@@ -10,14 +10,12 @@ import { sha256OfFile } from '../hash.js';
 import type { FormatCollection } from './formats/types.js';
 import type { SourceRecord, StoreInspection } from './store.js';
 import type { FormatSource, StoreLocation } from './types.js';
+import { storeLabel } from '../storeLabel.js';
 
-function label(store: StoreLocation): string {
-  return `${store.userId}/${store.collection}`;
-}
 
 function collectionOf(format: FormatSource, store: StoreLocation): FormatCollection {
   const found = format.inspection.collections.find((c) => c.name === format.name);
-  if (found === undefined) throw new MigrateError('E_FORMAT', `${label(store)}: ${format.reader.format} collection ${JSON.stringify(format.name)} is no longer in ${store.dir}`);
+  if (found === undefined) throw new MigrateError('E_FORMAT', `${storeLabel(store)}: ${format.reader.format} collection ${JSON.stringify(format.name)} is no longer in ${store.dir}`);
   return found;
 }
 
@@ -27,7 +25,7 @@ export function inspectFormatStore(store: StoreLocation, format: FormatSource): 
     const c = collectionOf(format, store);
     return { manifest: { vectors: c.dimensions === null ? null : c.records, dimensions: c.dimensions, pickle: null, entries: c.records }, error: null };
   } catch (err) {
-    return { manifest: { vectors: null, dimensions: null, pickle: null, entries: null }, error: toMigrateError(err, 'E_FORMAT', label(store)) };
+    return { manifest: { vectors: null, dimensions: null, pickle: null, entries: null }, error: toMigrateError(err, 'E_FORMAT', storeLabel(store)) };
   }
 }
 

@@ -32,6 +32,7 @@ import { JsonValueBuilder, jsonTokenizer, type JsonToken } from './jsonValue.js'
 import { StrictUtf8 } from './strictUtf8.js';
 import type { FernetKey } from './keys.js';
 import type { MetadataEntry } from './types.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface MetadataContext {
   userId: string;
@@ -53,7 +54,7 @@ const TOKEN_PREFIX = Buffer.from('gAAAAA', 'latin1');
 export const MAX_METADATA_NESTING = 1000;
 
 export function metadataLabel(ctx: MetadataContext): string {
-  return `metadata.json of ${ctx.userId}/${ctx.collection}`;
+  return `metadata.json of ${storeLabel(ctx)}`;
 }
 
 function isJsonWhitespace(byte: number): boolean {

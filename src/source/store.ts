@@ -6,6 +6,7 @@ import { formatSourceSha256, inspectFormatStore, readFormatRecords } from './for
 import { readMetadataEntries } from './metadata.js';
 import { inspectPickledVectors, readPickledVectors, type PickleInfo } from './pickle/index.js';
 import type { MetadataEntry, StoreLocation, StoredVector } from './types.js';
+import { storeLabel } from '../storeLabel.js';
 
 /** What a store's files hold, counted even when the store cannot be migrated. */
 export interface StoreManifest {
@@ -44,9 +45,6 @@ export async function storeSourceSha256(store: StoreLocation): Promise<string> {
   return outer.digest('hex');
 }
 
-function label(store: StoreLocation): string {
-  return `${store.userId}/${store.collection}`;
-}
 
 async function countEntries(store: StoreLocation, metadataPath: string, key: FernetKey): Promise<number> {
   let n = 0;
@@ -71,25 +69,25 @@ export async function inspectStore(store: StoreLocation, key: FernetKey): Promis
       manifest.dimensions = info.dimensions;
       manifest.pickle = { protocol: info.protocol, shape: info.shape, dtype: info.dtype };
     } catch (err) {
-      errors.push(toMigrateError(err, 'E_PICKLE', `vectors.pkl of ${label(store)}`));
+      errors.push(toMigrateError(err, 'E_PICKLE', `vectors.pkl of ${storeLabel(store)}`));
     }
   }
   if (store.metadataPath !== null) {
     try {
       manifest.entries = await countEntries(store, store.metadataPath, key);
     } catch (err) {
-      errors.push(toMigrateError(err, 'E_METADATA', `metadata.json of ${label(store)}`));
+      errors.push(toMigrateError(err, 'E_METADATA', `metadata.json of ${storeLabel(store)}`));
     }
   }
 
   if (store.vectorsPath === null || store.metadataPath === null) {
     const missing = store.vectorsPath === null && store.metadataPath === null ? 'both vectors.pkl and metadata.json' : store.vectorsPath === null ? 'vectors.pkl (no vectors)' : 'metadata.json (no text to migrate)';
-    errors.unshift(new MigrateError('E_MISSING_FILE', `${label(store)} has no ${missing}; the store cannot be migrated`));
+    errors.unshift(new MigrateError('E_MISSING_FILE', `${storeLabel(store)} has no ${missing}; the store cannot be migrated`));
   } else if (errors.length === 0 && manifest.vectors !== manifest.entries) {
     errors.push(
       new MigrateError(
         'E_COUNT_MISMATCH',
-        `${label(store)} has ${manifest.vectors} vectors but ${manifest.entries} metadata entries; refusing to pair them (truncating would lose data or shift texts against vectors)`,
+        `${storeLabel(store)} has ${manifest.vectors} vectors but ${manifest.entries} metadata entries; refusing to pair them (truncating would lose data or shift texts against vectors)`,
       ),
     );
   }
@@ -106,26 +104,26 @@ export async function* readStoreRecords(store: StoreLocation, key: FernetKey, op
     yield* readFormatRecords(store, store.format, options);
     return;
   }
-  if (store.metadataPath === null) throw new MigrateError('E_MISSING_FILE', `${label(store)} has no metadata.json`);
+  if (store.metadataPath === null) throw new MigrateError('E_MISSING_FILE', `${storeLabel(store)} has no metadata.json`);
   const entries = readMetadataEntries(store.metadataPath, key, { userId: store.userId, collection: store.collection });
   if (!options.withVectors) {
     let index = 0;
     for await (const entry of entries) yield { index: index++, entry };
     return;
   }
-  if (store.vectorsPath === null) throw new MigrateError('E_MISSING_FILE', `${label(store)} has no vectors.pkl`);
+  if (store.vectorsPath === null) throw new MigrateError('E_MISSING_FILE', `${storeLabel(store)} has no vectors.pkl`);
   const vectors = readPickledVectors(store.vectorsPath)[Symbol.asyncIterator]();
   let index = 0;
   for await (const entry of entries) {
     const next = await vectors.next();
     if (next.done === true) {
-      throw new MigrateError('E_COUNT_MISMATCH', `${label(store)}: metadata.json has more entries than vectors.pkl has vectors (${index} vectors)`);
+      throw new MigrateError('E_COUNT_MISMATCH', `${storeLabel(store)}: metadata.json has more entries than vectors.pkl has vectors (${index} vectors)`);
     }
     yield { index: index++, entry, vector: next.value };
   }
   const extra = await vectors.next();
   if (extra.done !== true) {
     await vectors.return?.();
-    throw new MigrateError('E_COUNT_MISMATCH', `${label(store)}: vectors.pkl has more vectors than metadata.json has entries (${index} entries)`);
+    throw new MigrateError('E_COUNT_MISMATCH', `${storeLabel(store)}: vectors.pkl has more vectors than metadata.json has entries (${index} entries)`);
   }
 }

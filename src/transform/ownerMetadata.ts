@@ -6,6 +6,7 @@
  * by user would then return another user's rows).
  */
 import { MigrateError } from '../errors.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface Owner {
   userId: string;
@@ -41,7 +42,7 @@ export function withOwner(metadata: Record<string, unknown>, owner: Owner, index
       if (Object.prototype.hasOwnProperty.call(out, movedTo) && JSON.stringify(out[movedTo]) !== JSON.stringify(out[key])) {
         throw new MigrateError(
           'E_METADATA',
-          `entry ${index} of ${owner.userId}/${owner.collection}: --owner-in-metadata writes ${key} ${JSON.stringify(value)}, but the metadata already has ${key} ${JSON.stringify(out[key])} and ${movedTo} ${JSON.stringify(out[movedTo])}; rename one of them in the source or migrate without --owner-in-metadata`,
+          `entry ${index} of ${storeLabel(owner)}: --owner-in-metadata writes ${key} ${JSON.stringify(value)}, but the metadata already has ${key} ${JSON.stringify(out[key])} and ${movedTo} ${JSON.stringify(out[movedTo])}; rename one of them in the source or migrate without --owner-in-metadata`,
         );
       }
       out[movedTo] = out[key];

@@ -5,6 +5,7 @@ import { extractEntry } from './extract.js';
 import { withOwner, type Owner } from './ownerMetadata.js';
 import { pendingRowId, sha256Hex } from './rowId.js';
 import type { PendingEntry, Vectorizer } from './vectorize.js';
+import { storeLabel } from '../storeLabel.js';
 
 export interface RowStats {
   rows: number;
@@ -82,7 +83,7 @@ async function toRows(batch: PendingRow[], ctx: RowContext, vectorizer: Vectoriz
           },
     );
   } catch (err) {
-    throw toMigrateError(err, 'E_EMBED', `vectorizing entries ${batch[0]?.index}..${batch.at(-1)?.index} of ${ctx.userId}/${ctx.collection}`);
+    throw toMigrateError(err, 'E_EMBED', `vectorizing entries ${batch[0]?.index}..${batch.at(-1)?.index} of ${storeLabel(ctx)}`);
   } finally {
     stats.vectorized = 0;
   }
