@@ -454,6 +454,8 @@ export interface WorkerConfig {
   tryDefaultKey: boolean;
   /** Jobs run at once by this process. */
   concurrency: number;
+  /** onnxruntime threads per model call (--threads); null: onnxruntime's default, one per physical core. */
+  threads: number | null;
   /** Exit once no job is queued or running anywhere (batch jobs, tests). */
   drain: boolean;
 }
@@ -465,6 +467,7 @@ export interface WorkerFlags {
   masterKey?: string | string[];
   tryDefaultKey?: boolean;
   concurrency?: string;
+  threads?: string;
   drain?: boolean;
 }
 
@@ -477,6 +480,7 @@ export function buildWorkerConfig(flags: WorkerFlags, env: Environment, cwd: str
     masterKeys: masterKeys(flags, env),
     tryDefaultKey: flags.tryDefaultKey === true,
     concurrency: positiveInt(flags.concurrency, '--concurrency', 1, 64),
+    threads: flags.threads === undefined ? null : positiveInt(flags.threads, '--threads', 0, 256),
     drain: flags.drain === true,
   };
 }
