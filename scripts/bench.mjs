@@ -4,7 +4,7 @@
 //
 //   npm run bench                          all groups, full sizes (~20 minutes on 2 cores)
 //   npm run bench -- --quick               small sizes (a few minutes)
-//   npm run bench -- --only embed,load     some groups: pca, pca-sql, embed, load, e2e
+//   npm run bench -- --only embed,load     some groups: pca, pca-sql, embed, load, e2e, workers
 //   Any other flag is passed to every group (e.g. --rounds 3).
 //
 // The database: BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local test server
@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO } from './bench-lib.mjs';
 
-const GROUPS = { pca: 'bench-pca.mjs', 'pca-sql': 'bench-pca-sql.mjs', embed: 'bench-embed.mjs', load: 'bench-load.mjs', e2e: 'bench-e2e.mjs' };
+const GROUPS = { pca: 'bench-pca.mjs', 'pca-sql': 'bench-pca-sql.mjs', embed: 'bench-embed.mjs', load: 'bench-load.mjs', e2e: 'bench-e2e.mjs', workers: 'bench-workers.mjs' };
 const argv = process.argv.slice(2);
 const onlyAt = argv.indexOf('--only');
 const only = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '').split(',') : Object.keys(GROUPS);

@@ -24,6 +24,12 @@ describe('queue configuration', () => {
     expect(() => buildWorkerConfig({ concurrency: 'x' }, {}, '/tmp')).toThrow(/--concurrency must be a positive integer/);
   });
 
+  it("a worker's onnxruntime threads: --threads, else onnxruntime's own default", () => {
+    expect(buildWorkerConfig({}, {}, '/tmp').threads).toBeNull();
+    expect(buildWorkerConfig({ threads: '1' }, {}, '/tmp').threads).toBe(1);
+    expect(() => buildWorkerConfig({ threads: '0' }, {}, '/tmp')).toThrow(/--threads must be between 1 and 256/);
+  });
+
   it('reembed --enqueue and --swap are actions of their own, exclusive with --abort', () => {
     expect(buildReembedConfig({ model: 'm', enqueue: true, pageRows: '50' }, {}, '/tmp')).toMatchObject({ action: 'enqueue', pageRows: 50 });
     expect(buildReembedConfig({ model: 'm', swap: true }, {}, '/tmp').action).toBe('swap');

@@ -344,6 +344,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--master-key <key>', "this machine's master key(s) for encrypted stores (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS); jobs never carry keys", collect)
     .option('--try-default-key', "also try the application's default per-user key")
     .option('--concurrency <n>', 'jobs run at once by this process', '1')
+    .option('--threads <n>', "onnxruntime threads per model call (default: one per physical core); several workers on one machine each want a share")
     .option('--drain', 'exit 0 once no job is queued or running (batch jobs, tests)')
     .option('--json', 'print JSON lines')
     .action(async (flags: WorkerFlags & { json?: boolean }) => {

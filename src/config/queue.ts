@@ -31,6 +31,8 @@ export interface WorkerConfig {
   tryDefaultKey: boolean;
   /** Jobs run at once by this process. */
   concurrency: number;
+  /** onnxruntime threads per model call (--threads); null: onnxruntime's default, one per physical core. */
+  threads: number | null;
   /** Exit once no job is queued or running anywhere (batch jobs, tests). */
   drain: boolean;
 }
@@ -42,6 +44,7 @@ export interface WorkerFlags {
   masterKey?: string | string[];
   tryDefaultKey?: boolean;
   concurrency?: string;
+  threads?: string;
   drain?: boolean;
 }
 
@@ -54,6 +57,7 @@ export function buildWorkerConfig(flags: WorkerFlags, env: Environment, cwd: str
     masterKeys: masterKeys(flags, env),
     tryDefaultKey: flags.tryDefaultKey === true,
     concurrency: positiveInt(flags.concurrency, '--concurrency', 1, 64),
+    threads: flags.threads === undefined ? null : positiveInt(flags.threads, '--threads', 1, 256),
     drain: flags.drain === true,
   };
 }

@@ -59,31 +59,35 @@ export async function runWorker(boss: PgBoss, handlers: readonly JobHandler[], o
   const workIds: string[] = [];
   for (const handler of handlers) {
     for (let i = 0; i < handler.concurrency; i++) {
-      workIds.push(
-        await boss.work(handler.queue, { batchSize: 1, pollingIntervalSeconds: pollSeconds, includeMetadata: true }, async (jobs) => {
-          const started = performance.now();
-          inFlight++;
-          try {
-            for (const job of jobs) {
-              options.observe({ type: 'job-start', queue: handler.queue, jobId: job.id });
-              try {
-                await handler.run(job.data, { id: job.id, expireInSeconds: job.expireInSeconds, lastAttempt: job.retryCount >= job.retryLimit });
-              } catch (err) {
-                counts.failed++;
-                const error = isMigrateError(err) ? err.toJSON() : { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
-                options.observe({ type: 'job-failed', queue: handler.queue, jobId: job.id, ms: performance.now() - started, error });
-                // Rethrown so pg-boss records the attempt as failed (and retries it).
-                throw err;
-              }
-              counts.done++;
-              options.observe({ type: 'job-done', queue: handler.queue, jobId: job.id, ms: performance.now() - started });
+      let self: string | undefined;
+      self = await boss.work(handler.queue, { batchSize: 1, pollingIntervalSeconds: pollSeconds, includeMetadata: true }, async (jobs) => {
+        const started = performance.now();
+        inFlight++;
+        try {
+          for (const job of jobs) {
+            options.observe({ type: 'job-start', queue: handler.queue, jobId: job.id });
+            try {
+              await handler.run(job.data, { id: job.id, expireInSeconds: job.expireInSeconds, lastAttempt: job.retryCount >= job.retryLimit });
+            } catch (err) {
+              counts.failed++;
+              const error = isMigrateError(err) ? err.toJSON() : { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+              options.observe({ type: 'job-failed', queue: handler.queue, jobId: job.id, ms: performance.now() - started, error });
+              // Rethrown so pg-boss records the attempt as failed (and retries it).
+              throw err;
             }
-          } finally {
-            inFlight--;
-            if (inFlight === 0) for (const resolve of idle.splice(0)) resolve();
+            counts.done++;
+            options.observe({ type: 'job-done', queue: handler.queue, jobId: job.id, ms: performance.now() - started });
           }
-        }),
-      );
+        } finally {
+          inFlight--;
+          if (inFlight === 0) for (const resolve of idle.splice(0)) resolve();
+          // pg-boss waits out its polling interval after every fetch, jobs found or not: 2 s
+          // per job even for a store of one document. Notified, it fetches the next job at
+          // once; an empty fetch still waits the interval, so an idle worker polls as before.
+          if (self !== undefined) boss.notifyWorker(self);
+        }
+      });
+      workIds.push(self);
     }
   }
   options.observe({ type: 'worker-start', queues: handlers.map((h) => h.queue), concurrency: Math.max(...handlers.map((h) => h.concurrency)) });

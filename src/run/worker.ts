@@ -21,7 +21,12 @@ export async function work(config: WorkerConfig, observe: (event: WorkerEvent) =
     const embedder = (model: string): Promise<Embedder> => {
       let loading = embedders.get(model);
       if (loading === undefined) {
-        loading = createEmbedder({ model, allowRemoteModels: config.allowRemoteModels, ...(config.modelCacheDir === null ? {} : { cacheDir: config.modelCacheDir }) });
+        loading = createEmbedder({
+          model,
+          allowRemoteModels: config.allowRemoteModels,
+          ...(config.modelCacheDir === null ? {} : { cacheDir: config.modelCacheDir }),
+          ...(config.threads === null ? {} : { threads: config.threads }),
+        });
         // A model that failed to load is tried again by the next job, not cached as a failure.
         loading.catch(() => embedders.delete(model));
         embedders.set(model, loading);

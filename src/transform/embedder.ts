@@ -23,6 +23,8 @@ export interface EmbedderOptions {
   dtype?: ModelDtype;
   /** Base for a relative model directory; default process.cwd(). */
   cwd?: string;
+  /** onnxruntime's threads per model call; default its own choice (one per physical core). Processes sharing a machine each want fewer. */
+  threads?: number;
 }
 
 export interface Embedder {
@@ -269,6 +271,7 @@ export async function createEmbedder(opts: EmbedderOptions): Promise<Embedder> {
         local_files_only: !plan.remote,
         device: 'cpu',
         ...(opts.dtype === undefined ? {} : { dtype: opts.dtype }),
+        ...(opts.threads === undefined ? {} : { session_options: { intraOpNumThreads: opts.threads } }),
       }),
     );
   } catch (err) {
