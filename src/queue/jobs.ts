@@ -17,11 +17,20 @@ export const QUEUES = {
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 /** The settings of a re-embedding that a worker needs to resume its job (the ledger has the rest). */
+/** The model a job embeds with: what was given to --enqueue, so every worker loads the same file. */
+export interface JobModel {
+  id: string;
+  /** The enqueuing run's --dtype (null: the default). */
+  dtype: string | null;
+}
+
 export interface ReembedJobData {
   table: string;
   /** The re-embedding job (ledger) this page belongs to. */
   reembedJobId: string;
   model: string;
+  /** The enqueuing run's --dtype (null: the default); a worker embeds with the same file. */
+  dtype: string | null;
   batchSize: number;
   reduce: string;
   dimensions: number | null;

@@ -12,7 +12,7 @@ import type { EmbeddingDtype, MigrateConfig, WorkerConfig } from '../config.js';
 import { DEFAULTS, sourceConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
 import { ensureQueue, jobOptions, openQueue, QUEUE_SCHEMA, queueUrl, type QueuePolicy } from '../queue/engine.js';
-import { jobId, QUEUES } from '../queue/jobs.js';
+import { jobId, QUEUES, type JobModel } from '../queue/jobs.js';
 import type { JobHandler } from '../queue/worker.js';
 import { quoteIdent } from '../sink/identifiers.js';
 import { sqlFile } from '../sink/sqlFiles.js';
@@ -180,7 +180,7 @@ function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
 
 export interface StoreWorkerResources {
   sink: Sink;
-  embedder(model: string): Promise<Embedder>;
+  embedder(model: JobModel): Promise<Embedder>;
 }
 
 export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResources, boss: PgBoss): JobHandler[] {
@@ -192,7 +192,7 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
         const data = raw as StoreJobData;
         let retried = false;
         const config = configOf(data, worker);
-        const embedder = config.embeddings === 'keep' ? null : await resources.embedder(data.model);
+        const embedder = config.embeddings === 'keep' ? null : await resources.embedder({ id: data.model, dtype: data.dtype });
         const planned = await planMigration(config, { sink: resources.sink, embedder });
         // The records go under the run that --enqueue started.
         const plan: MigrationPlan = { ...planned, runId: data.runId };

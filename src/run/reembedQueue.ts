@@ -7,10 +7,10 @@
  * swap runs once. `reembed --swap` does the same by hand.
  */
 import type PgBoss from 'pg-boss';
-import type { ReembedConfig, WorkerConfig } from '../config.js';
+import type { EmbeddingDtype, ReembedConfig, WorkerConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
-import { ensureQueue, jobOptions, openQueue, queueUrl, type QueuePolicy } from '../queue/engine.js';
-import { QUEUES, reembedPageId, reembedSwapId, type ReembedJobData, type ReembedPageData } from '../queue/jobs.js';
+import { DEFAULT_QUEUE_POLICY, ensureQueue, jobOptions, openQueue, queueUrl, type QueuePolicy } from '../queue/engine.js';
+import { QUEUES, reembedPageId, reembedSwapId, type JobModel, type ReembedJobData, type ReembedPageData } from '../queue/jobs.js';
 import type { JobHandler } from '../queue/worker.js';
 import type { ReembedPendingRow, Sink } from '../sink/types.js';
 import type { Embedder } from '../transform/embedder.js';
@@ -46,6 +46,7 @@ export async function enqueueReembed(config: ReembedConfig, observe: ReembedObse
         table: config.table,
         reembedJobId: job.id,
         model: config.model.id,
+        dtype: config.model.dtype ?? null,
         batchSize: config.batchSize,
         reduce: config.reduction.mode,
         dimensions: config.reduction.dimensions,
@@ -88,6 +89,7 @@ async function enqueueSwap(boss: PgBoss, data: ReembedJobData, policy: QueuePoli
     table: data.table,
     reembedJobId: data.reembedJobId,
     model: data.model,
+    dtype: data.dtype,
     batchSize: data.batchSize,
     reduce: data.reduce,
     dimensions: data.dimensions,
@@ -100,7 +102,7 @@ async function enqueueSwap(boss: PgBoss, data: ReembedJobData, policy: QueuePoli
 /** What the handlers share in one worker process: its database and one embedder per model. */
 export interface WorkerResources {
   sink: Sink;
-  embedder(model: string): Promise<Embedder>;
+  embedder(model: JobModel): Promise<Embedder>;
 }
 
 /** The re-embedding settings of a job as this worker runs it (its own database, cache and policy). */
@@ -108,7 +110,7 @@ function configOf(data: ReembedJobData, worker: WorkerConfig): ReembedConfig {
   return {
     action: 'run',
     database: worker.database,
-    model: { id: data.model, cacheDir: worker.modelCacheDir, allowRemoteModels: worker.allowRemoteModels },
+    model: { id: data.model, cacheDir: worker.modelCacheDir, allowRemoteModels: worker.allowRemoteModels, ...(data.dtype === null ? {} : { dtype: data.dtype as EmbeddingDtype }) },
     table: data.table,
     users: null,
     batchSize: data.batchSize,
@@ -123,7 +125,7 @@ function configOf(data: ReembedJobData, worker: WorkerConfig): ReembedConfig {
 }
 
 /** Used only if a page job has to enqueue the swap; the enqueuer's policy is in the page job itself. */
-const workerPolicy: QueuePolicy = { expireSeconds: 120, attempts: 3, retryDelaySeconds: 5 };
+const workerPolicy: QueuePolicy = DEFAULT_QUEUE_POLICY;
 
 const SILENT: ReembedObserver = () => undefined;
 const NO_PROGRESS: PassProgress = { embedded: () => undefined, written: () => undefined };
@@ -136,7 +138,7 @@ export function reembedHandlers(worker: WorkerConfig, resources: WorkerResources
       async run(raw, pgJob) {
         const data = raw as ReembedPageData;
         const config = configOf(data, worker);
-        const embedder = await resources.embedder(data.model);
+        const embedder = await resources.embedder({ id: data.model, dtype: data.dtype });
         const { r, job, vectorizer } = await prepareReembed(config, { sink: resources.sink, embedder, observe: SILENT });
         await embedPending(r, job, vectorizer, config, NO_PROGRESS, { afterId: data.afterId, untilId: data.untilId });
         // The last page to finish sees no row left (or no other page left) and enqueues the swap;
@@ -154,7 +156,7 @@ export function reembedHandlers(worker: WorkerConfig, resources: WorkerResources
         const current = await resources.sink.reembedding({ table: data.table }).current();
         // Swapped (or aborted) already, by an earlier attempt or by hand: nothing left to do.
         if (current?.id !== data.reembedJobId) return;
-        await runReembed(configOf(data, worker), { sink: resources.sink, embedder: await resources.embedder(data.model), observe: SILENT });
+        await runReembed(configOf(data, worker), { sink: resources.sink, embedder: await resources.embedder({ id: data.model, dtype: data.dtype }), observe: SILENT });
       },
     },
   ];

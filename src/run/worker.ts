@@ -3,8 +3,9 @@
  * model a job names once, and runs the handlers of every job kind until drained or signalled.
  */
 import os from 'node:os';
-import type { WorkerConfig } from '../config.js';
+import type { EmbeddingDtype, WorkerConfig } from '../config.js';
 import { openQueue, queueUrl } from '../queue/engine.js';
+import type { JobModel } from '../queue/jobs.js';
 import { runWorker, type WorkerEvent, type WorkerReport } from '../queue/worker.js';
 import { createEmbedder, type Embedder } from '../transform/embedder.js';
 import { storeHandlers } from './migrateQueue.js';
@@ -18,18 +19,21 @@ export async function work(config: WorkerConfig, observe: (event: WorkerEvent) =
   const url = queueUrl(config.database, 'worker');
   return withSink(config.database, { readOnly: false, purpose: 'worker' }, async (sink) => {
     const embedders = new Map<string, Promise<Embedder>>();
-    const embedder = (model: string): Promise<Embedder> => {
-      let loading = embedders.get(model);
+    // One embedder per model file: the same model id under two dtypes is two files.
+    const embedder = (model: JobModel): Promise<Embedder> => {
+      const key = `${model.dtype ?? ''}\u0000${model.id}`;
+      let loading = embedders.get(key);
       if (loading === undefined) {
         loading = createEmbedder({
-          model,
+          model: model.id,
+          ...(model.dtype === null ? {} : { dtype: model.dtype as EmbeddingDtype }),
           allowRemoteModels: config.allowRemoteModels,
           ...(config.modelCacheDir === null ? {} : { cacheDir: config.modelCacheDir }),
           ...(config.threads === null ? {} : { threads: config.threads }),
         });
         // A model that failed to load is tried again by the next job, not cached as a failure.
-        loading.catch(() => embedders.delete(model));
-        embedders.set(model, loading);
+        loading.catch(() => embedders.delete(key));
+        embedders.set(key, loading);
       }
       return loading;
     };
