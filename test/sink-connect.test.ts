@@ -13,6 +13,12 @@ import { inBatches, makeRows, TEST_DATABASE_URL, uniqueTable } from './helpers/d
 
 const DIMS = 4;
 
+/** How the sink names the test database in messages: host:port/database, never the credentials. */
+const TEST_DB_LOCATION = (() => {
+  const url = new URL(TEST_DATABASE_URL);
+  return `${url.hostname}:${url.port || '5432'}${decodeURIComponent(url.pathname)}`;
+})();
+
 async function caught(promise: Promise<unknown>): Promise<MigrateError> {
   const error = await promise.then(
     () => {
@@ -54,7 +60,7 @@ describe('pg: read-only and connection failures', () => {
       expect(sink.driver).toBe('pg');
       const info = await sink.schema.inspect({ table, dimensions: DIMS });
       expect(info).toMatchObject({ driver: 'pg', tableExists: false, willBeCreated: false, pgvectorInstalled: true });
-      expect(info.location).toMatch(/^127\.0\.0\.1:5432\/pgvector_migrate_test$/);
+      expect(info.location).toBe(TEST_DB_LOCATION);
       expect((await caught(sink.schema.ensureSchema({ table, dimensions: DIMS }))).code).toBe('E_USAGE');
       expect((await caught(sink.loads.replaceStore({ table, dimensions: DIMS }, { userId: 'u', collection: 'c' }, inBatches(makeRows('u', 'c', 1, DIMS), 1)))).code).toBe('E_USAGE');
     } finally {
@@ -88,7 +94,7 @@ describe('pg: read-only and connection failures', () => {
     const url = withPassword(TEST_DATABASE_URL, password);
     const error = await caught(openSink({ databaseUrl: url, pgliteDir: '/nonexistent' }));
     expect(error.code).toBe('E_CONNECT');
-    expect(error.message).toContain('127.0.0.1:5432/pgvector_migrate_test');
+    expect(error.message).toContain(TEST_DB_LOCATION);
     for (const form of [password, encodeURIComponent(password), 'postgres:postgres']) expect(error.message).not.toContain(form);
     expect(JSON.stringify(error)).not.toContain(password);
   });
