@@ -1,6 +1,8 @@
 // Measures the two candidate job queues (issue 14) on a real PostgreSQL: install time, bulk
 // enqueue of N keyed jobs, a second enqueue of the same keys (must add nothing), and the claim
 // throughput of one fetch loop. Usage: node scripts/queue-engines.mjs <database-url> [jobs]
+// graphile-worker is not a dependency (the comparison chose pg-boss): install it first with
+// `npm install --no-save graphile-worker@0.16`.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
