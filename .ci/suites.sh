@@ -20,9 +20,12 @@ suite() {
   local label=$1 db=$2 bin=$3 results=".ci/vitest-results-$1.json"
   rm -f "$results"
   (
-    export PATH="$bin:$PATH" TEST_DATABASE_URL PGVECTOR_MIGRATE_TEST_DB="$db"
+    # Only a directory of its own goes first: the machine's node lives in /usr/bin, and putting that
+    # first would also put Debian's python3 (no numpy) before the one the tests need.
+    [ -n "$bin" ] && export PATH="$bin:$PATH"
+    export TEST_DATABASE_URL PGVECTOR_MIGRATE_TEST_DB="$db"
     TEST_DATABASE_URL=$(db_url "$db")
-    printf 'running on %s against %s\n' "$(node --version)" "$db"
+    printf 'running on %s (%s) against %s\n' "$(node --version)" "$(python3 --version)" "$db"
     # The README's test command. dist/ is built once before both suites start (PGVECTOR_MIGRATE_BUILT
     # skips npm test's own build): a rebuild by one suite would rewrite files the other is running.
     PGVECTOR_MIGRATE_BUILT=1 npm test -- "${files[@]}" --reporter=default --reporter=json --outputFile="$results"
@@ -30,7 +33,7 @@ suite() {
   return "${PIPESTATUS[0]}"
 }
 
-suite node20 pgvector_migrate_test "$(dirname "$(command -v node)")" &
+suite node20 pgvector_migrate_test "" &
 pid20=$!
 suite node24 pgvector_migrate_test_node24 "$node24_bin" &
 pid24=$!

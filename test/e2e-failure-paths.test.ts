@@ -283,13 +283,23 @@ describe.each(['pg', 'pglite'] as const)('SIGINT and SIGTERM stop a run between 
   it('a second signal aborts at once with the same code; the store being written rolls back', async () => {
     let signals = 0;
     let current = '';
-    // A table of its own: nothing in it is unchanged, so the first store really loads.
-    const r = await spawnMigrate(argsFor(fresh, []), (e, child) => {
+    // A table of its own: nothing in it is unchanged, so the first store really loads. Both
+    // signals go while a store with many batches left is being embedded: the first at its first
+    // batch, the second when the first is acknowledged (a fixed 50 ms delay raced a quiet machine,
+    // where a small store was committed first and the run ended before the second signal).
+    const r = await spawnMigrate(argsFor(fresh, ['--batch-size', '1']), (e, child) => {
       if (e['type'] === 'store-start') current = `${e['userId'] as string}/${e['collection'] as string}`;
-      if (signals === 0 && e['type'] === 'store-progress' && (e['rowsDone'] as number) < (e['rowsTotal'] as number)) {
-        signals = 2;
+      if (e['type'] !== 'store-progress' || signals > 0) return;
+      if ((e['rowsTotal'] as number) >= 40 && (e['rowsDone'] as number) <= 2) {
+        signals = 1;
+        // The second as soon as the first is acknowledged, with most of the store still to embed.
+        child.stderr?.on('data', (chunk: Buffer) => {
+          if (signals === 1 && chunk.toString().includes('SIGINT: stopping after')) {
+            signals = 2;
+            child.kill('SIGINT');
+          }
+        });
         child.kill('SIGINT');
-        setTimeout(() => child.kill('SIGINT'), 50);
       }
     });
     expect(signals).toBe(2);
