@@ -201,6 +201,65 @@ describe('the restricted unpickler', () => {
   });
 });
 
+describe('save_local(folder, index_name=...)', () => {
+  // Two real stores' files under other index names, byte for byte: LangChain writes the same bytes
+  // whatever the name, so the records must be exactly the ones read (and checked against Python)
+  // under the default name.
+  const first = join(REAL, 'faiss/KaeyoungLIAN__QA-Agent/faiss_store');
+  const second = join(REAL, 'faiss/007kakashi__FAQ_llm/faiss_index');
+  let work = '';
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'faiss-names-'));
+  });
+  afterAll(() => {
+    if (work !== '') rmSync(work, { recursive: true, force: true });
+  });
+  const records = async (dir: string, collection: string) => {
+    const out: FormatRecord[] = [];
+    for await (const r of faissReader.records(dir, collection, { withVectors: true })) out.push(r);
+    return out;
+  };
+
+  it('reads each {name}.faiss + {name}.pkl as a collection, the default name as the unnamed one', async () => {
+    const dir = join(work, 'several');
+    cpSync(first, dir, { recursive: true });
+    cpSync(join(second, 'index.faiss'), join(dir, 'faq.faiss'));
+    cpSync(join(second, 'index.pkl'), join(dir, 'faq.pkl'));
+    // A .faiss without its .pkl is no index of save_local's.
+    cpSync(join(second, 'index.faiss'), join(dir, 'orphan.faiss'));
+    expect(await faissReader.matches(dir)).toBe(true);
+    const inspection = await faissReader.inspect(dir);
+    expect(inspection.collections.map((c) => [c.name, c.records])).toEqual([
+      ['faq', 75],
+      ['', 25],
+    ]);
+    expect(inspection.files).toEqual(['faq.faiss', 'faq.pkl', 'index.faiss', 'index.pkl']);
+    expect(await records(dir, '')).toEqual(await readAll(first));
+    const faq = await records(dir, 'faq');
+    expect(faq).toEqual(await readAll(second));
+    expectSameAsPython(faq, pythonReading(second));
+  });
+
+  it('a folder with only a custom name matches, and names that are not there are refused with E_FORMAT', async () => {
+    const dir = join(work, 'custom');
+    cpSync(first, dir, { recursive: true });
+    for (const ext of ['faiss', 'pkl']) {
+      cpSync(join(dir, `index.${ext}`), join(dir, `docs.${ext}`));
+      unlinkSync(join(dir, `index.${ext}`));
+    }
+    expect(await faissReader.matches(dir)).toBe(true);
+    expect((await faissReader.inspect(dir)).collections.map((c) => c.name)).toEqual(['docs']);
+    expect(await records(dir, 'docs')).toEqual(await readAll(first));
+    const missing = await failure(records(dir, ''));
+    expect(missing.code).toBe('E_FORMAT');
+    expect(missing.message).toMatch(/no FAISS collection "" \(an index named index\); it has "docs"/);
+    // 'index' is only ever the unnamed collection.
+    cpSync(join(dir, 'docs.faiss'), join(dir, 'index.faiss'));
+    cpSync(join(dir, 'docs.pkl'), join(dir, 'index.pkl'));
+    expect((await failure(records(dir, 'index'))).code).toBe('E_FORMAT');
+  });
+});
+
 describe('refusals on altered copies of a real store', () => {
   const source = join(REAL, 'faiss/KaeyoungLIAN__QA-Agent/faiss_store');
   let work = '';

@@ -1,4 +1,5 @@
 import { open, readdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { MigrateError } from '../../errors.js';
 import { unpickleData } from './dataPickle.js';
 import { readFaissFlatIndex, type FaissFlatIndex } from './faissIndex.js';
@@ -7,13 +8,30 @@ import { resolveStoreFile } from './storeFile.js';
 import type { FormatInspection, FormatReader, FormatRecord } from './types.js';
 
 /**
- * LangChain `FAISS.save_local(folder)` stores: `index.faiss` (faiss.write_index of an
- * IndexFlatL2 / IndexFlatIP) and `index.pkl` (the docstore and the position -> id map). Row i
- * of the index is the vector of the document index_to_docstore_id[i].
+ * LangChain `FAISS.save_local(folder, index_name="index")` stores: `{index_name}.faiss`
+ * (faiss.write_index of an IndexFlatL2 / IndexFlatIP) and `{index_name}.pkl` (the docstore and the
+ * position -> id map). Row i of the index is the vector of the document index_to_docstore_id[i].
+ * One folder may hold several index names side by side: each pair is a collection, the default
+ * name `index` the unnamed one ('', so stores saved with the default keep their names and ids).
  */
 
-export const FAISS_INDEX_FILE = 'index.faiss';
-export const FAISS_DOCSTORE_FILE = 'index.pkl';
+/** save_local's default index_name. */
+export const FAISS_DEFAULT_INDEX = 'index';
+export const FAISS_INDEX_FILE = `${FAISS_DEFAULT_INDEX}.faiss`;
+export const FAISS_DOCSTORE_FILE = `${FAISS_DEFAULT_INDEX}.pkl`;
+
+/** The index names of a folder's files: every `{name}.faiss` with its `{name}.pkl`, in code-unit order. */
+function indexNames(files: readonly string[]): string[] {
+  const present = new Set(files);
+  return files
+    .filter((f) => f.endsWith('.faiss') && f.length > '.faiss'.length && present.has(`${f.slice(0, -'.faiss'.length)}.pkl`))
+    .map((f) => f.slice(0, -'.faiss'.length))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function collectionOf(indexName: string): string {
+  return indexName === FAISS_DEFAULT_INDEX ? '' : indexName;
+}
 
 export interface FaissReaderOptions {
   /**
@@ -40,22 +58,22 @@ interface OpenedStore {
 
 async function readDocstoreBytes(path: string, maxBytes: number): Promise<Uint8Array> {
   const file = await open(path, 'r').catch((error: unknown) => {
-    throw new MigrateError('E_FORMAT', `${FAISS_DOCSTORE_FILE} (${path}) cannot be opened: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new MigrateError('E_FORMAT', `${basename(path)} (${path}) cannot be opened: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   });
   try {
     const { size } = await file.stat();
-    if (size === 0) throw new MigrateError('E_FORMAT', `${FAISS_DOCSTORE_FILE} (${path}) is empty (0 bytes); restore it from a backup or re-save the store`);
+    if (size === 0) throw new MigrateError('E_FORMAT', `${basename(path)} (${path}) is empty (0 bytes); restore it from a backup or re-save the store`);
     if (size > maxBytes) {
       throw new MigrateError(
         'E_FORMAT',
-        `${FAISS_DOCSTORE_FILE} (${path}) is ${size} bytes, over the ${maxBytes}-byte limit for a docstore read into memory; raise maxDocstoreBytes if the machine has the memory for it`,
+        `${basename(path)} (${path}) is ${size} bytes, over the ${maxBytes}-byte limit for a docstore read into memory; raise maxDocstoreBytes if the machine has the memory for it`,
       );
     }
     const bytes = new Uint8Array(size);
     let done = 0;
     while (done < size) {
       const { bytesRead } = await file.read(bytes, done, size - done, done);
-      if (bytesRead === 0) throw new MigrateError('E_FORMAT', `${FAISS_DOCSTORE_FILE} (${path}) became shorter while it was being read`);
+      if (bytesRead === 0) throw new MigrateError('E_FORMAT', `${basename(path)} (${path}) became shorter while it was being read`);
       done += bytesRead;
     }
     return bytes;
@@ -67,17 +85,27 @@ async function readDocstoreBytes(path: string, maxBytes: number): Promise<Uint8A
 export function createFaissReader(overrides: Partial<FaissReaderOptions> = {}): FormatReader {
   const options: FaissReaderOptions = { ...DEFAULT_FAISS_READER_OPTIONS, ...overrides };
 
-  async function openStore(dir: string): Promise<OpenedStore> {
-    const indexPath = await resolveStoreFile(dir, FAISS_INDEX_FILE);
-    const pklPath = await resolveStoreFile(dir, FAISS_DOCSTORE_FILE);
+  async function listNames(dir: string): Promise<string[]> {
+    try {
+      return indexNames(await readdir(dir));
+    } catch {
+      return [];
+    }
+  }
+
+  async function openStore(dir: string, indexName: string): Promise<OpenedStore> {
+    const faissFile = `${indexName}.faiss`;
+    const pklFile = `${indexName}.pkl`;
+    const indexPath = await resolveStoreFile(dir, faissFile);
+    const pklPath = await resolveStoreFile(dir, pklFile);
     const index = await readFaissFlatIndex(indexPath);
-    const label = `${FAISS_DOCSTORE_FILE} (${pklPath})`;
+    const label = `${pklFile} (${pklPath})`;
     const top = unpickleData(await readDocstoreBytes(pklPath, options.maxDocstoreBytes), { file: label, classes: LANGCHAIN_CLASSES, maxHeldBytes: options.maxHeldBytes });
     const docstore = langchainDocstore(label, top, options.maxHeldBytes);
     if (index.count !== docstore.mappingCount) {
       throw new MigrateError(
         'E_FORMAT',
-        `${dir}: ${FAISS_INDEX_FILE} holds ${index.count} vectors but ${FAISS_DOCSTORE_FILE}'s index_to_docstore_id maps ${docstore.mappingCount} positions (and its docstore holds ${docstore.docstoreCount} documents); the two files do not belong together`,
+        `${dir}: ${faissFile} holds ${index.count} vectors but ${pklFile}'s index_to_docstore_id maps ${docstore.mappingCount} positions (and its docstore holds ${docstore.docstoreCount} documents); the two files do not belong together`,
       );
     }
     return { index, docstore };
@@ -87,38 +115,39 @@ export function createFaissReader(overrides: Partial<FaissReaderOptions> = {}): 
     format: 'faiss',
 
     async matches(dir: string): Promise<boolean> {
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        return false;
-      }
-      return names.includes(FAISS_INDEX_FILE) && names.includes(FAISS_DOCSTORE_FILE);
+      return (await listNames(dir)).length > 0;
     },
 
     async inspect(dir: string): Promise<FormatInspection> {
-      const { index } = await openStore(dir);
-      for await (const _vector of index.vectors()) {
-        // Each vector is checked (finite) as it is read; nothing is kept.
+      const names = await listNames(dir);
+      if (names.length === 0) throw new MigrateError('E_MISSING_FILE', `${dir}: no FAISS index (a {name}.faiss with its {name}.pkl, as save_local writes them)`);
+      const collections: FormatInspection['collections'] = [];
+      for (const name of names) {
+        const { index } = await openStore(dir, name);
+        for await (const _vector of index.vectors()) {
+          // Each vector is checked (finite) as it is read; nothing is kept.
+        }
+        collections.push({ name: collectionOf(name), records: index.count, dimensions: index.count === 0 ? null : index.dimensions });
       }
-      return {
-        format: 'faiss',
-        collections: [{ name: '', records: index.count, dimensions: index.count === 0 ? null : index.dimensions }],
-        files: [FAISS_INDEX_FILE, FAISS_DOCSTORE_FILE],
-        warnings: [],
-      };
+      return { format: 'faiss', collections, files: names.flatMap((n) => [`${n}.faiss`, `${n}.pkl`]), warnings: [] };
     },
 
     async *records(dir: string, collection: string, { withVectors }: { withVectors: boolean }): AsyncGenerator<FormatRecord> {
-      if (collection !== '') throw new MigrateError('E_FORMAT', `${dir}: a FAISS store has one unnamed collection (''), not ${JSON.stringify(collection)}`);
-      const { index, docstore } = await openStore(dir);
+      const names = await listNames(dir);
+      const indexName = collection === '' ? FAISS_DEFAULT_INDEX : collection;
+      // 'index' is the unnamed collection, so only '' names it.
+      if (!names.includes(indexName) || collection === FAISS_DEFAULT_INDEX) {
+        const have = names.map((n) => JSON.stringify(collectionOf(n))).join(', ');
+        throw new MigrateError('E_FORMAT', `${dir}: no FAISS collection ${JSON.stringify(collection)} (an index named ${indexName}); it has ${have || 'none'}`);
+      }
+      const { index, docstore } = await openStore(dir, indexName);
       const vectors = withVectors ? index.vectors() : null;
       try {
         for (const [position, doc] of docstore.documents.entries()) {
           let vector: Float32Array | null = null;
           if (vectors !== null) {
             const next = await vectors.next();
-            if (next.done === true) throw new MigrateError('E_FORMAT', `${dir}: ${FAISS_INDEX_FILE} ended before vector ${position}`);
+            if (next.done === true) throw new MigrateError('E_FORMAT', `${dir}: ${indexName}.faiss ended before vector ${position}`);
             vector = next.value;
           }
           yield { sourceId: doc.id, position, text: doc.text, metadata: doc.metadata, vector };
