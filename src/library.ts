@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { migrateConfigOf, type MigrateOptions } from './migrateOptions.js';
 import { migrate as migrateConfigured } from './run/migrate.js';
-import { storeLabel } from './run/ledgerOptions.js';
+import { storeLabel } from './storeLabel.js';
 import type { RunEvent, RunObserver } from './run/events.js';
 import type { RunReport } from './run/report.js';
 

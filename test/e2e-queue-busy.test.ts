@@ -9,10 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLL_SECONDS, QUEUE_SCHEMA } from '../src/queue/engine.js';
 import { dropTablesLike, REPO, runCli, TEST_DATABASE_URL } from './helpers/cli.js';
+import { query } from './helpers/queueWorkers.js';
 
 const STORES = Array.from({ length: 15 }, (_, n) => ({
   user: `busy${String(n).padStart(2, '0')}`,
@@ -21,16 +21,6 @@ const STORES = Array.from({ length: 15 }, (_, n) => ({
   dims: 6,
   entries: [{ id: `busy-${n}`, text: `note ${n}: one document, one job`, timestamp: '2024-01-01' }],
 }));
-
-async function withClient<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('a busy worker (pg)', () => {
   let work: string;
@@ -59,16 +49,14 @@ describe('a busy worker (pg)', () => {
     // The queue's own record of each job: from one job's completion to the next one's start, a
     // worker that waited out its polling interval shows POLL_SECONDS; one that fetched at once
     // shows milliseconds. The median is robust to a loaded machine stalling a gap or two.
-    const { rows: jobs } = await withClient((c) =>
-      c.query<{ started: Date; completed: Date }>(
-        `SELECT started_on AS started, completed_on AS completed FROM ${QUEUE_SCHEMA}.job WHERE name = 'pgvector-migrate.store' AND data->>'table' = $1 ORDER BY started_on`,
-        [table],
-      ),
+    const jobs = await query<{ started: Date; completed: Date }>(
+      `SELECT started_on AS started, completed_on AS completed FROM ${QUEUE_SCHEMA}.job WHERE name = 'pgvector-migrate.store' AND data->>'table' = $1 ORDER BY started_on`,
+      [table],
     );
     expect(jobs).toHaveLength(STORES.length);
     const gaps = jobs.slice(1).map((j, i) => j.started.getTime() - (jobs[i] as { completed: Date }).completed.getTime()).sort((a, b) => a - b);
     expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThan((POLL_SECONDS * 1000) / 2);
 
-    expect((await withClient((c) => c.query(`SELECT count(*)::int AS n FROM "${table}"`))).rows).toEqual([{ n: STORES.length }]);
+    expect(await query(`SELECT count(*)::int AS n FROM "${table}"`)).toEqual([{ n: STORES.length }]);
   }, 300_000);
 });

@@ -4,9 +4,6 @@ import type { StoreOutcome } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
 import type { StoreReport } from './report.js';
 
-/** One store label for the whole tool: the sink's. */
-export { storeLabel };
-
 /** The run's options as the ledger keeps them: everything a support engineer needs, no secret. */
 export function ledgerOptions(config: MigrateConfig, driverLocation: string): Record<string, unknown> {
   return {

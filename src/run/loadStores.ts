@@ -5,7 +5,7 @@ import type { EmbeddingSpace } from '../transform/embeddingSpace.js';
 import type { Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
 import { executeStore, type StoreLoads, type StoreOutcome } from './executeStore.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import type { MigrationPlan, PlannedStore } from './plan.js';
 import { projectedWith, type RunVectors } from './reductionStep.js';
 import type { StoreReport } from './report.js';

@@ -22,7 +22,7 @@ import type { Embedder } from '../transform/embedder.js';
 import { serializeSpace } from '../transform/embeddingSpace.js';
 import type { RunObserver } from './events.js';
 import { executeStore } from './executeStore.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import { planMigration, type MigrationPlan } from './plan.js';
 import { projectedWith, type RunVectors } from './reductionStep.js';
 import { withEmbedder, withSink } from './resources.js';

@@ -12,7 +12,8 @@ import { keptSpace, modelSpace, type EmbeddingSpace } from '../transform/embeddi
 import { deduplicating, keepingStored, reembedding, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import { checkTableDtype } from './dtypeGuard.js';
 import type { RunObserver } from './events.js';
-import { selectFailed, storeLabel } from './ledgerOptions.js';
+import { selectFailed } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import type { ReductionReport, StoreReport } from './report.js';
 import { keptDimensions, reductionStep, type PcaStep, type RunVectors } from './reductionStep.js';
 import { failedReport, missingRetryReport } from './storeReports.js';

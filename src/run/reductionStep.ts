@@ -8,7 +8,7 @@ import type { ReductionPlan } from '../transform/reduction.js';
 import { projectedSpace, truncatedSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { projecting, truncating, type Vectorizer } from '../transform/vectorize.js';
 import type { RunObserver } from './events.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModelRecord.js';
 import type { ReductionReport, StoreReport } from './report.js';
 import type { SampleSource } from './sample.js';

@@ -16,7 +16,7 @@ import { modelSpace, projectedSpace, serializeSpace, truncatedSpace, type Embedd
 import { deduplicating, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
 import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModelRecord.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import { withEmbedder, withSink } from './resources.js';
 
 export interface ReembedReport {

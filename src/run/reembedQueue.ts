@@ -119,13 +119,12 @@ function configOf(data: ReembedJobData, worker: WorkerConfig): ReembedConfig {
     noWait: false,
     reportPath: null,
     requireJob: data.reembedJobId,
-    queue: workerPolicy,
+    // Used only if a page job has to enqueue the swap; the enqueuer's policy is in the page job itself.
+    queue: DEFAULT_QUEUE_POLICY,
     pageRows: null,
   };
 }
 
-/** Used only if a page job has to enqueue the swap; the enqueuer's policy is in the page job itself. */
-const workerPolicy: QueuePolicy = DEFAULT_QUEUE_POLICY;
 
 const SILENT: ReembedObserver = () => undefined;
 const NO_PROGRESS: PassProgress = { embedded: () => undefined, written: () => undefined };
@@ -145,7 +144,7 @@ export function reembedHandlers(worker: WorkerConfig, resources: WorkerResources
         // two at once insert the same job id, which pg-boss keeps once.
         const { total, done } = await r.counts(job, null);
         const pagesLeft = await boss.getQueueSize(QUEUES.reembedPage, { before: 'completed' });
-        if (done >= total || pagesLeft <= 1) await enqueueSwap(boss, data, { ...workerPolicy, expireSeconds: pgJob.expireInSeconds });
+        if (done >= total || pagesLeft <= 1) await enqueueSwap(boss, data, { ...DEFAULT_QUEUE_POLICY, expireSeconds: pgJob.expireInSeconds });
       },
     },
     {

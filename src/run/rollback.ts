@@ -3,7 +3,7 @@ import type { DatabaseConfig } from '../config.js';
 import { MigrateError, toMigrateError } from '../errors.js';
 import type { StoreKey, StoreOutcome } from '../sink/types.js';
 import { TOOL_VERSION } from '../version.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import { withSink } from './resources.js';
 
 export interface RollbackConfig {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { toMigrateError } from '../errors.js';
 import type { StoreLocation } from '../source/types.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import type { StoreReport } from './report.js';
 
 /** The report of a store before anything was read from it. */

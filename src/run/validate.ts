@@ -6,7 +6,7 @@ import { KeyRing, keyCandidates } from '../source/keyRing.js';
 import type { FernetKey } from '../source/keys.js';
 import { inspectStore, storeSourceSha256 } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import type { StoreReport } from './report.js';
 import { emptyStoreReport, failedReport } from './storeReports.js';
 

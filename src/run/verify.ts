@@ -11,7 +11,7 @@ import { pendingRowId } from '../transform/rowId.js';
 import { extractTexts, newRowStats } from '../transform/rows.js';
 import { truncateForSearch } from '../transform/truncate.js';
 import { fromPcaModelRecord } from './pcaModelRecord.js';
-import { storeLabel } from './ledgerOptions.js';
+import { storeLabel } from '../storeLabel.js';
 import { modelForTable, withTableEmbedder } from './recordedModel.js';
 import { withSink } from './resources.js';
 import { tableTruncation } from './truncation.js';

@@ -16,9 +16,7 @@ import type { FormatInspection, FormatReader, FormatRecord } from './types.js';
  */
 
 /** save_local's default index_name. */
-export const FAISS_DEFAULT_INDEX = 'index';
-export const FAISS_INDEX_FILE = `${FAISS_DEFAULT_INDEX}.faiss`;
-export const FAISS_DOCSTORE_FILE = `${FAISS_DEFAULT_INDEX}.pkl`;
+const FAISS_DEFAULT_INDEX = 'index';
 
 /** The index names of a folder's files: every `{name}.faiss` with its `{name}.pkl`, in code-unit order. */
 function indexNames(files: readonly string[]): string[] {
