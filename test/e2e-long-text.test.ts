@@ -18,18 +18,21 @@ const GB = 1024 ** 3;
 
 /**
  * The peak RSS a step may reach. The text must not show in it (tokenizing it whole took 3.6 GB),
- * so every step is held to 1 GB, plus, for a step that creates a PGlite database (the dry run's
- * in-memory one, the first migrate into a new directory), what V8 itself spends starting PGlite
+ * so every step is held to 1 GB, plus, for a step that runs PGlite (the dry run's in-memory
+ * database, a migrate or a re-embedding of a directory), what V8 itself spends running PGlite
  * on this Node. Node 24's V8 (13.6) tiers Postgres' hot wasm functions up to its optimizing
  * compiler while initdb runs, and that compilation transiently holds ~0.45 GB of native memory in
  * one mapping: PGlite.create() alone peaks at 1.0-1.24 GB RSS on Node 24 against 0.57-0.76 GB on
  * Node 20, and at 0.64 GB on Node 24 run with --no-wasm-tier-up --no-wasm-dynamic-tiering (this
  * file's dry run: 1.19 GB on Node 24, 0.77 GB on Node 20, 0.72 GB on Node 24 with those flags). That
- * cost does not grow with the text; the 0.5 GB allowance is for it, not for the text.
+ * cost does not grow with the text; the 0.5 GB allowance is for it, not for the text. Opening an
+ * existing directory compiles and tiers up the same module: the re-embedding of this file's PGlite
+ * directory peaks at 0.90-0.97 GB on Node 24 against 0.73 GB on Node 20 here, and went over 1 GB
+ * on a loaded CI machine.
  */
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 const PGLITE_START_ALLOWANCE = NODE_MAJOR >= 24 ? 0.5 * GB : 0;
-const rssBound = (createsPglite: boolean): number => GB + (createsPglite ? PGLITE_START_ALLOWANCE : 0);
+const rssBound = (runsPglite: boolean): number => GB + (runsPglite ? PGLITE_START_ALLOWANCE : 0);
 const SENTENCE = 'the quick brown fox jumps over the lazy dog ';
 
 const WRITE_STORE = `
@@ -145,8 +148,7 @@ describe.each(['pglite', 'pg'] as const)('one 38M-character text (%s)', (driver)
   it('is re-embedded under 1 GB peak RSS, with the new model’s vector of its first 512 tokens', async () => {
     const reembedded = await runMeasured(wrapper, ['reembed', ...db(), '--model', MODEL_48]);
     expect(reembedded.code, reembedded.stderr).toBe(0);
-    // The database exists by now: opening it runs no initdb.
-    expect(reembedded.maxRssBytes).toBeLessThan(rssBound(false));
+    expect(reembedded.maxRssBytes).toBeLessThan(rssBound(driver === 'pglite'));
     expectClose(await storedVector(target, table), await prefixVector(MODEL_48));
   }, STEP_TIMEOUT);
 });

@@ -89,9 +89,17 @@ describe('two migrate --force on one PGlite directory', () => {
     const first = await watchCli(migrateArgs(dir, '--force'), {
       timeoutMs: 400_000,
       onSpawn: (child) => (holderPid = child.pid ?? 0),
-      // The first line comes after the directory was opened, so the first process holds it.
-      onLine: async (line) => {
-        if (second === null && line.type === 'store-progress') second = await runCli(migrateArgs(dir, '--force'));
+      // The first line comes after the directory was opened, so the first process holds it. It is
+      // stopped (SIGSTOP) while the second runs: on a loaded machine the first could otherwise
+      // finish before the second has started, and the second would then rightly run.
+      onLine: async (line, child) => {
+        if (second !== null || line.type !== 'store-progress') return;
+        child.kill('SIGSTOP');
+        try {
+          second = await runCli(migrateArgs(dir, '--force'));
+        } finally {
+          child.kill('SIGCONT');
+        }
       },
     });
     expect(first.code, first.stderr).toBe(1);
@@ -112,8 +120,25 @@ describe('two migrate --force on one PGlite directory', () => {
     let firstDoneAt = 0;
     const first = await watchCli(migrateArgs(dir, '--force'), {
       timeoutMs: 400_000,
-      onLine: (line: CliLine) => {
-        second ??= watchCli(migrateArgs(dir, '--force', '--wait'), { timeoutMs: 800_000 });
+      // The first is stopped until the second says it waits: otherwise, on a loaded machine, the
+      // first could finish before the second starts and there would be nothing to wait for.
+      onLine: (line: CliLine, holder) => {
+        if (second === null) {
+          holder.kill('SIGSTOP');
+          let resumed = false;
+          const resume = (): void => {
+            if (!resumed) holder.kill('SIGCONT');
+            resumed = true;
+          };
+          second = watchCli(migrateArgs(dir, '--force', '--wait'), {
+            timeoutMs: 800_000,
+            onStderr: (text) => {
+              if (/^waiting for the PGlite directory /m.test(text)) resume();
+            },
+          });
+          // Never leave the holder stopped, whatever the second does.
+          second.then(resume, resume);
+        }
         if (line.type === 'run-done') firstDoneAt = Date.now();
       },
     });

@@ -34,7 +34,14 @@ export interface Watched {
  */
 export function watchCli(
   args: string[],
-  options: { env?: Record<string, string>; onLine?: (line: CliLine, child: ChildProcess) => void | Promise<void>; onSpawn?: (child: ChildProcess) => void; timeoutMs?: number } = {},
+  options: {
+    env?: Record<string, string>;
+    onLine?: (line: CliLine, child: ChildProcess) => void | Promise<void>;
+    /** Every chunk of stderr as it arrives, with all of stderr so far. */
+    onStderr?: (stderrSoFar: string, child: ChildProcess) => void;
+    onSpawn?: (child: ChildProcess) => void;
+    timeoutMs?: number;
+  } = {},
 ): Promise<Watched> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
@@ -62,7 +69,10 @@ export function watchCli(
         });
       }
     });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+      options.onStderr?.(stderr, child);
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
