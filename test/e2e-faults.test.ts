@@ -132,13 +132,19 @@ describe('the connection killed in the middle of a COPY', () => {
     const seen: CliLine[] = [];
     let terminated = 0;
     const run = await watchCli(migrateArgs(table, '--batch-size', '2'), {
-      onLine: async (line) => {
+      onLine: async (line, child) => {
         if (victim !== null || !midStore(line, seen)) return;
         victim = `${line.userId}/${line.collection}`;
-        const killed = await query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ~ '\\mCOPY\\M.*FROM STDIN' AND pg_terminate_backend(pid)",
-        );
-        terminated = killed.length;
+        // Stopped while its COPY is open, so a loaded machine cannot let the COPY end before the kill.
+        child.kill('SIGSTOP');
+        try {
+          const killed = await query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ~ '\\mCOPY\\M.*FROM STDIN' AND pg_terminate_backend(pid)",
+          );
+          terminated = killed.length;
+        } finally {
+          child.kill('SIGCONT');
+        }
       },
     });
     expect(victim, 'no store was loading long enough to be interrupted').not.toBeNull();
