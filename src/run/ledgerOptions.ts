@@ -1,5 +1,6 @@
 import type { MigrateConfig } from '../config.js';
 import { storeLabel } from '../storeLabel.js';
+import { describeUrl } from '../sink/redact.js';
 import type { StoreOutcome } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
 import type { StoreReport } from './report.js';
@@ -26,6 +27,8 @@ export function ledgerOptions(config: MigrateConfig, driverLocation: string): Re
     partitions: config.partitions,
     rls: config.rls,
     ownerInMetadata: config.ownerInMetadata,
+    // Where a table source is, never its password: `verify` is given --from-database again.
+    ...(config.tableSource === null ? {} : { fromTable: { table: config.tableSource.table, database: config.tableSource.inTarget ? 'the target database' : describeUrl(config.tableSource.database.reveal()), map: config.tableSource.mappingText } }),
   };
 }
 

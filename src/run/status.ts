@@ -68,7 +68,7 @@ export function rootFromLedger(database: DatabaseConfig, table: string): Promise
     for (const o of await sink.ledger.latestOutcomes({ table })) {
       const run = await sink.ledger.getRun(o.runId, { table });
       const root = run?.options['root'];
-      if (typeof root === 'string') return root;
+      if (typeof root === 'string' && root !== '') return root;
     }
     return null;
   });
