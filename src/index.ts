@@ -6,7 +6,7 @@ export { MigrateError, isMigrateError, type ErrorCode } from './errors.js';
 export { Secret } from './secret.js';
 export { redactUrl } from './sink/redact.js';
 export { buildMigrateConfig, buildQueryConfig, DEFAULTS, type MigrateConfig, type QueryConfig, type MigrateFlags, type QueryFlags, type Environment } from './config.js';
-export { migrateConfigOf, type MigrateOptions } from './migrateOptions.js';
+export { migrateConfigOf, type MigrateOptions, type TableSourceOptions } from './migrateOptions.js';
 export { buildReembedConfig, type ReembedConfig, type ReembedFlags, type DatabaseConfig, type ModelConfig } from './config.js';
 export { migrate, type MigrateCallOptions, type Logger } from './library.js';
 export { migrate as migrateWithConfig, runMigration, type RunDependencies } from './run/migrate.js';

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMigrateConfig } from '../src/config.js';
+import { migrate } from '../src/library.js';
 import { parseTableMapping, tableSourceConfig } from '../src/config/tableSource.js';
 import { MigrateError } from '../src/errors.js';
 import { Secret } from '../src/secret.js';
@@ -206,6 +207,20 @@ describe('the table reader (real PostgreSQL)', () => {
   it('an id column that is not unique is refused, not paged past', async () => {
     const reader = await open('id=kind,user_id=owner,text=body', false, 4);
     await expect(reader.inspect({ userId: 'o0', collection: 'default' })).rejects.toMatchObject({ code: 'E_SOURCE', message: expect.stringMatching(/row kind=k .* appears twice: the id column must be unique/) });
+  });
+
+  it('the library: migrate({ fromTable }) loads the table in keep mode, and a re-run loads nothing', async () => {
+    const into = `${table}_docs`;
+    try {
+      const options = { fromTable: { table, map: 'user_id=owner,text=body,metadata=meta,vector=hv' }, embeddings: 'keep' as const, databaseUrl: TEST_DATABASE_URL, table: into };
+      const report = await migrate(options);
+      expect(report.totals.rowsLoaded).toBe(25);
+      expect(report.stores.map((s) => `${s.userId}/${s.collection}:${s.status}`)).toEqual(['o0/default:ok', 'o1/default:ok']);
+      expect((await migrate(options)).totals.unchanged).toBe(2);
+      await expect(migrate({ ...options, root: '/data' })).rejects.toThrow(/drop the root argument/);
+    } finally {
+      await client.query(`DROP TABLE IF EXISTS "${into}", "${into}_previous"`);
+    }
   });
 
   it('opens the source read-only: the server refuses a write on its connections', async () => {
