@@ -120,6 +120,10 @@ describe('migrate --from-table (the target database)', () => {
       expect(result.mismatches).toEqual([]);
       expect(result.stores.length).toBeGreaterThan(0);
     }
+    // Without source flags, verify reads what the latest run recorded (a table of the target database needs no URL).
+    const recorded = await runCli(['verify', '--table', table, '--embeddings', 'keep', '--json', ...target]);
+    expect(recorded.code, recorded.stdout + recorded.stderr).toBe(0);
+    expect((JSON.parse(recorded.stdout) as { stores: unknown[] }).stores.length).toBeGreaterThan(0);
     expect({ docs: await fingerprint(DOCS), crates: await fingerprint(CRATES) }).toEqual(before);
 
     // A changed row changes its store's checksum: that store alone is replaced, and verify sees the new text.
@@ -193,6 +197,10 @@ describe('migrate --from-table --from-database (another database, a role that ma
 
     const verify = await runCli(['verify', ...args]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    // The ledger has no password to reach the source with: verify asks for --from-database again.
+    const unnamed = await runCli(['verify', '--table', table, '--json', ...target]);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toMatch(/E_USAGE.*latest run read table kb\.notes at \S+\/pgvm_t_src_\w+: pass --from-table kb\.notes --from-database/);
     const ledger = await q<{ options: string }>(`SELECT options::text FROM migration_runs WHERE id = $1`, [report.runId]);
     expect(ledger).toHaveLength(1);
     expect(ledger[0]?.options).toContain('kb.notes');
@@ -280,6 +288,9 @@ describe('migrate --from-table: refused inputs, nothing half-written', () => {
     await expectRefused(await migrate('--from-table', bad, '--map', 'user_id=owner,text=body', '--embeddings', 'keep'), 'E_USAGE', /--map vector=COLUMN/);
     await expectRefused(await migrate('--from-table', nopk, '--map', 'user_id=owner,text=body', '--model', TINY_MODEL), 'E_USAGE', /no primary key: .*--map id=COLUMN/);
     await expectRefused(await migrate('--from-table', bad, '--map', 'user_id=owner,text=body', '--enqueue'), 'E_USAGE', /--enqueue with --from-table/);
+    const itself = await runCli(['migrate', '--from-table', bad, '--map', 'user_id=owner,text=body,vector=vec', '--embeddings', 'keep', '--table', bad, '--json', ...target]);
+    expect(itself.code).toBe(2);
+    expect(itself.stderr).toMatch(/E_USAGE.*is the target table itself/);
     expect(await fingerprint(bad)).toBe(before);
   }, 300_000);
 

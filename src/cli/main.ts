@@ -12,7 +12,8 @@ import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
 import { runSetupRls } from '../run/setupRls.js';
 import { runSetupSearch } from '../run/setupSearch.js';
-import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
+import { runStatus, sourceFromLedger, statusNotes } from '../run/status.js';
+import { TARGET_DATABASE } from '../run/ledgerOptions.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
 import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
@@ -234,13 +235,21 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--map <pairs>', 'with --from-table: the mapping the run used, as in migrate')
     .action(async (root: string | undefined, flags: MigrateFlags & { json?: boolean; user?: string }) => {
       const database = dbConfig(flags);
-      const resolvedRoot = flags.fromTable !== undefined ? (root ?? '') : (root ?? (await rootFromLedger(database, flags.table ?? DEFAULTS.table)));
-      if (resolvedRoot === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory');
+      const recorded = root !== undefined || flags.fromTable !== undefined ? null : await sourceFromLedger(database, flags.table ?? DEFAULTS.table);
+      if (root === undefined && flags.fromTable === undefined && recorded === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory (or --from-table)');
+      if (recorded?.kind === 'table') {
+        // The ledger never holds the source's password: a table of another database must be named again.
+        if (recorded.database !== TARGET_DATABASE) {
+          throw new MigrateError('E_USAGE', `the latest run read table ${recorded.table} at ${recorded.database}: pass --from-table ${recorded.table} --from-database postgres://... --map '${recorded.map}'`);
+        }
+      }
+      const sourceFlags = recorded?.kind === 'table' ? { ...flags, fromTable: recorded.table, map: recorded.map } : flags;
+      const resolvedRoot = root ?? (recorded?.kind === 'root' ? recorded.root : '');
       // --user is only a filter on today's per-user layout; for the other formats it is their owner too.
       // A table mapped without user_id is owned by --user, as in migrate.
-      const tableOwner = flags.fromTable !== undefined && !/(^|,)\s*user_id\s*=/.test(flags.map ?? '');
+      const tableOwner = sourceFlags.fromTable !== undefined && !/(^|,)\s*user_id\s*=/.test(sourceFlags.map ?? '');
       const owns = tableOwner || (flags.user !== undefined && flags.layout === undefined && flags.source !== undefined && !['auto', 'simple'].includes(flags.source));
-      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }), ...(owns ? { owner: flags.user } : {}) }, io.env, io.cwd, io.now());
+      const built = buildMigrateConfig(resolvedRoot, { ...sourceFlags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }), ...(owns ? { owner: flags.user } : {}) }, io.env, io.cwd, io.now());
       const config = { ...built, database };
       const result = await runVerify(config);
       if (jsonOut(flags)) {

@@ -5,6 +5,9 @@ import type { StoreOutcome } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
 import type { StoreReport } from './report.js';
 
+/** What the ledger records as the source database of a table read from the target database itself. */
+export const TARGET_DATABASE = 'the target database';
+
 /** The run's options as the ledger keeps them: everything a support engineer needs, no secret. */
 export function ledgerOptions(config: MigrateConfig, driverLocation: string): Record<string, unknown> {
   return {
@@ -28,7 +31,7 @@ export function ledgerOptions(config: MigrateConfig, driverLocation: string): Re
     rls: config.rls,
     ownerInMetadata: config.ownerInMetadata,
     // Where a table source is, never its password: `verify` is given --from-database again.
-    ...(config.tableSource === null ? {} : { fromTable: { table: config.tableSource.table, database: config.tableSource.inTarget ? 'the target database' : describeUrl(config.tableSource.database.reveal()), map: config.tableSource.mappingText } }),
+    ...(config.tableSource === null ? {} : { fromTable: { table: config.tableSource.table, database: config.tableSource.inTarget ? TARGET_DATABASE : describeUrl(config.tableSource.database.reveal()), map: config.tableSource.mappingText } }),
   };
 }
 

@@ -100,7 +100,7 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
 export function migrate(config: MigrateConfig, observe?: RunObserver, options: { signal?: AbortSignal } = {}): Promise<RunReport> {
   const signal = options.signal === undefined ? {} : { signal: options.signal };
   // The source table is opened (and its mapping checked) before the target: a wrong --map fails before anything else.
-  return withTableReader(config.tableSource, { withVectors: config.embeddings === 'keep' }, (table) =>
+  return withTableReader(config.tableSource, { withVectors: config.embeddings === 'keep', targetTable: config.table }, (table) =>
     withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
       config.embeddings === 'keep'
         ? runMigration(config, { sink, embedder: null, ...signal, table }, observe)

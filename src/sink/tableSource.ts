@@ -13,6 +13,7 @@ import { BatchChannel } from './batchChannel.js';
 import type { Driver, DriverTransaction } from './driver.js';
 import { openReadOnlyPgDriver } from './pgSink.js';
 import { describeUrl } from './redact.js';
+import { resolveTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
 import { checkSourceTable, type CheckedSource } from './tableSourceCatalog.js';
 
@@ -21,6 +22,8 @@ export interface TableReaderOptions {
   withVectors: boolean;
   /** Rows per page (one query each). */
   pageSize?: number;
+  /** The run's target table: refused as the source when the source is the target database. */
+  targetTable?: string;
 }
 
 interface SourceRow extends Record<string, unknown> {
@@ -45,7 +48,12 @@ export async function openTableReader(config: TableSourceConfig, options: TableR
   try {
     const checked = await driver.transaction(async (tx) => {
       await tx.query(sqlFile('queries/source_snapshot.sql'));
-      return checkSourceTable(tx, config.table, config.mapping);
+      const found = await checkSourceTable(tx, config.table, config.mapping);
+      if (config.inTarget && options.targetTable !== undefined) {
+        const [same] = (await tx.query<{ same: boolean }>(sqlFile('queries/source_is_target.sql'), [resolveTable(config.table).regclassText, resolveTable(options.targetTable).regclassText])).rows;
+        if (same?.same === true) throw new MigrateError('E_USAGE', `--from-table ${config.table} is the target table itself: load it into another --table (the run replaces the rows of the table it writes)`);
+      }
+      return found;
     });
     const where = config.inTarget ? '' : ` at ${describeUrl(config.database.reveal())}`;
     return new PgTableReader(driver, checked, config, options, `${checked.qualified}${where}`);
