@@ -6,11 +6,14 @@
  * they must be exactly what they were (checksum of their rows and their xmin).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { v5 as uuidv5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROW_ID_NAMESPACE } from '../src/transform/rowId.js';
-import { dropTablesLike, runCli, TEST_DATABASE_URL, TINY_MODEL, type CliResult } from './helpers/cli.js';
+import { dropTablesLike, runCli, TEST_DATABASE_URL, TINY_MODEL, withDb, type CliResult } from './helpers/cli.js';
 import { storesDone, watchCli } from './helpers/watchCli.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -207,6 +210,33 @@ describe('migrate --from-table --from-database (another database, a role that ma
     expect(ledger[0]?.options).not.toContain(password);
     expect(run.stdout + run.stderr + verify.stdout + verify.stderr).not.toContain(password);
     expect(await fingerprint('kb"."notes', source)).toBe(before);
+  }, 300_000);
+});
+
+describe('migrate --from-table into PGlite', () => {
+  it('a PGlite target reads a PostgreSQL table with --from-database, and refuses to go without it', async () => {
+    const source = `${prefix}to_pglite`;
+    await q(`CREATE TABLE "${source}" (id int PRIMARY KEY, owner text NOT NULL, body text NOT NULL, emb vector(3) NOT NULL)`);
+    await q(`INSERT INTO "${source}" VALUES (1, 'a', 'hello', '[1,2,3]'), (2, 'b', 'world', '[3,2,1]'), (3, 'a', 'again', '[0.5,0.25,0.125]')`);
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgvm-table-pglite-'));
+    try {
+      const args = ['--from-table', source, '--map', 'user_id=owner,text=body,vector=emb', '--embeddings', 'keep', '--pglite-dir', dir, '--json'];
+      const alone = await runCli(['migrate', ...args]);
+      expect(alone.code).toBe(2);
+      expect(alone.stderr).toMatch(/E_USAGE.*PGlite.*--from-database/);
+      const run = await runCli(['migrate', ...args, '--from-database', TEST_DATABASE_URL]);
+      expect(run.code, run.stderr).toBe(0);
+      const rows = await withDb({ driver: 'pglite', dir }, (db) => db<{ user_id: string; text: string; embedding: string }>('SELECT user_id, text, embedding::text FROM vector_documents ORDER BY text'));
+      expect(rows).toEqual([
+        { user_id: 'a', text: 'again', embedding: '[0.5,0.25,0.125]' },
+        { user_id: 'a', text: 'hello', embedding: '[1,2,3]' },
+        { user_id: 'b', text: 'world', embedding: '[3,2,1]' },
+      ]);
+      const verify = await runCli(['verify', ...args, '--from-database', TEST_DATABASE_URL]);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });
 
