@@ -15,6 +15,7 @@ import { openReadOnlyPgDriver } from './pgSink.js';
 import { describeUrl } from './redact.js';
 import { resolveTable } from './identifiers.js';
 import { sqlFile } from './sqlFiles.js';
+import { toSinkError } from './failures.js';
 import { checkSourceTable, type CheckedSource } from './tableSourceCatalog.js';
 
 export interface TableReaderOptions {
@@ -142,9 +143,20 @@ class PgTableReader implements TableReader {
     return this.source.constants;
   }
 
+  /** One snapshot transaction; what the server throws becomes a coded error without any password. */
+  async #snapshot<T>(what: string, fn: (tx: DriverTransaction) => Promise<T>): Promise<T> {
+    try {
+      return await this.driver.transaction(async (tx) => {
+        await tx.query(sqlFile('queries/source_snapshot.sql'));
+        return await fn(tx);
+      });
+    } catch (error) {
+      throw toSinkError(error, 'E_SOURCE', `reading ${what} from ${this.label}`, this.driver.secrets);
+    }
+  }
+
   async stores(): Promise<TableStoreKey[]> {
-    const rows = await this.driver.transaction(async (tx) => {
-      await tx.query(sqlFile('queries/source_snapshot.sql'));
+    const rows = await this.#snapshot('the stores', async (tx) => {
       return (await tx.query<{ user_id: string | null; collection: string | null }>(sqlFile('queries/source_stores.sql', this.source.fragments), this.#params)).rows;
     });
     const orphan = rows.find((r) => r.user_id === null || r.collection === null);
@@ -162,8 +174,7 @@ class PgTableReader implements TableReader {
 
   async inspect(store: TableStoreKey): Promise<TableStoreInspection> {
     const checker = new RowChecker(this.source, this.config, this.withVectors, store);
-    const counted = await this.driver.transaction(async (tx) => {
-      await tx.query(sqlFile('queries/source_snapshot.sql'));
+    const counted = await this.#snapshot(storeLabel(store), async (tx) => {
       const count = await this.#count(tx, store);
       for await (const page of this.#pages(tx, store)) for (const row of page) checker.check(row);
       return count;
@@ -180,23 +191,20 @@ class PgTableReader implements TableReader {
     const expected = this.#inspected.get(storeLabel(store));
     // The generator cannot yield from inside the transaction's callback: the callback pushes each
     // page into a channel and waits for this side to take the next, so one page is in flight.
-    const reading = this.driver
-      .transaction(async (tx) => {
-        await tx.query(sqlFile('queries/source_snapshot.sql'));
-        const count = await this.#count(tx, store);
-        for await (const page of this.#pages(tx, store)) await channel.push(page);
+    const reading = this.#snapshot(storeLabel(store), async (tx) => {
+      const count = await this.#count(tx, store);
+      for await (const page of this.#pages(tx, store)) await channel.push(page);
+      return count;
+    }).then(
+      (count) => {
+        channel.close();
         return count;
-      })
-      .then(
-        (count) => {
-          channel.close();
-          return count;
-        },
-        (error: unknown) => {
-          channel.fail(error);
-          return null;
-        },
-      );
+      },
+      (error: unknown) => {
+        channel.fail(error);
+        return null;
+      },
+    );
     let finished = false;
     try {
       let pending: TableRecord[] = [];
