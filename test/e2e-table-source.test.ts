@@ -36,7 +36,7 @@ async function fingerprint(table: string, c: pg.Client = client): Promise<string
   return `${row?.n}:${row?.sum}:${row?.xmax}`;
 }
 
-function runDone(r: CliResult): { runId: string; totals: Record<string, number>; stores: { userId: string; collection: string; status: string; rowsLoaded: number; error: { code: string } | null }[]; warnings: string[] } {
+function runDone(r: CliResult): { runId: string; totals: Record<string, number>; stores: { userId: string; collection: string; status: string; rowsLoaded: number; rowsSkipped: number; error: { code: string } | null }[]; warnings: string[] } {
   const line = r.lines.find((l) => l['type'] === 'run-done');
   if (line === undefined) throw new Error(`no run-done line; exit ${r.code}; stderr: ${r.stderr}`);
   return line['report'] as ReturnType<typeof runDone>;
@@ -295,7 +295,8 @@ describe('migrate --from-table: refused inputs, nothing half-written', () => {
     await q(`INSERT INTO "${bad}" VALUES
       (1, 'good', 'fine one', '{"a": 1}', '{x}', '{1,0,0}'), (2, 'good', 'fine two', NULL, '{y}', '{0,1,0}'),
       (3, 'mixed', 'three dims', NULL, NULL, '{1,2,3}'), (4, 'mixed', 'two dims', NULL, NULL, '{1,2}'),
-      (5, 'nulls', 'has one', NULL, NULL, '{1,2,3}'), (6, 'nulls', 'has none', NULL, NULL, NULL)`);
+      (5, 'nulls', 'has one', NULL, NULL, '{1,2,3}'), (6, 'nulls', 'has none', NULL, NULL, NULL),
+      (7, 'good', NULL, NULL, NULL, '{0,0,1}')`);
     await q(`CREATE TABLE "${nopk}" (owner text, body text)`);
     await q(`INSERT INTO "${nopk}" VALUES ('a', 'x')`);
   });
@@ -324,12 +325,13 @@ describe('migrate --from-table: refused inputs, nothing half-written', () => {
     expect(await fingerprint(bad)).toBe(before);
   }, 300_000);
 
-  it('keep mode: a store of mixed dimensions and one with a NULL vector fail with E_VECTOR and load nothing; the valid store loads', async () => {
+  it('keep mode: a store of mixed dimensions and one with a NULL vector fail with E_VECTOR and load nothing; the valid store loads, its NULL text skipped', async () => {
     const before = await fingerprint(bad);
     const r = await migrate('--from-table', bad, '--map', 'user_id=owner,text=body,metadata=meta,vector=vec', '--embeddings', 'keep');
     expect(r.code, r.stderr).toBe(1);
     const stores = new Map(runDone(r).stores.map((s) => [s.userId, s]));
     expect(stores.get('good')?.status).toBe('ok');
+    expect(stores.get('good')).toMatchObject({ rowsLoaded: 2, rowsSkipped: 1 });
     expect(stores.get('mixed')?.error?.code).toBe('E_VECTOR');
     expect(stores.get('nulls')?.error?.code).toBe('E_VECTOR');
     expect(JSON.stringify(runDone(r).stores)).toMatch(/row id=4 .* has 2 dimensions, earlier rows of this store have 3/);
