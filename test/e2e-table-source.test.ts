@@ -213,6 +213,22 @@ describe('migrate --from-table --from-database (another database, a role that ma
   }, 300_000);
 });
 
+describe('migrate --from-table: the reductions of stored vectors', () => {
+  it('vectors over 2,000 dimensions take the path FAISS and Chroma stores take: halfvec by default, equal at half precision', async () => {
+    const source = `${prefix}wide`;
+    const table = `${prefix}wide_docs`;
+    await q(`CREATE TABLE "${source}" (id int PRIMARY KEY, body text NOT NULL, emb vector(2100) NOT NULL)`);
+    await q(`INSERT INTO "${source}" SELECT i, 'wide ' || i, (SELECT array_agg(((i * 31 + d) % 17) / 16.0)::real[] FROM generate_series(1, 2100) d)::vector FROM generate_series(1, 5) i`);
+    const r = await runCli(['migrate', '--from-table', source, '--map', "user_id='wide',text=body,vector=emb", '--embeddings', 'keep', '--table', table, '--json', ...target]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(runDone(r).totals['rowsLoaded']).toBe(5);
+    const [column] = await q<{ type: string }>(`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'`, [table]);
+    expect(column?.type).toBe('halfvec(2100)');
+    const differing = await q(`SELECT s.id FROM "${source}" s JOIN "${table}" t ON t.text = s.body WHERE t.embedding <> s.emb::halfvec`);
+    expect(differing).toEqual([]);
+  }, 300_000);
+});
+
 describe('migrate --from-table into PGlite', () => {
   it('a PGlite target reads a PostgreSQL table with --from-database, and refuses to go without it', async () => {
     const source = `${prefix}to_pglite`;
