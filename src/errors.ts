@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'E_REEMBED' // a re-embedding cannot go on: its side table failed the checks before the swap, or there is nothing to resume, abort or swap back
   | 'E_UNSUPPORTED' // the server (pgvector version, PGlite) cannot do what the command asks; the message says what to do instead
   | 'E_FORMAT' // a FAISS, LlamaIndex or Chroma store is malformed, of a variant this tool refuses (named in the message), or matches two formats
+  | 'E_SOURCE' // a source table (--from-table) is missing, or a --map column is missing, of an unusable type, or holds a value that cannot be migrated (NULL owner, duplicate id)
   | 'E_INTERNAL';
 
 export class MigrateError extends Error {

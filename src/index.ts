@@ -6,7 +6,7 @@ export { MigrateError, isMigrateError, type ErrorCode } from './errors.js';
 export { Secret } from './secret.js';
 export { redactUrl } from './sink/redact.js';
 export { buildMigrateConfig, buildQueryConfig, DEFAULTS, type MigrateConfig, type QueryConfig, type MigrateFlags, type QueryFlags, type Environment } from './config.js';
-export { migrateConfigOf, type MigrateOptions } from './migrateOptions.js';
+export { migrateConfigOf, type MigrateOptions, type TableSourceOptions } from './migrateOptions.js';
 export { buildReembedConfig, type ReembedConfig, type ReembedFlags, type DatabaseConfig, type ModelConfig } from './config.js';
 export { migrate, type MigrateCallOptions, type Logger } from './library.js';
 export { migrate as migrateWithConfig, runMigration, type RunDependencies } from './run/migrate.js';
@@ -33,6 +33,10 @@ export { deriveUserKey, masterKeyBytes, type FernetKey } from './source/keys.js'
 export { KeyRing, keyCandidates, type KeyCandidate } from './source/keyRing.js';
 export { backupStore, type BackupManifest } from './source/backup.js';
 export type { StoreLocation, DiscoveryEvent, StoredVector, MetadataEntry } from './source/types.js';
+export type { MappedValue, TableMapping, TableReader, TableRecord, TableSourceConfig, TableStoreInspection, TableStoreKey } from './source/tableTypes.js';
+export { discoverTableStores } from './source/tableStore.js';
+export { parseTableMapping, tableSourceConfig, type TableSourceFlags } from './config/tableSource.js';
+export { openTableReader, type TableReaderOptions } from './sink/tableSource.js';
 
 export { extractEntry, TEXT_KEYS } from './transform/extract.js';
 export { rowId, sha256Hex, ROW_ID_NAMESPACE } from './transform/rowId.js';

@@ -9,9 +9,21 @@ import type { ReduceMode } from './transform/reduction.js';
  * The library's typed migrate options: numbers as numbers, lists as arrays, and every default
  * the CLI has. The CLI's strings go through buildMigrateConfig instead; both end in one MigrateConfig.
  */
+/** A PostgreSQL table as the source (README "From a pgvector table"); it is only read. */
+export interface TableSourceOptions {
+  /** The table, possibly schema-qualified. */
+  table: string;
+  /** The database holding it; absent: the target database (which must then be PostgreSQL, not PGlite). */
+  database?: string;
+  /** The mapping, as --map writes it: `id=...,user_id=...,collection=...,text=...,metadata=...,vector=...`. */
+  map: string;
+}
+
 export interface MigrateOptions {
-  /** The source root (user_data), resolved against `cwd`. */
-  root: string;
+  /** The source root (user_data), resolved against `cwd`; '' (or absent) with `fromTable`. */
+  root?: string;
+  /** Read the stores from a PostgreSQL table instead of a root. */
+  fromTable?: TableSourceOptions;
   /** A PostgreSQL URL; absent: the embedded PGlite database in `pgliteDir`. */
   databaseUrl?: string;
   pgliteDir?: string;
@@ -71,8 +83,11 @@ export function migrateConfigOf(options: MigrateOptions, cwd: string, now: Date)
     ...(options.pgliteDir === undefined ? {} : { pgliteDir: options.pgliteDir }),
     ...(options.backupDir === undefined || options.backupDir === null ? {} : { backupDir: options.backupDir }),
     backup: options.backupDir !== null,
+    ...(options.fromTable === undefined
+      ? {}
+      : { fromTable: options.fromTable.table, map: options.fromTable.map, ...(options.fromTable.database === undefined ? {} : { fromDatabase: options.fromTable.database }), ...(options.user === undefined ? {} : { owner: options.user }) }),
   };
-  const base = buildMigrateConfig(options.root, flags, {}, options.cwd ?? cwd, now);
+  const base = buildMigrateConfig(options.root ?? '', flags, {}, options.cwd ?? cwd, now);
   const reduce = options.reduce ?? 'auto';
   if (!['auto', 'pca', 'truncate', 'halfvec', 'none'].includes(reduce)) throw new MigrateError('E_USAGE', `reduce must be one of auto, pca, truncate, halfvec, none; got "${reduce}"`);
   const embeddings = options.embeddings ?? 'reembed';

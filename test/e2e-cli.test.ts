@@ -233,7 +233,7 @@ describe('usage, configuration and connection errors exit with 2', () => {
     expect((await runCli([])).code).toBe(2);
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/migrate \[options\] <root>/);
+    expect(help.stdout).toMatch(/migrate \[options\] \[root\]/);
   });
   it('a root that does not exist', async () => {
     const r = await runCli(['migrate', '/nonexistent/user_data', '--model', TINY_MODEL, '--dry-run', '--pglite-dir', path.join(tmpdir(), 'pvm-none')]);

@@ -12,7 +12,8 @@ import { runQuery } from '../run/query.js';
 import { runRollback } from '../run/rollback.js';
 import { runSetupRls } from '../run/setupRls.js';
 import { runSetupSearch } from '../run/setupSearch.js';
-import { rootFromLedger, runStatus, statusNotes } from '../run/status.js';
+import { runStatus, sourceFromLedger, statusNotes } from '../run/status.js';
+import { TARGET_DATABASE } from '../run/ledgerOptions.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
 import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
@@ -79,8 +80,8 @@ export async function runCli(io: CliIo): Promise<number> {
   commonOptions(
     program
       .command('migrate')
-      .description('re-embed and load every store under <root> (user_data/{user}/vector_store_{collection}/)')
-      .argument('<root>', 'the user_data directory'),
+      .description('re-embed and load every store under <root> (user_data/{user}/vector_store_{collection}/), or of a PostgreSQL table (--from-table)')
+      .argument('[root]', 'the user_data directory (not with --from-table)'),
   )
     .option('--dry-run', 'read, decrypt and validate everything, estimate the time, check the database; write nothing')
     .option('--master-key <key>', 'master key for encrypted metadata; repeat it for several candidates, tried in order (default: $ENCRYPTION_MASTER_KEY, then $ENCRYPTION_MASTER_KEYS; prefer the variables: arguments are visible in ps)', collect)
@@ -110,8 +111,11 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--enqueue', 'plan once (validate, table, PCA, ledger run), then queue one job per store for `worker` processes (PostgreSQL only)')
     .option('--job-timeout <seconds>', `with --enqueue: a job whose worker went silent this long is given to another worker (default ${DEFAULT_QUEUE_POLICY.expireSeconds})`)
     .option('--attempts <n>', 'with --enqueue: attempts of a store before it ends failed', '3')
-    .action(async (root: string, flags: MigrateFlags & EnqueueFlags & { json?: boolean; user?: string }) => {
-      const built = buildMigrateConfig(root, { ...flags, ...(flags.user === undefined ? {} : { owner: flags.user }) }, io.env, io.cwd, io.now());
+    .option('--from-table <table>', 'read the stores from this PostgreSQL table (schema.table) instead of a directory; it is only read')
+    .option('--from-database <url>', 'with --from-table: the database holding the table (default: the target database)')
+    .option('--map <pairs>', "with --from-table: columns as KEY=VALUE,... (keys id, user_id, collection, text, metadata, vector; user_id and collection may be a constant 'x')")
+    .action(async (root: string | undefined, flags: MigrateFlags & EnqueueFlags & { json?: boolean; user?: string }) => {
+      const built = buildMigrateConfig(root ?? '', { ...flags, ...(flags.user === undefined ? {} : { owner: flags.user }) }, io.env, io.cwd, io.now());
       const config = { ...built, database: announcing(built.database) };
       const json = flags.json === true || io.stdout.isTTY !== true;
       if (flags.enqueue === true) {
@@ -226,13 +230,26 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--collections <names>', 'only these collections, comma-separated')
     .option('--source <format>', 'store format, as in migrate', 'auto')
     .option('--layout <pattern>', 'directories to owners and collections, as in migrate')
+    .option('--from-table <table>', 'the PostgreSQL table the run read, as in migrate')
+    .option('--from-database <url>', 'with --from-table: the database holding it, as in migrate')
+    .option('--map <pairs>', 'with --from-table: the mapping the run used, as in migrate')
     .action(async (root: string | undefined, flags: MigrateFlags & { json?: boolean; user?: string }) => {
       const database = dbConfig(flags);
-      const resolvedRoot = root ?? (await rootFromLedger(database, flags.table ?? DEFAULTS.table));
-      if (resolvedRoot === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory');
+      const recorded = root !== undefined || flags.fromTable !== undefined ? null : await sourceFromLedger(database, flags.table ?? DEFAULTS.table);
+      if (root === undefined && flags.fromTable === undefined && recorded === null) throw new MigrateError('E_USAGE', 'no root given and none recorded in the ledger: pass the user_data directory (or --from-table)');
+      if (recorded?.kind === 'table') {
+        // The ledger never holds the source's password: a table of another database must be named again.
+        if (recorded.database !== TARGET_DATABASE) {
+          throw new MigrateError('E_USAGE', `the latest run read table ${recorded.table} at ${recorded.database}: pass --from-table ${recorded.table} --from-database postgres://... --map '${recorded.map}'`);
+        }
+      }
+      const sourceFlags = recorded?.kind === 'table' ? { ...flags, fromTable: recorded.table, map: recorded.map } : flags;
+      const resolvedRoot = root ?? (recorded?.kind === 'root' ? recorded.root : '');
       // --user is only a filter on today's per-user layout; for the other formats it is their owner too.
-      const owns = flags.user !== undefined && flags.layout === undefined && flags.source !== undefined && !['auto', 'simple'].includes(flags.source);
-      const built = buildMigrateConfig(resolvedRoot, { ...flags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }), ...(owns ? { owner: flags.user } : {}) }, io.env, io.cwd, io.now());
+      // A table mapped without user_id is owned by --user, as in migrate.
+      const tableOwner = sourceFlags.fromTable !== undefined && !/(^|,)\s*user_id\s*=/.test(sourceFlags.map ?? '');
+      const owns = tableOwner || (flags.user !== undefined && flags.layout === undefined && flags.source !== undefined && !['auto', 'simple'].includes(flags.source));
+      const built = buildMigrateConfig(resolvedRoot, { ...sourceFlags, backup: false, ...(flags.user === undefined ? {} : { users: flags.user }), ...(owns ? { owner: flags.user } : {}) }, io.env, io.cwd, io.now());
       const config = { ...built, database };
       const result = await runVerify(config);
       if (jsonOut(flags)) {

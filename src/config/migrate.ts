@@ -11,6 +11,8 @@ import { masterKeys, type Environment } from './environment.js';
 import { list, nonEmpty, oneOf, positiveInt } from './flagValues.js';
 import { modelConfig, type ModelConfig } from './model.js';
 import { reductionConfig, type ReductionConfig } from './reduction.js';
+import { tableSourceConfig } from './tableSource.js';
+import type { TableSourceConfig } from '../source/tableTypes.js';
 
 export type EmbeddingsMode = 'reembed' | 'keep';
 
@@ -52,6 +54,8 @@ export interface MigrateConfig {
   ownerInMetadata: boolean;
   /** --source, --user, --layout: which format is read and who owns its stores (source/discoverSource.ts). */
   source: SourceConfig;
+  /** --from-table, --from-database, --map: the stores are a PostgreSQL table's (null: a directory's). */
+  tableSource: TableSourceConfig | null;
 }
 
 /** What the command line gave, before defaults and environment are applied. */
@@ -93,6 +97,9 @@ export interface MigrateFlags {
   partitions?: string;
   rls?: boolean;
   ownerInMetadata?: boolean;
+  fromTable?: string;
+  fromDatabase?: string;
+  map?: string;
 }
 
 /** Compact UTC timestamp for backup directory names: 20261121T185100Z. */
@@ -107,7 +114,10 @@ function isInside(child: string, parent: string): boolean {
 
 /** Builds the run's configuration once: flags win over the environment, which wins over defaults. */
 export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Environment, cwd: string, now: Date): MigrateConfig {
-  if (root.trim() === '') throw new MigrateError('E_USAGE', 'the root directory (user_data) is required');
+  const database = databaseConfig(flags, env, cwd);
+  const tableSource = tableSourceConfig(flags, database.url);
+  if (tableSource !== null) return tableMigrateConfig(root, flags, env, cwd, now, tableSource);
+  if (root.trim() === '') throw new MigrateError('E_USAGE', 'the root directory (user_data) is required (or --from-table to read a PostgreSQL table)');
   const absRoot = path.resolve(cwd, root);
   const users = list(flags.users, '--users');
   const collections = list(flags.collections, '--collections');
@@ -125,7 +135,7 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
   return {
     root: absRoot,
     dryRun: flags.dryRun === true,
-    database: databaseConfig(flags, env, cwd),
+    database,
     masterKeys: masterKeys(flags, env),
     tryDefaultKey: flags.tryDefaultKey === true,
     model: modelConfig(flags, env, cwd),
@@ -147,7 +157,24 @@ export function buildMigrateConfig(root: string, flags: MigrateFlags, env: Envir
     rls: flags.rls === true,
     ownerInMetadata: flags.ownerInMetadata === true,
     source: sourceConfig(flags),
+    tableSource: null,
   };
+}
+
+/**
+ * A run reading a table: no root, nothing to back up (the table is only read), and the directory
+ * flags refused rather than ignored. Everything else is as for a directory.
+ */
+function tableMigrateConfig(root: string, flags: MigrateFlags, env: Environment, cwd: string, now: Date, tableSource: TableSourceConfig): MigrateConfig {
+  if (root.trim() !== '') throw new MigrateError('E_USAGE', `--from-table reads a table, not a directory: drop the root argument ${JSON.stringify(root)}`);
+  const directoryOnly = (['source', 'layout', 'masterKey', 'tryDefaultKey'] as const).filter((k) => flags[k] !== undefined && flags[k] !== 'auto');
+  if (directoryOnly.length > 0) throw new MigrateError('E_USAGE', `--from-table does not go with ${directoryOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (they describe store directories)`);
+  const { owner: _owner, fromTable: _table, fromDatabase: _database, map: _map, ...rest } = flags;
+  const config = buildMigrateConfig(path.parse(cwd).root, { ...rest, backup: false }, env, cwd, now);
+  if (config.embeddings === 'keep' && tableSource.mapping.vector === null) {
+    throw new MigrateError('E_USAGE', '--embeddings keep loads the stored vectors: map their column with --map vector=COLUMN, or re-embed the texts (drop --embeddings keep)');
+  }
+  return { ...config, root: '', tableSource };
 }
 
 export function sourceConfig(flags: Pick<MigrateFlags, 'source' | 'owner' | 'layout'>): SourceConfig {

@@ -1,8 +1,12 @@
 import type { MigrateConfig } from '../config.js';
 import { storeLabel } from '../storeLabel.js';
+import { describeUrl } from '../sink/redact.js';
 import type { StoreOutcome } from '../sink/types.js';
 import type { StoreLocation } from '../source/types.js';
 import type { StoreReport } from './report.js';
+
+/** What the ledger records as the source database of a table read from the target database itself. */
+export const TARGET_DATABASE = 'the target database';
 
 /** The run's options as the ledger keeps them: everything a support engineer needs, no secret. */
 export function ledgerOptions(config: MigrateConfig, driverLocation: string): Record<string, unknown> {
@@ -26,6 +30,8 @@ export function ledgerOptions(config: MigrateConfig, driverLocation: string): Re
     partitions: config.partitions,
     rls: config.rls,
     ownerInMetadata: config.ownerInMetadata,
+    // Where a table source is, never its password: `verify` is given --from-database again.
+    ...(config.tableSource === null ? {} : { fromTable: { table: config.tableSource.table, database: config.tableSource.inTarget ? TARGET_DATABASE : describeUrl(config.tableSource.database.reveal()), map: config.tableSource.mappingText } }),
   };
 }
 

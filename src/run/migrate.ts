@@ -6,7 +6,8 @@ import { diskFullError, loadStores, refitInOneTransaction, type LoopDependencies
 import { planMigration, type MigrationPlan } from './plan.js';
 import { projectedWith, type RunVectors } from './reductionStep.js';
 import type { RunReport } from './report.js';
-import { withEmbedder, withSink } from './resources.js';
+import { withEmbedder, withSink, withTableReader } from './resources.js';
+import type { TableReader } from '../source/tableTypes.js';
 import { closeRun, openRun, recorder, type RunClosing, type RunOpening } from './runLedger.js';
 import { estimate, reportOf, storeReportsOf, summarize, type WithFp32 } from './runReport.js';
 import { reasonOf, wasInterrupted } from './storeReports.js';
@@ -24,6 +25,8 @@ export interface RunDependencies {
   signal?: AbortSignal;
   /** A dry run with a dtype other than fp32: the model's fp32 embedder, for the quality report. */
   withFp32?: WithFp32;
+  /** The open source table of a --from-table run (config.tableSource). */
+  table?: TableReader | null;
 }
 
 interface Loaded extends LoopResult {
@@ -63,7 +66,7 @@ async function loadAll(plan: MigrationPlan, sink: Sink, loop: Omit<LoopDependenc
 export async function runMigration(config: MigrateConfig, deps: RunDependencies, observe: RunObserver = () => {}): Promise<RunReport> {
   const now = deps.now ?? (() => new Date());
   const { sink, signal } = deps;
-  const plan = await planMigration(config, { sink, embedder: deps.embedder, observe, now });
+  const plan = await planMigration(config, { sink, embedder: deps.embedder, observe, now, table: deps.table ?? null });
   const opening: RunOpening = { schemaReady: false, runStarted: false };
   let loaded: Loaded = { outcomes: [], stop: null, pcaModelId: null };
   let closing: RunClosing;
@@ -96,10 +99,13 @@ export async function runMigration(config: MigrateConfig, deps: RunDependencies,
  */
 export function migrate(config: MigrateConfig, observe?: RunObserver, options: { signal?: AbortSignal } = {}): Promise<RunReport> {
   const signal = options.signal === undefined ? {} : { signal: options.signal };
-  return withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
-    config.embeddings === 'keep'
-      ? runMigration(config, { sink, embedder: null, ...signal }, observe)
-      : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal, ...fp32Reference(config) }, observe)),
+  // The source table is opened (and its mapping checked) before the target: a wrong --map fails before anything else.
+  return withTableReader(config.tableSource, { withVectors: config.embeddings === 'keep', targetTable: config.table }, (table) =>
+    withSink(config.database, { readOnly: config.dryRun, purpose: 'migrate' }, (sink) =>
+      config.embeddings === 'keep'
+        ? runMigration(config, { sink, embedder: null, ...signal, table }, observe)
+        : withEmbedder(config.model, (embedder) => runMigration(config, { sink, embedder, ...signal, ...fp32Reference(config), table }, observe)),
+    ),
   );
 }
 

@@ -66,6 +66,9 @@ export interface MigrateEnqueueReport {
 
 /** `policy`: retries and expiry of the store jobs (config.ts queuePolicy: --job-timeout, --attempts). */
 export async function enqueueMigration(config: MigrateConfig, policy: QueuePolicy, observe: RunObserver): Promise<MigrateEnqueueReport> {
+  if (config.tableSource !== null) {
+    throw new MigrateError('E_USAGE', '--enqueue with --from-table is not supported: workers read their stores from directories they can see, and a job must never carry the source database URL (its password); run the table migration without --enqueue (it streams in constant memory and resumes per store)');
+  }
   const url = queueUrl(config.database, 'migrate --enqueue');
   if (config.dryRun) throw new MigrateError('E_USAGE', '--dry-run writes nothing and --enqueue queues work: give one of them');
   if (config.reduction.refit) throw new MigrateError('E_UNSUPPORTED', '--refit-pca rewrites every store in one transaction, which cannot be shared by workers; run it without --enqueue');
@@ -175,6 +178,7 @@ function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
     rls: data.rls,
     ownerInMetadata: data.ownerInMetadata,
     source: sourceConfig({ source: data.source.format, ...(data.source.owner === null ? {} : { owner: data.source.owner }), ...(data.source.layout === null ? {} : { layout: data.source.layout }) }),
+    tableSource: null,
   };
 }
 

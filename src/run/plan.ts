@@ -18,6 +18,7 @@ import type { ReductionReport, StoreReport } from './report.js';
 import { keptDimensions, reductionStep, type PcaStep, type RunVectors } from './reductionStep.js';
 import { failedReport, missingRetryReport } from './storeReports.js';
 import { discover, validate, type PlannedStore } from './validate.js';
+import type { TableReader } from '../source/tableTypes.js';
 
 export type { PlannedStore } from './validate.js';
 export type { PcaStep } from './reductionStep.js';
@@ -36,7 +37,12 @@ export interface PlanningDependencies {
   embedder: Embedder | null;
   observe?: RunObserver;
   now?: () => Date;
+  /** The open source table of a --from-table run (its stores instead of the root's). */
+  table?: TableReader | null;
 }
+
+/** Said once per table run: --backup copies source files, and a table source has none to copy. */
+export const TABLE_BACKUP_NOTE = 'the source is a table, which this run only reads: there is nothing to back up (rollback restores the target table)';
 
 /**
  * Everything a run decided before writing anything: which stores to load (validated), into
@@ -121,7 +127,7 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
   const { sink, embedder } = deps;
   if (config.embeddings === 'reembed' && embedder === null) throw new MigrateError('E_CONFIG', 're-embedding needs a model; pass --model or use --embeddings keep');
 
-  const discovered = await discover(config);
+  const discovered = await discover(config, deps.table ?? null);
   const filtered = config.collections === null ? discovered.stores : discovered.stores.filter((s) => config.collections?.includes(s.collection));
   const latestOutcomes = await sink.ledger.latestOutcomes({ table: config.table });
   const retry = config.retryFailed ? selectFailed(filtered, latestOutcomes) : { selected: filtered, missing: [] };
@@ -184,6 +190,6 @@ export async function planMigration(config: MigrateConfig, deps: PlanningDepende
     reuseStored: config.embeddings === 'reembed' && !refit,
     deferIndex: !config.dryRun && database.searchIndex !== 'valid',
     latest: new Map(latestOutcomes.map((o) => [storeLabel(o), o])),
-    warnings: Object.freeze(step.warnings),
+    warnings: Object.freeze(config.tableSource === null ? step.warnings : [...step.warnings, TABLE_BACKUP_NOTE]),
   });
 }

@@ -2,6 +2,8 @@ import { DEFAULTS, type DatabaseConfig, type ModelConfig } from '../config.js';
 import { openSink } from '../sink/index.js';
 import type { Sink } from '../sink/types.js';
 import { createEmbedder, type Embedder } from '../transform/embedder.js';
+import { openTableReader, type TableReaderOptions } from '../sink/tableSource.js';
+import type { TableReader, TableSourceConfig } from '../source/tableTypes.js';
 
 /**
  * Opens the database, runs `fn`, and closes it whatever happens. `purpose` (the command) is what
@@ -36,5 +38,19 @@ export async function withEmbedder<T>(model: ModelConfig, fn: (embedder: Embedde
     return await fn(embedder);
   } finally {
     await embedder.dispose();
+  }
+}
+
+/**
+ * Opens the source table of a --from-table run (read-only; the mapping checked against its
+ * catalog), runs `fn`, and closes it; without a table source `fn` gets null.
+ */
+export async function withTableReader<T>(source: TableSourceConfig | null, options: TableReaderOptions, fn: (reader: TableReader | null) => Promise<T>): Promise<T> {
+  if (source === null) return fn(null);
+  const reader = await openTableReader(source, options);
+  try {
+    return await fn(reader);
+  } finally {
+    await reader.close();
   }
 }

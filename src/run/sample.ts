@@ -35,7 +35,7 @@ export async function sampleStoredVectors(sources: readonly SampleSource[], size
   const random = seededRandom(seed);
   const reservoir = new Reservoir<Float32Array>(size, random);
   for (const { store, key } of sources) {
-    if (store.format !== undefined) {
+    if (store.format !== undefined || store.table !== undefined) {
       for await (const r of readStoreRecords(store, key, { withVectors: true })) if (r.vector !== undefined) reservoir.offer(r.vector instanceof Float32Array ? r.vector : Float32Array.from(r.vector));
       continue;
     }

@@ -62,13 +62,21 @@ export function statusNotes(result: StatusResult): string[] {
   return notes;
 }
 
-/** The root the table's latest run read, so `verify` needs no arguments after a migration. */
-export function rootFromLedger(database: DatabaseConfig, table: string): Promise<string | null> {
-  return withSink(database, { readOnly: true, purpose: 'verify (finding the root)' }, async (sink) => {
+/** What the table's latest run read: a root, or a table (README "From a pgvector table"). */
+export type RecordedSource = { kind: 'root'; root: string } | { kind: 'table'; table: string; map: string; database: string };
+
+/** The source the table's latest run read, so `verify` needs no arguments after a migration. */
+export function sourceFromLedger(database: DatabaseConfig, table: string): Promise<RecordedSource | null> {
+  return withSink(database, { readOnly: true, purpose: 'verify (finding the source)' }, async (sink) => {
     for (const o of await sink.ledger.latestOutcomes({ table })) {
-      const run = await sink.ledger.getRun(o.runId, { table });
-      const root = run?.options['root'];
-      if (typeof root === 'string') return root;
+      const options = (await sink.ledger.getRun(o.runId, { table }))?.options;
+      const fromTable = options?.['fromTable'];
+      if (typeof fromTable === 'object' && fromTable !== null) {
+        const { table: t, map, database: where } = fromTable as Record<string, unknown>;
+        if (typeof t === 'string' && typeof map === 'string' && typeof where === 'string') return { kind: 'table', table: t, map, database: where };
+      }
+      const root = options?.['root'];
+      if (typeof root === 'string' && root !== '') return { kind: 'root', root };
     }
     return null;
   });

@@ -10,7 +10,7 @@ export function emptyStoreReport(store: StoreLocation): StoreReport {
     userId: store.userId,
     collection: store.collection,
     // Not relative to store.dir: that is symlink-resolved, while the root may be reached through a link.
-    path: store.format?.relPath ?? path.join(store.userId, `vector_store_${store.collection}`),
+    path: store.format?.relPath ?? (store.table === undefined ? null : store.dir) ?? path.join(store.userId, `vector_store_${store.collection}`),
     status: 'ok',
     vectors: null,
     entries: null,

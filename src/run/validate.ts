@@ -6,6 +6,7 @@ import { KeyRing, keyCandidates } from '../source/keyRing.js';
 import type { FernetKey } from '../source/keys.js';
 import { inspectStore, storeSourceSha256 } from '../source/store.js';
 import type { StoreLocation } from '../source/types.js';
+import type { TableReader } from '../source/tableTypes.js';
 import { storeLabel } from '../storeLabel.js';
 import type { StoreReport } from './report.js';
 import { emptyStoreReport, failedReport } from './storeReports.js';
@@ -26,11 +27,11 @@ export interface Discovery {
   refused: Map<StoreLocation, MigrateError>;
 }
 
-export async function discover(config: MigrateConfig): Promise<Discovery> {
+export async function discover(config: MigrateConfig, table: TableReader | null = null): Promise<Discovery> {
   const stores: StoreLocation[] = [];
   const skipped: StoreReport[] = [];
   const refused = new Map<StoreLocation, MigrateError>();
-  for await (const event of discoverSource(config)) {
+  for await (const event of discoverSource(config, table)) {
     if (event.kind === 'store' || event.kind === 'unreadable') {
       stores.push(event.store);
       if (event.kind === 'unreadable') refused.set(event.store, new MigrateError(event.code, `${storeLabel(event.store)}: ${event.reason}`));

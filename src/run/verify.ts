@@ -13,7 +13,7 @@ import { truncateForSearch } from '../transform/truncate.js';
 import { fromPcaModelRecord } from './pcaModelRecord.js';
 import { storeLabel } from '../storeLabel.js';
 import { modelForTable, withTableEmbedder } from './recordedModel.js';
-import { withSink } from './resources.js';
+import { withSink, withTableReader } from './resources.js';
 import { tableTruncation } from './truncation.js';
 
 export interface Mismatch {
@@ -96,10 +96,10 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
     // Without --embeddings keep or --model: the model the rows record (keep mode too).
     const choice = config.embeddings === 'keep' ? null : await modelForTable(sink, config.table, config.model);
     const keep = choice === null || choice.kind === 'keep';
-    const check = async (embedder: Embedder | null): Promise<VerifyResult> => {
+    const check = (embedder: Embedder | null): Promise<VerifyResult> => withTableReader(config.tableSource, { withVectors: keep }, async (table) => {
       const result: VerifyResult = { stores: [], mismatches: [] };
       const keys = new KeyRing(keyCandidates(config.masterKeys, config.tryDefaultKey));
-      for await (const event of discoverSource(config)) {
+      for await (const event of discoverSource(config, table)) {
         if (event.kind !== 'store') continue;
         const store = event.store;
         if (config.collections !== null && !config.collections.includes(store.collection)) continue;
@@ -136,7 +136,7 @@ export function runVerify(config: MigrateConfig): Promise<VerifyResult> {
         result.stores.push({ store: label, expectedRows: expected?.length ?? 0, rows: rows.length, applicationRows, ok: result.mismatches.length === before });
       }
       return result;
-    };
+    });
     return choice === null || choice.kind === 'keep' ? check(null) : withTableEmbedder(choice, check);
   });
 }

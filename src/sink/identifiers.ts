@@ -283,3 +283,18 @@ export function partitionTable(table: ResolvedTable, remainder: number): { table
 /** The row-level security policy ensureSchema/enableRls create (a policy's name is per table). */
 export const RLS_POLICY_NAME = 'pgvector_migrate_user_isolation';
 export const RLS_POLICY: SqlFragment = quoteIdent(RLS_POLICY_NAME);
+
+/**
+ * Expressions over a source table (`--from-table`, sql/queries/source_*.sql, where the table is
+ * `t` and the constants are columns of `p`, bound as parameters): a quoted column of `t`, or one
+ * of the fixed texts here. A mapped constant never reaches the SQL text, only its parameter does.
+ */
+export function sourceColumn(name: string): SqlFragment {
+  return `t.${quoteIdent(name)}` as SqlFragment;
+}
+
+export const SOURCE_SQL = {
+  ownerConstant: 'p.owner_constant' as SqlFragment,
+  collectionConstant: 'p.collection_constant' as SqlFragment,
+  none: 'NULL' as SqlFragment,
+} as const;

@@ -40,6 +40,22 @@ export async function openPgSink(options: PgSinkOptions): Promise<Sink> {
 }
 
 /**
+ * A driver that can only read (a table source: sink/tableSource.ts): every session of its pool is
+ * opened with default_transaction_read_only=on, so the server refuses any write whatever the SQL.
+ */
+export async function openReadOnlyPgDriver(databaseUrl: string): Promise<Driver> {
+  checkUrl(databaseUrl);
+  const driver = new PgDriver({ databaseUrl, readOnly: true });
+  try {
+    await driver.query(sqlFile('queries/server_info.sql'));
+  } catch (error) {
+    await driver.close().catch(() => undefined);
+    throw toSinkError(error, 'E_CONNECT', `cannot connect to the source database at ${driver.location}`, driver.secrets);
+  }
+  return driver;
+}
+
+/**
  * Only postgres:// and postgresql:// URLs: anything else would be parsed by pg in surprising
  * ways (`user:pw@host` reads as scheme `user:`), and echoing it could print the password.
  */

@@ -2,6 +2,8 @@ import { MigrateError } from '../errors.js';
 import { discoverStores } from './discover.js';
 import { discoverFormatStores, hasFormatStores, type SourceFormat } from './formatDiscover.js';
 import type { Layout } from './layout.js';
+import { discoverTableStores } from './tableStore.js';
+import type { TableReader } from './tableTypes.js';
 import type { DiscoveryEvent } from './types.js';
 
 /** --source, --user and --layout as the configuration holds them. */
@@ -14,9 +16,14 @@ export interface SourceConfig {
 /**
  * The stores of a run, whatever their format. Without --user or --layout, `auto` and `simple` are
  * today's per-user layout exactly (user_data/{user}/vector_store_{collection}); a root that holds
- * only other formats then asks for an owner instead of finding nothing.
+ * only other formats then asks for an owner instead of finding nothing. With `table` (a run
+ * reading --from-table), the stores are the table's instead of any directory's.
  */
-export async function* discoverSource(config: { root: string; users: readonly string[] | null; source: SourceConfig }): AsyncGenerator<DiscoveryEvent> {
+export async function* discoverSource(config: { root: string; users: readonly string[] | null; source: SourceConfig }, table: TableReader | null = null): AsyncGenerator<DiscoveryEvent> {
+  if (table !== null) {
+    yield* discoverTableStores(table, config.users);
+    return;
+  }
   const { format, owner, layout } = config.source;
   const users = config.users === null ? {} : { users: config.users };
   if (owner === null && layout === null && (format === 'auto' || format === 'simple')) {

@@ -4,6 +4,7 @@ import { sha256OfFile } from '../hash.js';
 import type { FernetKey } from './keys.js';
 import { formatSourceSha256, inspectFormatStore, readFormatRecords } from './formatStore.js';
 import { readMetadataEntries } from './metadata.js';
+import { inspectTableStore, readTableRecords, tableSourceSha256 } from './tableStore.js';
 import { inspectPickledVectors, readPickledVectors, type PickleInfo } from './pickle/index.js';
 import type { MetadataEntry, StoreLocation, StoredVector } from './types.js';
 import { storeLabel } from '../storeLabel.js';
@@ -36,6 +37,7 @@ export interface SourceRecord {
  */
 export async function storeSourceSha256(store: StoreLocation): Promise<string> {
   if (store.format !== undefined) return formatSourceSha256(store, store.format);
+  if (store.table !== undefined) return tableSourceSha256(store);
   const outer = createHash('sha256');
   for (const file of [store.vectorsPath, store.metadataPath]) {
     if (file === null) continue;
@@ -59,6 +61,7 @@ async function countEntries(store: StoreLocation, metadataPath: string, key: Fer
  */
 export async function inspectStore(store: StoreLocation, key: FernetKey): Promise<StoreInspection> {
   if (store.format !== undefined) return inspectFormatStore(store, store.format);
+  if (store.table !== undefined) return inspectTableStore(store);
   const manifest: StoreManifest = { vectors: null, dimensions: null, pickle: null, entries: null };
   const errors: MigrateError[] = [];
 
@@ -102,6 +105,10 @@ export async function inspectStore(store: StoreLocation, key: FernetKey): Promis
 export async function* readStoreRecords(store: StoreLocation, key: FernetKey, options: { withVectors: boolean }): AsyncGenerator<SourceRecord> {
   if (store.format !== undefined) {
     yield* readFormatRecords(store, store.format, options);
+    return;
+  }
+  if (store.table !== undefined) {
+    yield* readTableRecords(store, options);
     return;
   }
   if (store.metadataPath === null) throw new MigrateError('E_MISSING_FILE', `${storeLabel(store)} has no metadata.json`);

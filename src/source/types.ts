@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors.js';
 import type { FormatInspection, FormatReader } from './formats/types.js';
+import type { TableSource } from './tableTypes.js';
 
 /** One `user_data/{userId}/vector_store_{collection}/` directory found under the root. */
 export interface StoreLocation {
@@ -13,6 +14,8 @@ export interface StoreLocation {
   metadataPath: string | null;
   /** Set for a third-party store (FAISS, LlamaIndex, Chroma): its files are the reader's, not the two above. */
   format?: FormatSource;
+  /** Set for a store read from a PostgreSQL table (--from-table): `dir` is then the table's label. */
+  table?: TableSource;
 }
 
 /** Which reader reads a third-party store, and which of the directory's collections this store is. */
