@@ -8,24 +8,27 @@ import { storeLabel } from '../storeLabel.js';
 import { isSanitizedUserId } from './discover.js';
 import { sanitizeName } from './layout.js';
 import type { SourceRecord, StoreInspection } from './store.js';
-import type { TableReader, TableStoreInspection } from './tableTypes.js';
+import type { TableReader, TableSource, TableStoreInspection, TableStoreKey } from './tableTypes.js';
 import type { DiscoveryEvent, StoreLocation } from './types.js';
 
-/** One snapshot read per store and discovery: the checksum and the counts come from it. */
-const inspections = new WeakMap<StoreLocation, Promise<TableStoreInspection>>();
-
-function inspectionOf(store: StoreLocation, reader: TableReader): Promise<TableStoreInspection> {
-  let found = inspections.get(store);
-  if (found === undefined) {
-    found = reader.inspect(store);
-    inspections.set(store, found);
-  }
-  return found;
+function tableOf(store: StoreLocation): TableSource {
+  if (store.table === undefined) throw new MigrateError('E_INTERNAL', `${storeLabel(store)} is not read from a table`);
+  return store.table;
 }
 
 function readerOf(store: StoreLocation): TableReader {
-  if (store.table === undefined) throw new MigrateError('E_INTERNAL', `${storeLabel(store)} is not read from a table`);
-  return store.table.reader;
+  return tableOf(store).reader;
+}
+
+/** One snapshot read per store and discovery, held by the store itself: the checksum and the counts come from it. */
+function inspectionOf(store: StoreLocation): Promise<TableStoreInspection> {
+  return tableOf(store).inspection();
+}
+
+/** Reads the store's snapshot the first time it is asked for, then hands back the same promise. */
+function onceInspected(reader: TableReader, key: TableStoreKey): () => Promise<TableStoreInspection> {
+  let found: Promise<TableStoreInspection> | null = null;
+  return () => (found ??= reader.inspect(key));
 }
 
 /**
@@ -36,7 +39,7 @@ function readerOf(store: StoreLocation): TableReader {
 export async function* discoverTableStores(reader: TableReader, users: readonly string[] | null): AsyncGenerator<DiscoveryEvent> {
   for (const key of await reader.stores()) {
     if (users !== null && !users.includes(key.userId)) continue;
-    const store: StoreLocation = { ...key, dir: reader.label, vectorsPath: null, metadataPath: null, table: { reader } };
+    const store: StoreLocation = { ...key, dir: reader.label, vectorsPath: null, metadataPath: null, table: { reader, inspection: onceInspected(reader, key) } };
     if (!isSanitizedUserId(key.userId)) {
       yield { kind: 'unreadable', store, path: reader.label, code: 'E_SOURCE', reason: `owner ${JSON.stringify(key.userId)} of ${reader.label} is not a sanitized user id (only letters, digits, "-" and single "_" between them); its rows are not migrated` };
     } else if (sanitizeName(key.collection) !== key.collection) {
@@ -48,13 +51,13 @@ export async function* discoverTableStores(reader: TableReader, users: readonly 
 }
 
 export async function tableSourceSha256(store: StoreLocation): Promise<string> {
-  return (await inspectionOf(store, readerOf(store))).sha256;
+  return (await inspectionOf(store)).sha256;
 }
 
 export async function inspectTableStore(store: StoreLocation): Promise<StoreInspection> {
   const reader = readerOf(store);
   try {
-    const found = await inspectionOf(store, reader);
+    const found = await inspectionOf(store);
     return { manifest: { vectors: reader.withVectors ? found.rows : null, dimensions: found.dimensions, pickle: null, entries: found.rows }, error: null };
   } catch (err) {
     return { manifest: { vectors: null, dimensions: null, pickle: null, entries: null }, error: toMigrateError(err, 'E_SOURCE', storeLabel(store)) };

@@ -78,4 +78,6 @@ export interface TableReader {
 /** Set on a StoreLocation read from a table. */
 export interface TableSource {
   reader: TableReader;
+  /** The store's one inspection (count, checksum), read on first use and shared by validation and re-run checks. */
+  inspection: () => Promise<TableStoreInspection>;
 }
