@@ -78,8 +78,8 @@ export function buildRelayoutConfig(flags: RelayoutFlags, env: Environment, cwd:
 }
 
 function requestOf(flags: RelayoutFlags): RelayoutRequest {
-  const partitions = flags.partitions === false ? 'none' : typeof flags.partitions === 'string' ? positiveInt(flags.partitions, '--partitions', 0, 256) : null;
-  if (typeof partitions === 'number' && partitions < 2) throw new MigrateError('E_USAGE', '--partitions must be from 2 to 256 (--no-partitions for a plain table)');
+  const partitions = flags.partitions === false ? 'none' : typeof flags.partitions === 'string' ? positiveInt(flags.partitions, '--partitions', 0, Number.MAX_SAFE_INTEGER) : null;
+  if (typeof partitions === 'number' && (partitions < 2 || partitions > 256)) throw new MigrateError('E_USAGE', '--partitions must be from 2 to 256 (--no-partitions for a plain table)');
   const vectorType = flags.vectorType === undefined ? null : oneOf(flags.vectorType, '--vector-type', ['vector', 'halfvec'] as const, 'vector');
   const dimensions = flags.dimensions === undefined ? null : positiveInt(flags.dimensions, '--dimensions', 0, 16000);
   const reduceFlag = flags.reduce === undefined ? null : oneOf(flags.reduce, '--reduce', ['truncate', 'pca'] as const, 'truncate');
