@@ -283,6 +283,11 @@ describe('relayout: vector type and truncation, values as pgvector stores them (
       const [type] = await q<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'embedding'`, [`"${truncTable}"`]);
       expect(type?.t).toBe('vector(16)');
     });
+    // query reads the truncation from the fingerprint: a row's own text finds that row first.
+    const [probe] = await withDb(PG, (q) => q<{ id: string; user_id: string; text: string }>(`SELECT id::text AS id, user_id, text FROM "${truncTable}" WHERE source_index IS NOT NULL ORDER BY id LIMIT 1`));
+    const found = await runCli(['query', ...targetArgs(PG), '--table', truncTable, '--model', TINY_MODEL, '--user', probe?.user_id ?? '', '-k', '1', '--json', probe?.text ?? '']);
+    expect(found.code, found.stderr).toBe(0);
+    expect((found.lines[0]?.['hits'] as { id: string }[] | undefined)?.[0]?.id).toBe(probe?.id);
     // More dimensions than the vectors have cannot come from truncation.
     const more = await runCli(['relayout', ...targetArgs(PG), '--table', truncTable, '--dimensions', '24']);
     expect(more.code).toBe(2);
