@@ -11,7 +11,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float16BitsToNumber, float32ToFloat16Bits } from '../src/sink/float16.js';
-import { toUnit } from '../src/transform/pcaFit.js';
+import { projectForSearch, toUnit } from '../src/transform/pcaFit.js';
+import { parseSpace, projectedSpace, serializeSpace } from '../src/transform/embeddingSpace.js';
+import { fromPcaModelRecord } from '../src/run/pcaModelRecord.js';
+import { openSink } from '../src/sink/index.js';
 import { dropTablesLike, REPO, runCli, SHARED_STORES, TEST_DATABASE_URL, targetArgs, TINY_MODEL, withDb, type Target } from './helpers/cli.js';
 import { watchCli, type CliLine } from './helpers/watchCli.js';
 
@@ -230,13 +233,52 @@ describe('relayout of a live 100k-row table into 16 partitions (pg)', () => {
   }, 900_000);
 });
 
-describe('relayout: vector type and truncation, values as pgvector stores them (pg)', () => {
+describe('relayout: vector type, truncation and PCA, values as pgvector stores them (pg)', () => {
   const halfTable = `${PREFIX}_half`;
   const truncTable = `${PREFIX}_trunc`;
+  const pcaTable = `${PREFIX}_pca`;
 
   beforeAll(async () => {
     await makeTable(PG, halfTable, 0);
     await makeTable(PG, truncTable, 0);
+    await makeTable(PG, pcaTable, 0);
+  }, 300_000);
+
+  it('--dimensions 8 --reduce pca: a model fitted on the stored vectors, every vector projected as a query would be, searched by L2', async () => {
+    const r = await runCli(['relayout', ...targetArgs(PG), '--table', pcaTable, '--dimensions', '8', '--reduce', 'pca', '--pca-sample', '100', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = reportOf(r.lines) as ReturnType<typeof reportOf> & { reduction: { method: string; pcaModelId: string; fitted: boolean; sampleSize: number } };
+    expect(report.reduction).toMatchObject({ method: 'pca', fitted: true, sampleSize: 100 });
+    const sink = await openSink({ databaseUrl: TEST_DATABASE_URL, pgliteDir: '/nonexistent', readOnly: true });
+    try {
+      const described = await sink.schema.describeTable({ table: pcaTable });
+      expect(described).toMatchObject({ dimensions: 8, vectorType: 'vector', distance: 'l2', pcaModelId: report.reduction.pcaModelId });
+      const record = await sink.pcaModels.active({ table: pcaTable, dimensions: 8, vectorType: 'vector', distance: 'l2' });
+      expect(record?.id).toBe(report.reduction.pcaModelId);
+      const model = fromPcaModelRecord(record as NonNullable<typeof record>);
+      await withDb(PG, async (q) => {
+        const [old] = await retiredOf(q, pcaTable);
+        const rows = await q<{ n: string; o: string; nf: string | null; of: string | null; pca: string | null }>(
+          `SELECT n.embedding::text AS n, o.embedding::text AS o, n.embedding_fingerprint AS nf, o.embedding_fingerprint AS of, n.pca_model_id::text AS pca FROM "${pcaTable}" n JOIN "${old}" o USING (id)`,
+        );
+        expect(rows).toHaveLength(STORE_ROWS);
+        for (const row of rows) {
+          const expected = projectForSearch(model, Float32Array.from(vectorOf(row.o)));
+          vectorOf(row.n).forEach((x, i) => expect(Math.abs(x - (expected[i] as number))).toBeLessThan(1e-5));
+          expect(row.pca).toBe(report.reduction.pcaModelId);
+          const before = parseSpace(row.of);
+          expect(before).not.toBeNull();
+          expect(row.nf).toBe(serializeSpace(projectedSpace(before as NonNullable<typeof before>, { id: report.reduction.pcaModelId, targetDimensions: 8 })));
+        }
+      });
+    } finally {
+      await sink.close();
+    }
+    // query projects with the model the table was handed at the swap: a row's own text finds it.
+    const [probe] = await withDb(PG, (q) => q<{ id: string; user_id: string; text: string }>(`SELECT id::text AS id, user_id, text FROM "${pcaTable}" WHERE source_index IS NOT NULL ORDER BY id LIMIT 1`));
+    const found = await runCli(['query', ...targetArgs(PG), '--table', pcaTable, '--model', TINY_MODEL, '--user', probe?.user_id ?? '', '-k', '1', '--json', probe?.text ?? '']);
+    expect(found.code, found.stderr).toBe(0);
+    expect((found.lines[0]?.['hits'] as { id: string }[] | undefined)?.[0]?.id).toBe(probe?.id);
   }, 300_000);
 
   it('--vector-type halfvec: every number rounded to float16, every other column kept, the fingerprint names halfvec', async () => {
@@ -401,7 +443,7 @@ describe('relayout: interruption, resume, abort, dry run and refusals (pg)', () 
     expect(again.stderr).toMatch(/E_REEMBED.*no unfinished re-layout/s);
   }, 300_000);
 
-  it('refuses: no change asked, a missing table, --reduce pca, and a table already being re-embedded (and the other way round)', async () => {
+  it('refuses: no change asked, the layout it has, a missing table, and a table already being re-embedded (and the other way round)', async () => {
     const none = await runCli(['relayout', ...targetArgs(PG), '--table', small]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/E_USAGE.*needs a layout change/s);
@@ -411,9 +453,6 @@ describe('relayout: interruption, resume, abort, dry run and refusals (pg)', () 
     const missing = await runCli(['relayout', ...targetArgs(PG), '--table', `${PREFIX}_nope`, '--partitions', '4']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/E_USAGE.*does not exist/s);
-    const pca = await runCli(['relayout', ...targetArgs(PG), '--table', small, '--dimensions', '8', '--reduce', 'pca']);
-    expect(pca.code).toBe(2);
-    expect(pca.stderr).toMatch(/E_USAGE.*--reduce pca is not supported by relayout/s);
 
     const reembed = await runCli(['reembed', ...targetArgs(PG), '--table', small, '--model', MODEL_48, '--no-swap', '--json']);
     expect(reembed.code, reembed.stderr).toBe(0);

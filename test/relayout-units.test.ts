@@ -27,18 +27,19 @@ describe('buildRelayoutConfig', () => {
       pageRows: 100,
     });
     // --dimensions alone truncates.
-    expect(build({ dimensions: '256' }).request).toEqual({ partitions: null, vectorType: null, dimensions: 256, reduce: 'truncate' });
+    expect(build({ dimensions: '256' }).request).toEqual({ partitions: null, vectorType: null, dimensions: 256, reduce: 'truncate', pcaSample: 20000 });
     expect(build({ dimensions: '256', reduce: 'truncate', dryRun: true }).action).toBe('dry-run');
+    expect(build({ dimensions: '8', reduce: 'pca', pcaSample: '500' }).request).toMatchObject({ dimensions: 8, reduce: 'pca', pcaSample: 500 });
     // --swap, --abort and --swap-back act on the running job: no layout flags needed.
     expect(build({ swap: true }).action).toBe('run');
     expect(build({ abort: true }).action).toBe('abort');
     expect(build({ swapBack: true }).action).toBe('swap-back');
   });
 
-  it('refuses no change, --reduce pca, --reduce without --dimensions, one partition and two steps at once', () => {
+  it('refuses no change, --reduce without --dimensions, one partition and two steps at once', () => {
     expect(usage({})).toMatch(/needs a layout change/);
     expect(usage({ dryRun: true })).toMatch(/--dry-run needs the layout change/);
-    expect(usage({ dimensions: '64', reduce: 'pca' })).toMatch(/--reduce pca is not supported by relayout yet.*reembed --reduce pca/);
+    expect(usage({ dimensions: '64', reduce: 'umap' })).toMatch(/--reduce must be one of truncate, pca/);
     expect(usage({ reduce: 'truncate' })).toMatch(/--reduce needs --dimensions/);
     expect(usage({ partitions: '1' })).toMatch(/--partitions must be from 2 to 256/);
     expect(usage({ partitions: '300' })).toMatch(/--partitions must be from 2 to 256/);
@@ -69,7 +70,10 @@ describe('relaidFingerprint', () => {
   it('leaves what it cannot read alone (null): older rows, text written by hand', () => {
     expect(relaidFingerprint('not json', { vectorType: 'halfvec', dimensions: 32 })).toBeNull();
     expect(relaidFingerprint('{"model":"m"}', { vectorType: 'halfvec', dimensions: 32 })).toBeNull();
-    // A PCA space parses (relayout refuses PCA tables before it gets here).
-    expect(relaidFingerprint(serializeSpace(projectedSpace(space, { id: '00000000-0000-4000-8000-000000000000', targetDimensions: 8 })), { vectorType: 'halfvec', dimensions: 8 })).not.toBeNull();
+  });
+
+  it('a PCA re-layout gives the space projected by the new model', () => {
+    const id = '00000000-0000-4000-8000-000000000000';
+    expect(relaidFingerprint(serializeSpace(space), { vectorType: 'vector', dimensions: 8, pcaModelId: id })).toBe(serializeSpace(projectedSpace(space, { id, targetDimensions: 8 })));
   });
 });

@@ -1,6 +1,6 @@
 -- Rows per store in the documents table and in the side table, with the side rows that are not
 -- exactly their table row in the new layout (changed or deleted since they were copied).
--- $1-$4: relayout_source.sql. Placeholders: {{table}}, source, {{side}}, {{side_row}}, {{source_row}}.
+-- $1-$6: relayout_source.sql. Placeholders: {{table}}, source, {{side}}, {{side_row}}, {{source_row}}.
 SELECT user_id, collection_name,
        coalesce(m.rows, 0)::bigint AS table_rows,
        coalesce(s.rows, 0)::bigint AS side_rows,

@@ -231,6 +231,9 @@ export function relayoutSummary(report: RelayoutReport): string {
     `${report.table}: ${describeLayout(report.from)} -> ${describeLayout(report.to)}`,
     `${r.total} rows; ${r.alreadyDone} already copied, ${r.copied} copied, ${r.caughtUp} caught up, ${r.pruned} pruned; ${report.rowsPerSecond.toFixed(0)} rows/s, ${(report.durationMs / 1000).toFixed(1)} s`,
   ];
+  const red = report.reduction;
+  if (red.method === 'truncate') lines.push(`reduction: truncated ${report.from.dimensions} -> ${report.to.dimensions} (first numbers, re-normalized)`);
+  if (red.method === 'pca') lines.push(`reduction: PCA ${report.from.dimensions} -> ${report.to.dimensions}, model ${red.pcaModelId ?? '?'}${red.fitted ? ` fitted on ${red.sampleSize ?? 0} stored vectors` : ''}; the table searches by L2 distance`);
   if (report.index !== null) lines.push(`index: ${report.index.built ? `built in ${(report.index.ms / 1000).toFixed(1)} s` : 'already present'}`);
   if (report.verification !== null) lines.push(`checked: ${report.verification.spotChecks} users spot-checked; ${report.verification.storesBehind} stores behind before the swap (caught up under its lock)`);
   if (report.swap !== null) {
@@ -246,7 +249,7 @@ export function relayoutPlanText(plan: RelayoutPlan): string {
   const mb = (b: number) => `${(b / (1024 * 1024)).toFixed(1)} MB`;
   const s = plan.space;
   const lines = [
-    `plan: ${plan.table} (${plan.driver}): ${describeLayout(plan.from)} -> ${describeLayout(plan.to)}`,
+    `plan: ${plan.table} (${plan.driver}): ${describeLayout(plan.from)} -> ${describeLayout(plan.to)}${plan.reduction === 'none' ? '' : ` (${plan.reduction === 'pca' ? 'PCA fitted on the stored vectors' : 'truncated'})`}`,
     `rows: ${plan.rows} in ${plan.stores} stores`,
     `space: the table takes ${mb(s.tableBytes)} with its indexes; the new copy needs about ${mb(s.neededBytes)}${s.freeBytes === null ? ' (free space on the server not visible from here)' : `; ${mb(s.freeBytes)} free${s.enough === false ? ' - NOT ENOUGH' : ''}`}`,
   ];

@@ -14,8 +14,10 @@ export interface RelayoutRequest {
   partitions: number | 'none' | null;
   vectorType: 'vector' | 'halfvec' | null;
   dimensions: number | null;
-  /** How --dimensions shrinks the vectors (only truncate so far). */
-  reduce: 'truncate' | null;
+  /** How --dimensions shrinks the vectors: their first numbers, or a PCA fitted on a sample of them. */
+  reduce: 'truncate' | 'pca' | null;
+  /** --pca-sample: stored vectors the PCA model is fitted on (seed DEFAULTS.pcaSeed). */
+  pcaSample: number;
 }
 
 export interface RelayoutConfig {
@@ -40,6 +42,7 @@ export interface RelayoutFlags {
   vectorType?: string;
   dimensions?: string;
   reduce?: string;
+  pcaSample?: string;
   dryRun?: boolean;
   abort?: boolean;
   swapBack?: boolean;
@@ -83,12 +86,6 @@ function requestOf(flags: RelayoutFlags): RelayoutRequest {
   const vectorType = flags.vectorType === undefined ? null : oneOf(flags.vectorType, '--vector-type', ['vector', 'halfvec'] as const, 'vector');
   const dimensions = flags.dimensions === undefined ? null : positiveInt(flags.dimensions, '--dimensions', 0, 16000);
   const reduceFlag = flags.reduce === undefined ? null : oneOf(flags.reduce, '--reduce', ['truncate', 'pca'] as const, 'truncate');
-  if (reduceFlag === 'pca') {
-    throw new MigrateError(
-      'E_USAGE',
-      '--reduce pca is not supported by relayout yet (it would fit PCA on the stored vectors and project them in JavaScript); use --reduce truncate, or reembed --reduce pca --dimensions <n> to re-embed into a PCA-reduced table',
-    );
-  }
   if (reduceFlag !== null && dimensions === null) throw new MigrateError('E_USAGE', '--reduce needs --dimensions <n>: the dimension to reduce to');
-  return { partitions, vectorType, dimensions, reduce: dimensions === null ? null : 'truncate' };
+  return { partitions, vectorType, dimensions, reduce: dimensions === null ? null : (reduceFlag ?? 'truncate'), pcaSample: positiveInt(flags.pcaSample, '--pca-sample', DEFAULTS.pcaSample, 1_000_000) };
 }

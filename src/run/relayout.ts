@@ -8,11 +8,13 @@
  * the swap's lock). The old table is kept as `<table>_prev_<timestamp>`; --swap-back restores it.
  */
 import { randomUUID } from 'node:crypto';
-import type { RelayoutConfig, RelayoutRequest } from '../config.js';
+import { DEFAULTS, type RelayoutConfig, type RelayoutRequest } from '../config.js';
 import { MigrateError } from '../errors.js';
 import { freeBytes } from '../sink/diskSpace.js';
 import { isRelayoutJob, RELAYOUT_KIND, type Relayout, type RelayoutTransform, type ReembedJob, type Sink, type TargetSpec, type VectorType } from '../sink/types.js';
 import { relaidFingerprint } from '../transform/embeddingSpace.js';
+import { fitReduction } from '../transform/pcaFit.js';
+import { toNewPcaModel } from './pcaModelRecord.js';
 import { assertSpotChecks } from './reembed.js';
 import { withSink } from './resources.js';
 
@@ -30,6 +32,8 @@ export interface RelayoutReport {
   jobId: string;
   from: RelayoutLayout;
   to: RelayoutLayout;
+  /** How the vectors were shortened (none: same dimension), and the PCA model fitted for it. */
+  reduction: { method: Reduction; pcaModelId: string | null; fitted: boolean; sampleSize: number | null };
   /** True when an interrupted job was continued. */
   resumed: boolean;
   rows: {
@@ -58,6 +62,7 @@ export interface RelayoutPlan {
   driver: 'pg' | 'pglite';
   from: RelayoutLayout;
   to: RelayoutLayout;
+  reduction: Reduction;
   rows: number;
   stores: number;
   space: {
@@ -88,6 +93,8 @@ export type RelayoutEvent =
 
 export type RelayoutObserver = (event: RelayoutEvent) => void;
 
+export type Reduction = 'none' | 'truncate' | 'pca';
+
 /** Catch-up passes before the swap; what arrives after the last one is copied under the swap's lock. */
 const CATCH_UP_PASSES = 3;
 /** Rows the dry run copies into its probe. */
@@ -100,6 +107,7 @@ export async function relayout(config: RelayoutConfig, observe: RelayoutObserver
 interface Prepared {
   from: RelayoutLayout;
   to: RelayoutLayout;
+  reduction: Reduction;
   distance: 'cosine' | 'l2';
   rls: boolean;
 }
@@ -118,6 +126,11 @@ async function prepare(sink: Sink, config: RelayoutConfig, job: ReembedJob | nul
       `${config.table} has an unfinished re-layout (job ${job?.id ?? '?'}) to ${describeLayout(recorded)}, not ${describeLayout(asked)}; run relayout again with its flags (or --swap), or remove it with relayout --abort`,
     );
   }
+  const recordedReduction = job === null ? null : reductionOf(job.options['reduction']);
+  const askedReduction: Reduction = asked === null ? 'none' : config.request.reduce ?? 'none';
+  if (asked !== null && recordedReduction !== null && recordedReduction !== askedReduction) {
+    throw new MigrateError('E_REEMBED', `${config.table} has an unfinished re-layout (job ${job?.id ?? '?'}) reducing by ${recordedReduction}, not ${askedReduction}; run relayout again with its flags (or --swap), or remove it with relayout --abort`);
+  }
   const to = recorded ?? asked;
   if (to === null) throw new MigrateError('E_USAGE', `${config.table} has no unfinished re-layout to finish; give the layout change (--partitions, --no-partitions, --vector-type, --dimensions)`);
   if (job === null) {
@@ -127,7 +140,9 @@ async function prepare(sink: Sink, config: RelayoutConfig, job: ReembedJob | nul
       throw new MigrateError('E_USAGE', `${config.table} holds PCA-projected vectors; relayout does not move PCA models yet: re-embed it instead (reembed --model <model> with the reduction you want)`);
     }
   }
-  return { from, to, distance: table.distance, rls: table.rls === true };
+  const reduction = recordedReduction ?? (to.dimensions === from.dimensions ? 'none' : askedReduction === 'none' ? 'truncate' : askedReduction);
+  // PCA projections keep L2 distances, not angles: the table searches by L2 from then on (as migrate's PCA tables).
+  return { from, to, reduction, distance: reduction === 'pca' ? 'l2' : table.distance, rls: table.rls === true };
 }
 
 export async function runRelayout(config: RelayoutConfig, sink: Sink, observe: RelayoutObserver): Promise<RelayoutReport> {
@@ -138,7 +153,7 @@ export async function runRelayout(config: RelayoutConfig, sink: Sink, observe: R
     throw new MigrateError('E_REEMBED', `${config.table} has an unfinished re-embedding to ${job.model} (job ${job.id}); finish it with reembed, or remove it with reembed --abort, before re-laying out the table`);
   }
   const resumed = job !== null;
-  const { from, to, distance, rls } = await prepare(sink, config, job);
+  const { from, to, reduction, distance, rls } = await prepare(sink, config, job);
   const side: TargetSpec = {
     table: rl.sideTable,
     dimensions: to.dimensions,
@@ -149,18 +164,20 @@ export async function runRelayout(config: RelayoutConfig, sink: Sink, observe: R
   };
   // Without its HNSW index while it fills: one build at the end is several times faster.
   await sink.schema.ensureSchema(side, { deferSearchIndex: true });
+  const pca = reduction === 'pca' ? await pcaModelFor(sink, rl, side, job, config) : null;
   job ??= await rl.start({
     id: randomUUID(),
     model: RELAYOUT_KIND,
-    serializedSpace: JSON.stringify(to),
+    serializedSpace: JSON.stringify({ ...to, reduction }),
     dimensions: to.dimensions,
     vectorType: to.vectorType,
     distance,
-    pcaModelId: null,
-    options: { kind: RELAYOUT_KIND, from, to },
+    pcaModelId: pca?.id ?? null,
+    options: { kind: RELAYOUT_KIND, from, to, reduction },
   });
+  const vector: RelayoutTransform['vector'] = pca !== null ? { kind: 'pca', modelId: pca.id } : reduction === 'truncate' ? { kind: 'truncate' } : { kind: 'cast' };
 
-  const transformFor = (fingerprints: string[]): RelayoutTransform => transformOf(from, to, fingerprints);
+  const transformFor = (fingerprints: string[]): RelayoutTransform => transformOf(to, vector, fingerprints);
   const scope = await rl.counts(transformFor(await rl.fingerprints()));
   observe({ type: 'relayout-start', table: config.table, sideTable: rl.sideTable, jobId: job.id, resumed, from, to, total: scope.total, done: scope.done });
   const meter = progressMeter(scope.total, scope.done, observe);
@@ -179,6 +196,7 @@ export async function runRelayout(config: RelayoutConfig, sink: Sink, observe: R
     jobId: job.id,
     from,
     to,
+    reduction: { method: reduction, pcaModelId: pca?.id ?? null, fitted: pca?.fitted ?? false, sampleSize: pca?.sampleSize ?? null },
     resumed,
     rows: { total: scope.total, alreadyDone: scope.done, copied, caughtUp, pruned: await rl.prune() },
     index: null,
@@ -219,14 +237,16 @@ export async function planRelayout(config: RelayoutConfig): Promise<RelayoutPlan
     if (job !== null && !isRelayoutJob(job)) {
       throw new MigrateError('E_REEMBED', `${config.table} has an unfinished re-embedding to ${job.model} (job ${job.id}); finish it with reembed, or remove it with reembed --abort, before re-laying out the table`);
     }
-    const { from, to, distance } = await prepare(sink, config, job);
+    const { from, to, reduction, distance } = await prepare(sink, config, job);
     const stats = await rl.stats();
     const newRowBytes = stats.rowBytes - stats.embeddingBytes + vectorBytes(to);
     const neededBytes = Math.round(stats.totalBytes * (stats.rowBytes > 0 ? newRowBytes / stats.rowBytes : 1));
     const free = sink.driver === 'pglite' ? freeBytes(config.database.pgliteDir) : null;
     let estimate: RelayoutPlan['estimate'] = null;
     if (stats.rows > 0) {
-      const probe = await rl.probe(transformOf(from, to, await rl.fingerprints()), PROBE_ROWS, distance);
+      // No PCA model exists before the run fits one: its copy is timed as a truncation (the
+      // projection in SQL costs more per row; the estimate says so).
+      const probe = await rl.probe(transformOf(to, reduction === 'none' ? { kind: 'cast' } : { kind: 'truncate' }, await rl.fingerprints()), PROBE_ROWS, distance);
       const per = stats.rows / Math.max(probe.rows, 1);
       estimate = {
         sampleRows: probe.rows,
@@ -234,7 +254,7 @@ export async function planRelayout(config: RelayoutConfig): Promise<RelayoutPlan
         indexMs: probe.indexMs,
         copySeconds: (probe.copyMs * per) / 1000,
         indexSeconds: (probe.indexMs * per) / 1000,
-        method: `the first ${probe.rows} rows by id copied into a temporary table in the new layout and HNSW-indexed, in a transaction rolled back; scaled linearly to ${stats.rows} rows (the real copy also checks each row against the side table, and catch-up passes come on top)`,
+        method: `the first ${probe.rows} rows by id copied into a temporary table in the new layout and HNSW-indexed, in a transaction rolled back; scaled linearly to ${stats.rows} rows (the real copy also checks each row against the side table, and catch-up passes come on top${reduction === 'pca' ? '; PCA timed as a truncation: the fit and the projection in SQL (pgvm_project) come on top' : ''})`,
       };
     }
     return {
@@ -242,6 +262,7 @@ export async function planRelayout(config: RelayoutConfig): Promise<RelayoutPlan
       driver: sink.driver,
       from,
       to,
+      reduction,
       rows: stats.rows,
       stores: stats.stores,
       space: { tableBytes: stats.totalBytes, neededBytes, freeBytes: free, enough: free === null ? null : free >= neededBytes },
@@ -298,14 +319,36 @@ function layoutOf(value: unknown): RelayoutLayout | null {
 }
 
 /** The side table's rows as SQL computes them from the table's, for the fingerprints the table holds now. */
-function transformOf(from: RelayoutLayout, to: RelayoutLayout, fingerprints: readonly string[]): RelayoutTransform {
-  const truncate = to.dimensions < from.dimensions;
+function transformOf(to: RelayoutLayout, vector: RelayoutTransform['vector'], fingerprints: readonly string[]): RelayoutTransform {
+  const layout = { vectorType: to.vectorType, dimensions: to.dimensions, ...(vector.kind === 'pca' ? { pcaModelId: vector.modelId } : {}) };
   const pairs = fingerprints.flatMap((stored) => {
-    const renamed = relaidFingerprint(stored, to);
+    const renamed = relaidFingerprint(stored, layout);
     return renamed === null || renamed === stored ? [] : [[stored, renamed] as const];
   });
-  // A vector whose dimension changed is no longer in an unreadable fingerprint's space: NULL, not a wrong claim.
-  return { vectorType: to.vectorType, dimensions: to.dimensions, truncate, fingerprints: pairs, keepOtherFingerprints: !truncate };
+  // A vector truncated or projected is no longer in an unreadable fingerprint's space: NULL, not a wrong claim.
+  return { vectorType: to.vectorType, dimensions: to.dimensions, vector, fingerprints: pairs, keepOtherFingerprints: vector.kind === 'cast' };
+}
+
+/**
+ * The side table's PCA model: the job's when resuming, the side table's active one when an
+ * earlier run fitted it and stopped before recording the job, else one fitted now on a sample of
+ * the table's stored vectors (scaled to unit length, as every PCA fit of the tool).
+ */
+async function pcaModelFor(sink: Sink, rl: Relayout, side: TargetSpec, job: ReembedJob | null, config: RelayoutConfig): Promise<{ id: string; fitted: boolean; sampleSize: number | null }> {
+  if (job !== null) {
+    if (job.pcaModelId === null) throw new MigrateError('E_INTERNAL', `re-layout job ${job.id} reduces with PCA but records no model`);
+    return { id: job.pcaModelId, fitted: false, sampleSize: null };
+  }
+  const existing = await sink.pcaModels.active(side);
+  if (existing !== null && existing.targetDimensions === side.dimensions) return { id: existing.id, fitted: false, sampleSize: existing.sampleSize };
+  const vectors = await rl.sampleVectors(config.request.pcaSample, DEFAULTS.pcaSeed);
+  const fitted = await fitReduction(vectors, side.dimensions);
+  const saved = await sink.pcaModels.save(toNewPcaModel(rl.sideTable, fitted, { sampling: 'stored vectors, md5(id || seed) order', seed: DEFAULTS.pcaSeed, population: vectors.length }));
+  return { id: saved.id, fitted: true, sampleSize: vectors.length };
+}
+
+function reductionOf(value: unknown): Reduction | null {
+  return value === 'none' || value === 'truncate' || value === 'pca' ? value : null;
 }
 
 /** pgvector's stored size of one vector: an 8-byte header, then 4 (vector) or 2 (halfvec) bytes a number. */

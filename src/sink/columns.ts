@@ -109,7 +109,7 @@ export function formatType(column: Pick<DocumentColumn, 'type'>, embeddingType: 
  * - sync_set / sync_side / sync_main: the copied columns besides the join keys (id, text), which
  *   reembed_sync.sql brings onto the side rows when an application changed them;
  * - relayout_kept: every column a re-layout copies unchanged, as `m` (relayout_source.sql writes
- *   the other two, the embedding and its fingerprint);
+ *   the other three: the embedding, its PCA model and its fingerprint);
  * - side_row / source_row: the whole row as `s` (side table) and `t` (relayout_source.sql's rows),
  *   compared column by column by the relayout_*.sql files.
  */
@@ -128,8 +128,8 @@ export interface ColumnSql {
 /** The join keys of a re-embed: a side row is the documents row of the same id and text. */
 const REEMBED_KEYS: ReadonlySet<string> = new Set<ColumnName>(['id', 'text']);
 
-/** What a re-layout writes anew (relayout_source.sql): the vector, and the space it is in. */
-const RELAYOUT_REWRITTEN: ReadonlySet<string> = new Set<ColumnName>(['embedding', 'embedding_fingerprint']);
+/** What a re-layout writes anew (relayout_source.sql): the vector, its PCA model and the space it is in. */
+const RELAYOUT_REWRITTEN: ReadonlySet<string> = new Set<ColumnName>(['embedding', 'pca_model_id', 'embedding_fingerprint']);
 
 export function columnSql(columns: readonly DocumentColumn[] = DOCUMENT_COLUMNS): ColumnSql {
   const synced = columns.filter((c) => !c.embedded && !REEMBED_KEYS.has(c.name));

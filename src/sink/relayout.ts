@@ -3,14 +3,15 @@ import type { LockOptions, NewReembedJob, ReembedJob, ReembedStoreCount, SpotChe
 
 /**
  * How the side table stores the table's rows: the embedding cast to `vectorType(dimensions)`,
- * truncated and re-normalized first when `truncate`; stored fingerprints listed in
+ * after truncating and re-normalizing it (`truncate`) or projecting it with the side table's
+ * active PCA model, whose id the rows then carry (`pca`); stored fingerprints listed in
  * `fingerprints` replaced by the new space's, any other kept when `keepOtherFingerprints`
  * (else NULL). Every other column is copied as it is.
  */
 export interface RelayoutTransform {
   vectorType: VectorType;
   dimensions: number;
-  truncate: boolean;
+  vector: { kind: 'cast' } | { kind: 'truncate' } | { kind: 'pca'; modelId: string };
   fingerprints: ReadonlyArray<readonly [stored: string, renamed: string]>;
   keepOtherFingerprints: boolean;
 }
@@ -54,6 +55,8 @@ export interface Relayout {
   /** The table's unfinished job (of either kind), or null. Reads only. */
   current(): Promise<ReembedJob | null>;
   stats(): Promise<RelayoutTableStats>;
+  /** Up to `size` stored vectors of the table, a repeatable pseudo-random sample under `seed` (to fit PCA). */
+  sampleVectors(size: number, seed: number): Promise<Float32Array[]>;
   /** The distinct fingerprints of the table's rows (NULL ones left out). Reads only. */
   fingerprints(): Promise<string[]>;
   start(job: NewReembedJob): Promise<ReembedJob>;

@@ -9,6 +9,7 @@ import { COLUMN_SQL } from './columns.js';
 import type { Driver, SqlRunner } from './driver.js';
 import { distanceOperatorSql, opsSql, quoteIdent, validateDimensions, vectorTypeSql, type ResolvedTable, type SqlFragment } from './identifiers.js';
 import type { Relayout, RelayoutProbe, RelayoutSwapResult, RelayoutTableStats, RelayoutTransform } from './relayout.js';
+import { projectFunctionSql } from './pcaProjection.js';
 import { SideTableJobs } from './sideTableJobs.js';
 import { sqlFile } from './sqlFiles.js';
 import type { LockOptions, NewReembedJob, ReembedJob, ReembedStoreCount, SpotCheck } from './types.js';
@@ -55,6 +56,13 @@ export class SqlRelayout implements Relayout {
         rowBytes: Number(r['row_bytes'] ?? 0),
         embeddingBytes: Number(r['embedding_bytes'] ?? 0),
       };
+    });
+  }
+
+  async sampleVectors(size: number, seed: number): Promise<Float32Array[]> {
+    return this.#guard('E_LOAD', `sampling vectors of ${this.#table.display}`, async () => {
+      const { rows } = await this.#db.query<{ embedding: string }>(sqlFile('queries/relayout_sample_vectors.sql', { table: this.#table.quoted }), [String(seed), size]);
+      return rows.map((r) => Float32Array.from(JSON.parse(r.embedding) as number[]));
     });
   }
 
@@ -180,6 +188,7 @@ export class SqlRelayout implements Relayout {
       dimensions: validateDimensions(transform.dimensions),
       vector_type: vectorTypeSql(transform.vectorType),
       relayout_kept: COLUMN_SQL.relayout_kept,
+      pgvm_project: projectFunctionSql(this.#table),
     }) as SqlFragment;
     return {
       source,
@@ -193,8 +202,16 @@ export class SqlRelayout implements Relayout {
     };
   }
 
-  /** $1-$4 of relayout_source.sql. */
+  /** $1-$6 of relayout_source.sql. */
   #params(transform: RelayoutTransform): unknown[] {
-    return [transform.truncate, transform.fingerprints.map((f) => f[0]), transform.fingerprints.map((f) => f[1]), transform.keepOtherFingerprints];
+    const { vector } = transform;
+    return [
+      vector.kind,
+      transform.fingerprints.map((f) => f[0]),
+      transform.fingerprints.map((f) => f[1]),
+      transform.keepOtherFingerprints,
+      vector.kind === 'pca' ? vector.modelId : null,
+      this.#jobs.side.regclassText,
+    ];
   }
 }
