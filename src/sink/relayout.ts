@@ -71,8 +71,9 @@ export interface Relayout {
   spotCheck(job: ReembedJob): Promise<SpotCheck[]>;
   /**
    * The swap under the lock: the rows still pending copied with the transform `transformFor`
-   * gives for the fingerprints the table holds now, deleted rows pruned, every store compared
-   * (E_REEMBED on any difference: nothing changes), then the renames.
+   * gives for the fingerprints the table holds now, deleted rows pruned, the row counts compared
+   * (with no row pending and no side row left over, equal counts mean equal tables; E_REEMBED
+   * otherwise: nothing changes), then the renames.
    */
   swap(job: ReembedJob, transformFor: (fingerprints: string[]) => RelayoutTransform, options?: LockOptions): Promise<RelayoutSwapResult>;
   /** Times a copy of the first `rows` rows into a temporary table and its HNSW build; rolls back. */

@@ -108,16 +108,20 @@ export class SqlRelayout implements Relayout {
       for (;;) {
         const page = await this.#copyPage(tx, transform, afterId, 1000);
         if (page.listed === 0) break;
+        // Nothing else writes now: a row listed and not written would stay different.
+        if (page.written !== page.listed) throw new MigrateError('E_REEMBED', `caught up ${page.written} of ${page.listed} rows under the swap's lock; nothing was swapped`);
         caughtUp += page.written;
         afterId = page.lastId;
       }
       const pruned = (await tx.query(this.#pruneSql())).rowCount;
-      const differences = (await this.#compare(tx, transform)).filter((s) => s.tableRows !== s.sideRows || s.staleRows > 0);
-      if (differences.length > 0) {
-        const first = differences[0] as ReembedStoreCount;
+      const { rows } = await tx.query<{ table_rows: string | number; side_rows: string | number; duplicate_ids: string | number }>(
+        sqlFile('queries/relayout_totals.sql', { table: this.#table.quoted, side: this.#jobs.side.quoted }),
+      );
+      const totals = { table: Number(rows[0]?.table_rows ?? -1), side: Number(rows[0]?.side_rows ?? -2), duplicates: Number(rows[0]?.duplicate_ids ?? -1) };
+      if (totals.table !== totals.side || totals.duplicates !== 0) {
         throw new MigrateError(
           'E_REEMBED',
-          `${differences.length} store(s) differ between ${this.#table.display} and ${this.sideTable} (e.g. user ${first.userId}, collection ${first.collection}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); nothing was swapped`,
+          `${this.#table.display} has ${totals.table} rows and ${this.sideTable} ${totals.side} (${totals.duplicates} ids twice) after the catch-up under the swap's lock; nothing was swapped; run relayout again`,
         );
       }
       return { caughtUp, pruned };
