@@ -164,7 +164,7 @@ export async function runRelayout(config: RelayoutConfig, sink: Sink, observe: R
   };
   // Without its HNSW index while it fills: one build at the end is several times faster.
   await sink.schema.ensureSchema(side, { deferSearchIndex: true });
-  const pca = reduction === 'pca' ? await pcaModelFor(sink, rl, side, job, config) : null;
+  const pca = reduction === 'pca' ? await pcaModelFor(sink, rl, side, from.dimensions, job, config) : null;
   job ??= await rl.start({
     id: randomUUID(),
     model: RELAYOUT_KIND,
@@ -334,13 +334,13 @@ function transformOf(to: RelayoutLayout, vector: RelayoutTransform['vector'], fi
  * earlier run fitted it and stopped before recording the job, else one fitted now on a sample of
  * the table's stored vectors (scaled to unit length, as every PCA fit of the tool).
  */
-async function pcaModelFor(sink: Sink, rl: Relayout, side: TargetSpec, job: ReembedJob | null, config: RelayoutConfig): Promise<{ id: string; fitted: boolean; sampleSize: number | null }> {
+async function pcaModelFor(sink: Sink, rl: Relayout, side: TargetSpec, sourceDimensions: number, job: ReembedJob | null, config: RelayoutConfig): Promise<{ id: string; fitted: boolean; sampleSize: number | null }> {
   if (job !== null) {
     if (job.pcaModelId === null) throw new MigrateError('E_INTERNAL', `re-layout job ${job.id} reduces with PCA but records no model`);
     return { id: job.pcaModelId, fitted: false, sampleSize: null };
   }
   const existing = await sink.pcaModels.active(side);
-  if (existing !== null && existing.targetDimensions === side.dimensions) return { id: existing.id, fitted: false, sampleSize: existing.sampleSize };
+  if (existing !== null && existing.targetDimensions === side.dimensions && existing.sourceDimensions === sourceDimensions) return { id: existing.id, fitted: false, sampleSize: existing.sampleSize };
   const vectors = await rl.sampleVectors(config.request.pcaSample, DEFAULTS.pcaSeed);
   const fitted = await fitReduction(vectors, side.dimensions);
   const saved = await sink.pcaModels.save(toNewPcaModel(rl.sideTable, fitted, { sampling: 'stored vectors, md5(id || seed) order', seed: DEFAULTS.pcaSeed, population: vectors.length }));

@@ -1,7 +1,8 @@
 /**
- * Re-embedding side by side (Sink.reembedding): the side table's rows, the job record, and the
- * swap that renames both tables in one transaction. Written over the Driver interface like the
- * rest of the sink, so pg and PGlite run the same SQL files.
+ * Re-embedding side by side (Sink.reembedding): the side table's rows, what is pending, the
+ * writes and the checks of a `reembed` job. The job record, the swap that renames both tables in
+ * one transaction, the swap-back and the abort are SideTableJobs' (shared with `relayout`).
+ * Written over the Driver interface like the rest of the sink, so pg and PGlite run the same SQL files.
  */
 import { MigrateError } from '../errors.js';
 import type { Guard } from './access.js';
