@@ -11,4 +11,5 @@ export { type ReductionConfig } from './config/reduction.js';
 export { backupStamp, buildMigrateConfig, sourceConfig, type EmbeddingsMode, type MigrateConfig, type MigrateFlags } from './config/migrate.js';
 export { buildQueryConfig, type QueryConfig, type QueryFlags } from './config/query.js';
 export { buildReembedConfig, type ReembedAction, type ReembedConfig, type ReembedFlags } from './config/reembed.js';
+export { buildRelayoutConfig, DEFAULT_RELAYOUT_PAGE_ROWS, type RelayoutAction, type RelayoutConfig, type RelayoutFlags, type RelayoutRequest } from './config/relayout.js';
 export { buildWorkerConfig, queuePolicy, type EnqueueFlags, type WorkerConfig, type WorkerFlags } from './config/queue.js';

@@ -19,6 +19,8 @@ export { runVerify, type VerifyResult, type Mismatch } from './run/verify.js';
 export { runStatus, type StatusConfig, type StatusResult } from './run/status.js';
 export { runRollback, type RollbackConfig, type RollbackStoreResult } from './run/rollback.js';
 export { reembed, runReembed, abortReembed, swapBackReembed, type ReembedReport, type ReembedEvent, type ReembedObserver, type ReembedDeps } from './run/reembed.js';
+export { relayout, runRelayout, planRelayout, abortRelayout, swapBackRelayout, describeLayout, type RelayoutReport, type RelayoutPlan, type RelayoutEvent, type RelayoutObserver, type RelayoutLayout } from './run/relayout.js';
+export { buildRelayoutConfig, type RelayoutConfig, type RelayoutFlags, type RelayoutRequest } from './config.js';
 export { runDoctor, type DoctorConfig, type DoctorResult } from './run/doctor.js';
 export { runSetupRls, type SetupRlsConfig, type SetupRlsResult } from './run/setupRls.js';
 export { runSetupSearch, type SetupSearchConfig } from './run/setupSearch.js';

@@ -16,13 +16,15 @@ import { runStatus, sourceFromLedger, statusNotes } from '../run/status.js';
 import { TARGET_DATABASE } from '../run/ledgerOptions.js';
 import { runVerify } from '../run/verify.js';
 import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
+import { abortRelayout, planRelayout, relayout, swapBackRelayout, type RelayoutEvent } from '../run/relayout.js';
+import { buildRelayoutConfig, DEFAULT_RELAYOUT_PAGE_ROWS, type RelayoutFlags } from '../config.js';
 import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
 import { enqueueMigration } from '../run/migrateQueue.js';
 import { work } from '../run/worker.js';
 import { queueBar, queueStatus, UNREADABLE_QUEUE_NOTE, watchQueue } from '../run/queueStatus.js';
 import { DEFAULT_QUEUE_POLICY } from '../queue/engine.js';
 import type { WorkerEvent } from '../queue/worker.js';
-import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, summaryTable, type Output } from './render.js';
+import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, relayoutPlanText, relayoutProgressRenderer, relayoutSummary, summaryTable, type Output } from './render.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
 import { storeLabel } from '../storeLabel.js';
 
@@ -346,6 +348,66 @@ export async function runCli(io: CliIo): Promise<number> {
       } catch (err) {
         // The job stopped part-way (a check before the swap, a batch, a lock): running the same
         // command again resumes it. That is exit 1; configuration and connection problems stay 2.
+        if (!isMigrateError(err) || !RESUMABLE.has(err.code)) throw err;
+        io.stderr.write(`error ${err.code}: ${err.message}\n`);
+        exitCode = 1;
+      }
+    });
+
+  program
+    .command('relayout')
+    .description('re-partition or re-type the live table (no re-embedding) in a side table, check it, and swap it in atomically')
+    .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
+    .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
+    .option('--table <name>', 'the table to re-lay out', DEFAULTS.table)
+    .option('--partitions <n>', 'hash-partition the new table on user_id into n partitions (2-256)')
+    .option('--no-partitions', 'make the new table a plain (unpartitioned) table')
+    .option('--vector-type <type>', 'embedding column type of the new table: halfvec or vector')
+    .option('--dimensions <n>', 'shorten the vectors to their first n numbers (re-normalized)')
+    .option('--reduce <method>', 'how --dimensions shortens: truncate (default; first n numbers, re-normalized) or pca (fitted on the stored vectors, projected in SQL)')
+    .option('--pca-sample <n>', 'stored vectors the PCA model is fitted on', String(DEFAULTS.pcaSample))
+    .option('--page-rows <n>', 'rows copied per transaction', String(DEFAULT_RELAYOUT_PAGE_ROWS))
+    .option('--dry-run', 'print the plan, the space it needs and a measured duration estimate; write nothing')
+    .option('--no-swap', 'copy, index and check the side table, but leave the swap to a later run')
+    .option('--swap', 'finish the running re-layout (started with --no-swap or interrupted) and swap it in')
+    .option('--no-wait', 'fail with E_LOCKED instead of waiting for loads of the table to finish before the swap')
+    .option('--abort', 'drop the unfinished side table and its job (the table is untouched)')
+    .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
+    .option('--report <file>', 'write the report as JSON')
+    .option('--wait', 'when another process holds the PGlite directory, wait for it instead of failing with E_LOCKED')
+    .option('--json', 'print JSON lines instead of a progress bar and summary')
+    .action(async (given: RelayoutFlags & { json?: boolean }, cmd: Command) => {
+      // --swap and --no-swap share one value whose default is true: only a given flag counts;
+      // likewise --partitions / --no-partitions.
+      const flags: RelayoutFlags & { json?: boolean } = {
+        ...given,
+        ...(cmd.getOptionValueSource('swap') === 'default' ? { swap: undefined } : {}),
+        ...(cmd.getOptionValueSource('partitions') === 'default' ? { partitions: undefined } : {}),
+      };
+      const built = buildRelayoutConfig(flags, io.env, io.cwd);
+      const config = { ...built, database: announcing(built.database) };
+      const json = jsonOut(flags);
+      if (config.action === 'abort') {
+        const result = await abortRelayout(config);
+        io.stdout.write(json ? `${JSON.stringify({ aborted: result })}\n` : `aborted job ${result.jobId}: ${result.sideTable} removed; ${result.table} untouched\n`);
+        return;
+      }
+      if (config.action === 'swap-back') {
+        const result = await swapBackRelayout(config);
+        io.stdout.write(json ? `${JSON.stringify({ swappedBack: result })}\n` : `${result.table} has its layout of before the swap again (was ${result.restored}); the new one is ${result.sideTable} (relayout --abort removes it)\n`);
+        return;
+      }
+      if (config.action === 'dry-run') {
+        const plan = await planRelayout(config);
+        io.stdout.write(json ? `${JSON.stringify({ type: 'relayout-plan', plan })}\n` : relayoutPlanText(plan));
+        return;
+      }
+      try {
+        const report = await relayout(config, json ? jsonLinesRenderer<RelayoutEvent>(io.stdout) : relayoutProgressRenderer(io.stderr));
+        if (config.reportPath !== null) await writeReport(config.reportPath, report);
+        if (!json) io.stdout.write(relayoutSummary(report));
+      } catch (err) {
+        // Stopped part-way (a page, the swap's check, a lock): the same command resumes it.
         if (!isMigrateError(err) || !RESUMABLE.has(err.code)) throw err;
         io.stderr.write(`error ${err.code}: ${err.message}\n`);
         exitCode = 1;

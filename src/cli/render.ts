@@ -1,5 +1,6 @@
 import type { RunEvent } from '../run/events.js';
 import type { ReembedEvent, ReembedReport } from '../run/reembed.js';
+import { describeLayout, type RelayoutEvent, type RelayoutPlan, type RelayoutReport } from '../run/relayout.js';
 import type { ReductionReport, RunReport, StoreReport } from '../run/report.js';
 import { storeLabel } from '../storeLabel.js';
 
@@ -195,5 +196,66 @@ export function reembedSummary(report: ReembedReport): string {
   } else if (report.swapDeferred !== null) {
     lines.push(`not swapped: ${report.swapDeferred}`);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `relayout` on a TTY: phases as lines, the copy passes as a bar with rows, rate and ETA. */
+export function relayoutProgressRenderer(err: Output): (event: RelayoutEvent) => void {
+  return (event) => {
+    switch (event.type) {
+      case 'relayout-start':
+        err.write(`${event.resumed ? 'resuming' : 'starting'} job ${event.jobId}: ${event.table} (${describeLayout(event.from)}) -> ${event.sideTable} (${describeLayout(event.to)}); ${event.done}/${event.total} rows done\n`);
+        return;
+      case 'relayout-phase':
+        err.write(`\r\x1b[2K${event.phase}: ${event.detail}\n`);
+        return;
+      case 'relayout-progress': {
+        const width = 24;
+        const filled = event.total === 0 ? width : Math.min(width, Math.round((event.done / event.total) * width));
+        const eta = event.etaSeconds === null ? '?' : fmtDuration(event.etaSeconds);
+        const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${event.done}/${event.total} rows  ${event.rowsPerSecond.toFixed(0)} rows/s  ETA ${eta}  (${event.phase})`;
+        err.write(`\r\x1b[2K${line.slice(0, (err.columns ?? 100) - 1)}`);
+        return;
+      }
+      case 'relayout-done':
+        err.write('\n');
+        return;
+    }
+  };
+}
+
+/** The lines printed when `relayout` ends. */
+export function relayoutSummary(report: RelayoutReport): string {
+  const r = report.rows;
+  const lines = [
+    `${report.table}: ${describeLayout(report.from)} -> ${describeLayout(report.to)}`,
+    `${r.total} rows; ${r.alreadyDone} already copied, ${r.copied} copied, ${r.caughtUp} caught up, ${r.pruned} pruned; ${report.rowsPerSecond.toFixed(0)} rows/s, ${(report.durationMs / 1000).toFixed(1)} s`,
+  ];
+  const red = report.reduction;
+  if (red.method === 'truncate') lines.push(`reduction: truncated ${report.from.dimensions} -> ${report.to.dimensions} (first numbers, re-normalized)`);
+  if (red.method === 'pca') lines.push(`reduction: PCA ${report.from.dimensions} -> ${report.to.dimensions}, model ${red.pcaModelId ?? '?'}${red.fitted ? ` fitted on ${red.sampleSize ?? 0} stored vectors` : ''}; the table searches by L2 distance`);
+  if (report.index !== null) lines.push(`index: ${report.index.built ? `built in ${(report.index.ms / 1000).toFixed(1)} s` : 'already present'}`);
+  if (report.verification !== null) lines.push(`checked: ${report.verification.spotChecks} users spot-checked; ${report.verification.storesBehind} stores behind before the swap (caught up under its lock)`);
+  if (report.swap !== null) {
+    lines.push(`swapped: ${report.table} has the new layout (${report.swap.caughtUp} rows caught up under the lock); the old table is kept as ${report.swap.previousTable} (relayout --swap-back restores it)`);
+  } else if (report.swapDeferred !== null) {
+    lines.push(`not swapped: ${report.swapDeferred}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What `relayout --dry-run` prints. */
+export function relayoutPlanText(plan: RelayoutPlan): string {
+  const mb = (b: number) => `${(b / (1024 * 1024)).toFixed(1)} MB`;
+  const s = plan.space;
+  const lines = [
+    `plan: ${plan.table} (${plan.driver}): ${describeLayout(plan.from)} -> ${describeLayout(plan.to)}${plan.reduction === 'none' ? '' : ` (${plan.reduction === 'pca' ? 'PCA fitted on the stored vectors' : 'truncated'})`}`,
+    `rows: ${plan.rows} in ${plan.stores} stores`,
+    `space: the table takes ${mb(s.tableBytes)} with its indexes; the new copy needs about ${mb(s.neededBytes)}${s.freeBytes === null ? ' (free space on the server not visible from here)' : `; ${mb(s.freeBytes)} free${s.enough === false ? ' - NOT ENOUGH' : ''}`}`,
+  ];
+  const e = plan.estimate;
+  if (e === null) lines.push('duration: nothing to copy');
+  else lines.push(`duration: about ${fmtDuration(e.copySeconds)} of copying and ${fmtDuration(e.indexSeconds)} of index build (${e.method})`);
+  lines.push('dry run: nothing was written');
   return `${lines.join('\n')}\n`;
 }

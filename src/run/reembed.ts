@@ -14,7 +14,7 @@ import { planReduction, type ReductionPlan } from '../transform/reduction.js';
 import { windowSize } from '../transform/rows.js';
 import { modelSpace, projectedSpace, serializeSpace, truncatedSpace, type EmbeddingSpace } from '../transform/embeddingSpace.js';
 import { deduplicating, projecting, reembedding, truncating, VectorCache, type Vectorizer } from '../transform/vectorize.js';
-import type { ReembedJob, ReembedPendingRow, Reembedding, Sink, TargetSpec } from '../sink/types.js';
+import { isRelayoutJob, type ReembedJob, type ReembedPendingRow, type Reembedding, type Sink, type SpotCheck, type TargetSpec } from '../sink/types.js';
 import { fromPcaModelRecord, toNewPcaModel } from './pcaModelRecord.js';
 import { storeLabel } from '../storeLabel.js';
 import { withEmbedder, withSink } from './resources.js';
@@ -98,6 +98,9 @@ export async function prepareReembed(config: ReembedConfig, deps: ReembedDeps): 
   const info = await sink.schema.inspect(table);
   const r = sink.reembedding({ table: config.table });
   let job = await r.current();
+  if (job !== null && isRelayoutJob(job)) {
+    throw new MigrateError('E_REEMBED', `${config.table} is being re-laid out (job ${job.id}); finish it with relayout (same flags) or remove it with relayout --abort before re-embedding`);
+  }
   if (job === null && config.requireJob !== undefined) {
     throw new MigrateError('E_REEMBED', `${config.table} has no running re-embedding (job ${config.requireJob} is swapped or aborted); nothing to do`);
   }
@@ -371,14 +374,22 @@ async function verifySide(r: Reembedding, job: ReembedJob): Promise<{ stores: nu
     );
   }
   const spots = await r.spotCheck(job);
+  assertSpotChecks(spots, r.sideTable);
+  return { stores: stores.length, spotChecks: spots.length };
+}
+
+/**
+ * Every spot check found its own row (or a duplicate of its vector) at distance 0: E_REEMBED
+ * naming the first that did not. The pre-swap check of `reembed` and `relayout` alike.
+ */
+export function assertSpotChecks(spots: readonly SpotCheck[], sideTable: string): void {
   for (const spot of spots) {
     // Distance 0 (float rounding aside): the row itself, or a duplicate of its vector. NaN fails.
     if (spot.foundId === null || spot.distance === null || !(spot.distance <= 1e-6)) {
       throw new MigrateError(
         'E_REEMBED',
-        `spot check failed for user ${spot.userId}: an exact search of ${r.sideTable} with row ${spot.id}'s own vector (collection ${spot.collection}) returned ${spot.foundId === null ? 'nothing' : `row ${spot.foundId} at distance ${spot.distance}`}, not that row at distance 0; the side table's vector of row ${spot.id} is wrong; nothing was swapped`,
+        `spot check failed for user ${spot.userId}: an exact search of ${sideTable} with row ${spot.id}'s own vector (collection ${spot.collection}) returned ${spot.foundId === null ? 'nothing' : `row ${spot.foundId} at distance ${spot.distance}`}, not that row at distance 0; the side table's vector of row ${spot.id} is wrong; nothing was swapped`,
       );
     }
   }
-  return { stores: stores.length, spotChecks: spots.length };
 }

@@ -107,7 +107,11 @@ export function formatType(column: Pick<DocumentColumn, 'type'>, embeddingType: 
  *   reembed_insert_staged.sql's target);
  * - reembed_select: that row with the embedded columns from staging and the rest from `m`;
  * - sync_set / sync_side / sync_main: the copied columns besides the join keys (id, text), which
- *   reembed_sync.sql brings onto the side rows when an application changed them.
+ *   reembed_sync.sql brings onto the side rows when an application changed them;
+ * - relayout_kept: every column a re-layout copies unchanged, as `m` (relayout_source.sql writes
+ *   the other three: the embedding, its PCA model and its fingerprint);
+ * - side_row / source_row: the whole row as `s` (side table) and `t` (relayout_source.sql's rows),
+ *   compared column by column by the relayout_*.sql files.
  */
 export interface ColumnSql {
   copy_columns: SqlFragment;
@@ -116,10 +120,16 @@ export interface ColumnSql {
   sync_set: SqlFragment;
   sync_side: SqlFragment;
   sync_main: SqlFragment;
+  relayout_kept: SqlFragment;
+  side_row: SqlFragment;
+  source_row: SqlFragment;
 }
 
 /** The join keys of a re-embed: a side row is the documents row of the same id and text. */
 const REEMBED_KEYS: ReadonlySet<string> = new Set<ColumnName>(['id', 'text']);
+
+/** What a re-layout writes anew (relayout_source.sql): the vector, its PCA model and the space it is in. */
+const RELAYOUT_REWRITTEN: ReadonlySet<string> = new Set<ColumnName>(['embedding', 'pca_model_id', 'embedding_fingerprint']);
 
 export function columnSql(columns: readonly DocumentColumn[] = DOCUMENT_COLUMNS): ColumnSql {
   const synced = columns.filter((c) => !c.embedded && !REEMBED_KEYS.has(c.name));
@@ -130,13 +140,16 @@ export function columnSql(columns: readonly DocumentColumn[] = DOCUMENT_COLUMNS)
     sync_set: list(synced.map((c) => `${quoteIdent(c.name)} = ${qualified('m', c.name)}`)),
     sync_side: list(synced.map((c) => qualified('s', c.name))),
     sync_main: list(synced.map((c) => qualified('m', c.name))),
+    relayout_kept: list(columns.filter((c) => !RELAYOUT_REWRITTEN.has(c.name)).map((c) => qualified('m', c.name))),
+    side_row: list(columns.map((c) => qualified('s', c.name))),
+    source_row: list(columns.map((c) => qualified('t', c.name))),
   };
 }
 
 /** Computed once: the definition is constant. */
 export const COLUMN_SQL: ColumnSql = columnSql();
 
-function qualified(alias: 'm' | 'st' | 's', name: string): string {
+function qualified(alias: 'm' | 'st' | 's' | 't', name: string): string {
   return `${alias}.${quoteIdent(name)}`;
 }
 

@@ -7,7 +7,7 @@
 import { MigrateError } from '../errors.js';
 import { encodeHeader, encodeTrailer } from './copyBinary.js';
 import type { DriverTransaction, SqlRunner } from './driver.js';
-import { pcaModelsTable, resolveTable, type ResolvedTable } from './identifiers.js';
+import { pcaModelsTable, resolveTable, type ResolvedTable, type SqlFragment } from './identifiers.js';
 import { recordFromRow, type PcaModelRow } from './pcaModelRows.js';
 import { relationExists } from './schema.js';
 import { sqlFile } from './sqlFiles.js';
@@ -34,6 +34,11 @@ function objectsOf(table: ResolvedTable): ProjectionObjects {
   const models = pcaModelsTable(table);
   const sibling = (name: string): ResolvedTable => resolveTable(models.schema === null ? name : `${models.schema}.${name}`);
   return { models, means: sibling(PCA_MEANS_TABLE), components: sibling(PCA_COMPONENTS_TABLE), fn: sibling(PROJECT_FUNCTION) };
+}
+
+/** `pgvm_project`, as the queries of `table`'s schema call it (relayout_source.sql). */
+export function projectFunctionSql(table: ResolvedTable): SqlFragment {
+  return objectsOf(table).fn.quoted;
 }
 
 /** Even pieces of at most MAX_PIECE_DIMENSIONS values: 3072 -> 2 x 1536 rather than 2000 + 1072. */

@@ -1,30 +1,15 @@
 /**
- * Re-embedding side by side (Sink.reembedding): the side table's rows, the job record, and the
- * swap that renames both tables in one transaction. Written over the Driver interface like the
- * rest of the sink, so pg and PGlite run the same SQL files.
+ * Re-embedding side by side (Sink.reembedding): the side table's rows, what is pending, the
+ * writes and the checks of a `reembed` job. The job record, the swap that renames both tables in
+ * one transaction, the swap-back and the abort are SideTableJobs' (shared with `relayout`).
+ * Written over the Driver interface like the rest of the sink, so pg and PGlite run the same SQL files.
  */
 import { MigrateError } from '../errors.js';
 import type { Guard } from './access.js';
 import type { Driver, DriverTransaction, SqlRunner } from './driver.js';
-import {
-  ledgerOf,
-  pcaModelsTable,
-  previousTable,
-  quoteIdent,
-  resolveTable,
-  retiredTable,
-  sideTable,
-  suffixedName,
-  suffixOf,
-  distanceOperatorSql,
-  type LedgerTables,
-  type ResolvedTable,
-  type SqlFragment,
-} from './identifiers.js';
-import { isoTime } from './ledgerRows.js';
-import { tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
-import { relationExists } from './schema.js';
+import { quoteIdent, distanceOperatorSql, type ResolvedTable, type SqlFragment } from './identifiers.js';
 import { COLUMN_SQL } from './columns.js';
+import { SideTableJobs } from './sideTableJobs.js';
 import { sqlFile } from './sqlFiles.js';
 import type {
   DocumentRow,
@@ -43,62 +28,19 @@ import { storeLabel } from '../storeLabel.js';
 
 const STAGING = quoteIdent('pgvector_migrate_reembed_staging');
 
-interface JobRow extends Record<string, unknown> {
-  id: string;
-  table_name: string;
-  side_table: string;
-  model: string;
-  fingerprint: string;
-  dimensions: number;
-  vector_type: string;
-  distance: string;
-  pca_model_id: string | null;
-  options: Record<string, unknown> | null;
-  started_at: unknown;
-  status: string;
-  previous_table: string | null;
-  swapped_at: unknown;
-  finished_at: unknown;
-}
-
-function jobFromRow(row: JobRow): ReembedJob {
-  return {
-    id: row.id,
-    table: row.table_name,
-    sideTable: row.side_table,
-    model: row.model,
-    serializedSpace: row.fingerprint,
-    dimensions: Number(row.dimensions),
-    vectorType: row.vector_type === 'halfvec' ? 'halfvec' : 'vector',
-    distance: row.distance === 'l2' ? 'l2' : 'cosine',
-    pcaModelId: row.pca_model_id,
-    options: row.options ?? {},
-    startedAt: isoTime(row.started_at) ?? '',
-    status: row.status === 'swapped' ? 'swapped' : row.status === 'aborted' ? 'aborted' : 'running',
-    previousTable: row.previous_table,
-    swappedAt: isoTime(row.swapped_at),
-    finishedAt: isoTime(row.finished_at),
-  };
-}
-
-/** A name in `table`'s schema. */
-function sibling(table: ResolvedTable, name: string): ResolvedTable {
-  return resolveTable(table.schema === null ? name : `${table.schema}.${name}`);
-}
-
 export class SqlReembedding implements Reembedding {
   readonly #db: Driver;
   readonly #guard: Guard;
   readonly #table: ResolvedTable;
   readonly #side: ResolvedTable;
-  readonly #ledger: LedgerTables;
+  readonly #jobs: SideTableJobs;
 
   constructor(db: Driver, guard: Guard, table: ResolvedTable) {
     this.#db = db;
     this.#guard = guard;
+    this.#jobs = new SideTableJobs(db, guard, table);
     this.#table = table;
-    this.#side = sideTable(table);
-    this.#ledger = ledgerOf(table);
+    this.#side = this.#jobs.side;
   }
 
   get sideTable(): string {
@@ -106,42 +48,15 @@ export class SqlReembedding implements Reembedding {
   }
 
   current(): Promise<ReembedJob | null> {
-    return this.#job(this.#db, 'running');
+    return this.#jobs.job(this.#db, 'running');
   }
 
   lastSwapped(): Promise<ReembedJob | null> {
-    return this.#job(this.#db, 'swapped');
+    return this.#jobs.job(this.#db, 'swapped');
   }
 
-  async start(job: NewReembedJob): Promise<ReembedJob> {
-    this.#assertWritable('start a re-embedding');
-    return this.#guard('E_REEMBED', `starting the re-embedding of ${this.#table.display}`, async () => {
-      if (!(await relationExists(this.#db, this.#side))) {
-        throw new MigrateError('E_SCHEMA', `the side table ${this.#side.display} does not exist; create it first (ensureSchema with its spec)`);
-      }
-      return this.#db.transaction(async (tx) => {
-        await tx.query(sqlFile('queries/lock.sql'), [`pgvector-migrate reembed ${this.#table.regclassText}`]);
-        const running = await this.#job(tx, 'running');
-        if (running !== null) {
-          throw new MigrateError('E_REEMBED', `${this.#table.display} already has an unfinished re-embedding (job ${running.id}, model ${running.model}); resume it or abort it first`);
-        }
-        const { rows } = await tx.query<JobRow>(sqlFile('queries/reembed_job_insert.sql', this.#ledger.sql), [
-          job.id,
-          this.#table.name,
-          this.#side.name,
-          job.model,
-          job.serializedSpace,
-          job.dimensions,
-          job.vectorType,
-          job.distance,
-          job.pcaModelId,
-          JSON.stringify(job.options),
-        ]);
-        const row = rows[0];
-        if (row === undefined) throw new MigrateError('E_INTERNAL', 'reembed_job_insert.sql returned no row');
-        return jobFromRow(row);
-      });
-    });
+  start(job: NewReembedJob): Promise<ReembedJob> {
+    return this.#jobs.start(job, 're-embedding');
   }
 
   async pending(job: ReembedJob, options: { users?: readonly string[] | null; afterId?: string | null; limit: number }): Promise<ReembedPendingRow[]> {
@@ -194,94 +109,37 @@ export class SqlReembedding implements Reembedding {
   }
 
   async swap(job: ReembedJob, catchUp: (rows: ReembedPendingRow[]) => Promise<Float32Array[]>, options: LockOptions = {}): Promise<SwapResult> {
-    this.#assertWritable('swap tables');
-    const retired = retiredTable(this.#table, new Date());
-    return this.#guard('E_REEMBED', `swapping ${this.#side.display} in for ${this.#table.display}`, () =>
-      this.#db.transaction(async (tx) => {
-        // Loads of the table (which take its lock in shared mode) finish first; new ones wait.
-        await takeLocks(tx, [tableRewriteLock(this.#table, await tableIdentity(tx, this.#table))], options);
-        await this.#lockTables(tx, [this.#table, this.#side, previousTable(this.#table), previousTable(this.#side)]);
-        const running = await this.#job(tx, 'running');
-        if (running?.id !== job.id) throw new MigrateError('E_REEMBED', `job ${job.id} of ${this.#table.display} is no longer running (aborted or swapped by another process)`);
-
-        // Nothing can write to the table any more: whatever is still pending is the last of it.
-        let caughtUp = 0;
-        for (;;) {
-          const rows = await this.#pending(tx, job, null, null, 256);
-          if (rows.length === 0) break;
-          const embeddings = await catchUp(rows);
-          if (embeddings.length !== rows.length) throw new MigrateError('E_INTERNAL', `catch-up returned ${embeddings.length} vectors for ${rows.length} rows`);
-          const written = await this.#write(tx, job, rows.map((r, i) => ({ id: r.id, text: r.text, embedding: embeddings[i] as Float32Array })));
-          if (written !== rows.length) throw new MigrateError('E_REEMBED', `caught up ${written} of ${rows.length} rows under the swap's lock; nothing was swapped`);
-          caughtUp += written;
-        }
-        const pruned = (await tx.query(sqlFile('queries/reembed_prune.sql', this.#pair()))).rowCount;
-        const synced = (await tx.query(sqlFile('queries/reembed_sync.sql', { ...this.#pair(), sync_set: COLUMN_SQL.sync_set, sync_side: COLUMN_SQL.sync_side, sync_main: COLUMN_SQL.sync_main }))).rowCount;
-        const differences = (await this.#compare(tx, job)).filter((s) => s.tableRows !== s.sideRows || s.staleRows > 0);
-        if (differences.length > 0) {
-          const first = differences[0] as ReembedStoreCount;
-          throw new MigrateError(
-            'E_REEMBED',
-            `${differences.length} store(s) differ between ${this.#table.display} and ${this.#side.display} (e.g. ${storeLabel(first)}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); nothing was swapped`,
-          );
-        }
-
-        await this.#renameFamily(tx, this.#table, retired);
-        await this.#renameFamily(tx, this.#side, this.#table);
-        await this.#moveRecords(tx, this.#table.name, retired.name);
-        await this.#moveRecords(tx, this.#side.name, this.#table.name);
-        await tx.query(sqlFile('queries/reembed_job_status.sql', this.#ledger.sql), [job.id, 'swapped', retired.name]);
-        return { previousTable: retired.display, caughtUp, pruned, synced };
-      }),
-    );
+    return this.#jobs.swap(job, options, async (tx) => {
+      let caughtUp = 0;
+      for (;;) {
+        const rows = await this.#pending(tx, job, null, null, 256);
+        if (rows.length === 0) break;
+        const embeddings = await catchUp(rows);
+        if (embeddings.length !== rows.length) throw new MigrateError('E_INTERNAL', `catch-up returned ${embeddings.length} vectors for ${rows.length} rows`);
+        const written = await this.#write(tx, job, rows.map((r, i) => ({ id: r.id, text: r.text, embedding: embeddings[i] as Float32Array })));
+        if (written !== rows.length) throw new MigrateError('E_REEMBED', `caught up ${written} of ${rows.length} rows under the swap's lock; nothing was swapped`);
+        caughtUp += written;
+      }
+      const pruned = (await tx.query(sqlFile('queries/reembed_prune.sql', this.#pair()))).rowCount;
+      const synced = (await tx.query(sqlFile('queries/reembed_sync.sql', { ...this.#pair(), sync_set: COLUMN_SQL.sync_set, sync_side: COLUMN_SQL.sync_side, sync_main: COLUMN_SQL.sync_main }))).rowCount;
+      const differences = (await this.#compare(tx, job)).filter((s) => s.tableRows !== s.sideRows || s.staleRows > 0);
+      if (differences.length > 0) {
+        const first = differences[0] as ReembedStoreCount;
+        throw new MigrateError(
+          'E_REEMBED',
+          `${differences.length} store(s) differ between ${this.#table.display} and ${this.#side.display} (e.g. ${storeLabel(first)}: ${first.tableRows} rows vs ${first.sideRows}, ${first.staleRows} stale); nothing was swapped`,
+        );
+      }
+      return { caughtUp, pruned, synced };
+    });
   }
 
-  async abort(job: ReembedJob): Promise<void> {
-    this.#assertWritable('abort a re-embedding');
-    await this.#guard('E_REEMBED', `aborting the re-embedding of ${this.#table.display}`, () =>
-      this.#db.transaction(async (tx) => {
-        await tx.query(sqlFile('queries/lock.sql'), [`pgvector-migrate reembed ${this.#table.regclassText}`]);
-        const running = await this.#job(tx, 'running');
-        if (running?.id !== job.id) throw new MigrateError('E_REEMBED', `job ${job.id} of ${this.#table.display} is not running; nothing to abort`);
-        if (job.sideTable !== this.#side.name) throw new MigrateError('E_INTERNAL', `job ${job.id} names side table ${job.sideTable}, expected ${this.#side.name}`);
-        await tx.exec(sqlFile('queries/drop_table.sql', { table: previousTable(this.#side).quoted }));
-        await tx.exec(sqlFile('queries/drop_table.sql', { table: this.#side.quoted }));
-        const models = pcaModelsTable(this.#table);
-        if (await relationExists(tx, models)) await tx.query(sqlFile('queries/pca_models_delete.sql', { pca_models: models.quoted }), [this.#side.name]);
-        await tx.query(sqlFile('queries/reembed_job_status.sql', this.#ledger.sql), [job.id, 'aborted', null]);
-      }),
-    );
+  abort(job: ReembedJob): Promise<void> {
+    return this.#jobs.abort(job);
   }
 
-  async swapBack(options: LockOptions = {}): Promise<{ restored: string; sideTable: string; job: ReembedJob }> {
-    this.#assertWritable('swap tables back');
-    return this.#guard('E_REEMBED', `swapping ${this.#table.display} back`, () =>
-      this.#db.transaction(async (tx) => {
-        await tx.query(sqlFile('queries/lock.sql'), [`pgvector-migrate reembed ${this.#table.regclassText}`]);
-        const job = await this.#job(tx, 'swapped');
-        if (job === null || job.previousTable === null) throw new MigrateError('E_REEMBED', `${this.#table.display} has no swapped re-embedding to undo`);
-        const running = await this.#job(tx, 'running');
-        if (running !== null || (await relationExists(tx, this.#side))) {
-          throw new MigrateError('E_REEMBED', `${this.#side.display} exists (re-embedding job ${running?.id ?? 'unknown'}); abort it first (reembed --abort), then swap back`);
-        }
-        const retired = sibling(this.#table, job.previousTable);
-        if (!(await relationExists(tx, retired))) throw new MigrateError('E_REEMBED', `the retired table ${retired.display} no longer exists; nothing to swap back to`);
-        await takeLocks(tx, [tableRewriteLock(this.#table, await tableIdentity(tx, this.#table))], options);
-        await this.#lockTables(tx, [this.#table, retired, previousTable(this.#table), previousTable(retired)]);
-        await this.#renameFamily(tx, this.#table, this.#side);
-        await this.#renameFamily(tx, retired, this.#table);
-        await this.#moveRecords(tx, this.#table.name, this.#side.name);
-        await this.#moveRecords(tx, retired.name, this.#table.name);
-        await tx.query(sqlFile('queries/reembed_job_status.sql', this.#ledger.sql), [job.id, 'running', null]);
-        return { restored: retired.display, sideTable: this.#side.display, job: { ...job, status: 'running', previousTable: null, swappedAt: null, finishedAt: null } };
-      }),
-    );
-  }
-
-  async #job(db: SqlRunner, status: 'running' | 'swapped'): Promise<ReembedJob | null> {
-    if (!(await relationExists(db, this.#ledger.reembeds))) return null;
-    const { rows } = await db.query<JobRow>(sqlFile('queries/reembed_job_get.sql', this.#ledger.sql), [this.#table.name, status]);
-    return rows[0] === undefined ? null : jobFromRow(rows[0]);
+  swapBack(options: LockOptions = {}): Promise<{ restored: string; sideTable: string; job: ReembedJob }> {
+    return this.#jobs.swapBack(options);
   }
 
   async #pending(db: SqlRunner, job: ReembedJob, users: readonly string[] | null, afterId: string | null, limit: number): Promise<ReembedPendingRow[]> {
@@ -336,49 +194,12 @@ export class SqlReembedding implements Reembedding {
     }));
   }
 
-  async #lockTables(tx: SqlRunner, tables: readonly ResolvedTable[]): Promise<void> {
-    const present: ResolvedTable[] = [];
-    for (const t of tables) if (await relationExists(tx, t)) present.push(t);
-    await tx.exec(sqlFile('queries/reembed_lock.sql', { tables: present.map((t) => t.quoted).join(', ') as SqlFragment }));
-  }
-
-  /**
-   * Renames `from` to `to` with everything named after it: its indexes and partitions (whose
-   * names schema.ts derives from the table's, so a later ensureSchema finds them under the new
-   * name and does not build duplicates) and its `_previous` table with that one's indexes.
-   */
-  async #renameFamily(tx: SqlRunner, from: ResolvedTable, to: ResolvedTable): Promise<void> {
-    for (const [a, b] of [
-      [from, to],
-      [previousTable(from), previousTable(to)],
-    ] as const) {
-      if (!(await relationExists(tx, a))) continue;
-      if (await relationExists(tx, b)) throw new MigrateError('E_REEMBED', `cannot rename ${a.display} to ${b.display}: that name is taken`);
-      const { rows } = await tx.query<{ name: string; kind: string }>(sqlFile('queries/attached_relations.sql'), [a.regclassText]);
-      await tx.exec(sqlFile('queries/rename_relation.sql', { kind: 'TABLE' as SqlFragment, relation: a.quoted, new_name: quoteIdent(b.name) }));
-      for (const { name, kind } of rows) {
-        const suffix = suffixOf(a.name, name);
-        if (suffix === null) continue;
-        const renamed = suffixedName(b.name, suffix);
-        const relKind = (kind === 'i' || kind === 'I' ? 'INDEX' : 'TABLE') as SqlFragment;
-        await tx.exec(sqlFile('queries/rename_relation.sql', { kind: relKind, relation: sibling(a, name).quoted, new_name: quoteIdent(renamed) }));
-      }
-    }
-  }
-
-  /** PCA models and rollback records keyed by table name follow their rows to the new name. */
-  async #moveRecords(tx: SqlRunner, fromName: string, toName: string): Promise<void> {
-    const models = pcaModelsTable(this.#table);
-    if (await relationExists(tx, models)) await tx.query(sqlFile('queries/pca_models_rename.sql', { pca_models: models.quoted }), [fromName, toName]);
-    if (await relationExists(tx, this.#ledger.replacements)) await tx.query(sqlFile('queries/replacements_rename.sql', this.#ledger.sql), [fromName, toName]);
-  }
-
   #pair(): Record<string, SqlFragment> {
     return { table: this.#table.quoted, side: this.#side.quoted };
   }
 
   #assertWritable(action: string): void {
-    if (this.#db.readOnly) throw new MigrateError('E_USAGE', `the database at ${this.#db.location} was opened read-only (dry run); cannot ${action}`);
+    this.#jobs.assertWritable(action);
   }
 }
 

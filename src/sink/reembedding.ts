@@ -141,3 +141,10 @@ export interface Reembedding {
    */
   swapBack(options?: LockOptions): Promise<{ restored: string; sideTable: string; job: ReembedJob }>;
 }
+
+/** A job's `options.kind`: what `relayout` records; a re-embedding's options have none. */
+export const RELAYOUT_KIND = 'relayout';
+
+export function isRelayoutJob(job: ReembedJob): boolean {
+  return job.options['kind'] === RELAYOUT_KIND;
+}

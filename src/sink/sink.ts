@@ -11,6 +11,8 @@ import { tableIdentity, tableRewriteLock, takeLocks } from './locks.js';
 import { insertModel, pcaModelRepository, type PcaModelRepository } from './pcaModelRepository.js';
 import { readRepository, type ReadRepository } from './readRepository.js';
 import { SqlReembedding } from './reembedRepository.js';
+import { SqlRelayout } from './relayoutRepository.js';
+import type { Relayout } from './relayout.js';
 import { rollbackRepository, type RollbackRepository } from './rollbackRepository.js';
 import { assertCompatible, assertLoadable, readTableShape } from './schema.js';
 import { schemaRepository, type SchemaRepository } from './schemaRepository.js';
@@ -36,6 +38,8 @@ export interface Sink {
   readonly reads: ReadRepository;
   /** Re-embedding of one documents table into its side table, and the swap (see Reembedding). */
   reembedding(table: TableRef): Reembedding;
+  /** Re-layout (partitions, vector type, dimension) of one documents table through the same side table and swap (see Relayout). */
+  relayout(table: TableRef): Relayout;
   /**
    * Runs `fn` in ONE transaction holding `target`'s table exclusively (other loads of it wait):
    * all of the session's loads and saved models commit when `fn` resolves, none when anything
@@ -59,6 +63,7 @@ export function createSink(db: Driver): Sink {
     pcaModels: pcaModelRepository(access),
     reads: readRepository(access),
     reembedding: (table) => new SqlReembedding(db, guard, checkTable(table).table),
+    relayout: (table) => new SqlRelayout(db, guard, checkTable(table).table),
     async transaction(target, fn, options = {}) {
       const t = checkTarget(target);
       access.writable('rewrite a table');

@@ -318,3 +318,5 @@ export interface TableDiagnosis {
 export type { Sink, SinkSession } from './sink.js';
 export type { StoreWriter } from './storeWriter.js';
 export type { NewReembedJob, ReembedJob, ReembedPendingRow, ReembedStoreCount, ReembedVector, Reembedding, SpotCheck, SwapResult } from './reembedding.js';
+export { isRelayoutJob, RELAYOUT_KIND } from './reembedding.js';
+export type { Relayout, RelayoutProbe, RelayoutSwapResult, RelayoutTableStats, RelayoutTransform } from './relayout.js';

@@ -62,6 +62,20 @@ export function truncatedSpace(space: EmbeddingSpace, dimensions: number): Embed
   return { ...space, dimensions, reduction: { kind: 'truncate' } };
 }
 
+/**
+ * The fingerprint of a stored vector after a re-layout (`relayout`) into `vectorType(dimensions)`:
+ * the same space in the new column type, projected by the PCA model `pcaModelId` when given, else
+ * truncated when the dimension shrinks. Null for a fingerprint that is not canonical
+ * (`parseSpace`): what it describes cannot be rewritten.
+ */
+export function relaidFingerprint(stored: string, layout: { vectorType: EmbeddingSpace['vectorType']; dimensions: number; pcaModelId?: string }): string | null {
+  const space = parseSpace(stored);
+  if (space === null) return null;
+  const retyped: EmbeddingSpace = { ...space, vectorType: layout.vectorType };
+  if (layout.pcaModelId !== undefined) return serializeSpace(projectedSpace(retyped, { id: layout.pcaModelId, targetDimensions: layout.dimensions }));
+  return serializeSpace(layout.dimensions === space.dimensions ? retyped : truncatedSpace(retyped, layout.dimensions));
+}
+
 /** The label rows carry in `embedding_model`: the model id, or keep mode's label. */
 export function spaceLabel(space: EmbeddingSpace): string {
   return space.origin.model;
