@@ -302,6 +302,18 @@ describe('relayout: vector type, truncation and PCA, values as pgvector stores t
         expect(JSON.parse(row.nf ?? 'null')).toEqual({ ...(JSON.parse(row.of ?? 'null') as object), vectorType: 'halfvec' });
       }
     });
+    // The re-typed table keeps taking loads: a migrate says which flag makes its column, and with
+    // it reloads the stores into halfvec reusing the stored vectors (no row re-embedded, none mixed).
+    const migrateArgs = ['migrate', ROOT, ...targetArgs(PG), '--table', halfTable, '--model', TINY_MODEL, '--no-backup', '--json'];
+    const refused = await runCli(migrateArgs, { env: { ENCRYPTION_MASTER_KEY: MASTER_KEY } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/E_DIM_MISMATCH: table \S+ holds halfvec\(32\) but this run produces vector\(32\).*pass --reduce halfvec/);
+    const again = await runCli([...migrateArgs, '--reduce', 'halfvec'], { env: { ENCRYPTION_MASTER_KEY: MASTER_KEY } });
+    expect(again.code, again.stderr).toBe(1); // the shared data's failing stores
+    const totals = (again.lines.find((l) => l['type'] === 'run-done')?.['report'] as { totals: { rowsLoaded: number; rowsReused: number } }).totals;
+    expect(totals).toMatchObject({ rowsLoaded: STORE_ROWS, rowsReused: STORE_ROWS });
+    const types = await withDb(PG, (q) => q<{ type: string; fingerprints: number; n: number }>(`SELECT pg_typeof(embedding)::text AS type, count(DISTINCT embedding_fingerprint)::int AS fingerprints, count(*)::int AS n FROM "${halfTable}" GROUP BY 1`));
+    expect(types).toEqual([{ type: 'halfvec', fingerprints: 1, n: STORE_ROWS }]);
   }, 300_000);
 
   it('--dimensions 16 --reduce truncate: the first 16 numbers re-normalized, the fingerprint of the truncated space', async () => {

@@ -65,6 +65,14 @@ describe('planReduction', () => {
     expect(() => checkTableMatches(p, 't', { exists: true, dimensions: 3072, vectorType: 'vector' })).toThrow(/halfvec\(3072\)/);
     expect(() => checkTableMatches(p, 't', { exists: true, dimensions: 2000, vectorType: 'halfvec' })).toThrow(expect.objectContaining({ code: 'E_DIM_MISMATCH' }));
   });
+
+  it('names the flags that produce the table\'s column: a table relayout re-typed or shortened', () => {
+    const plain = plan({ sourceDimensions: 384 });
+    expect(() => checkTableMatches(plain, 't', { exists: true, dimensions: 384, vectorType: 'halfvec' })).toThrow(/holds halfvec\(384\) .*pass --reduce halfvec/);
+    expect(() => checkTableMatches(plain, 't', { exists: true, dimensions: 128, vectorType: 'vector' })).toThrow(/--reduce truncate --dimensions 128 or --reduce pca --dimensions 128/);
+    // Longer than the vectors: no reduction makes them, only another table.
+    expect(() => checkTableMatches(plain, 't', { exists: true, dimensions: 768, vectorType: 'vector' })).toThrow(/use another --table or the settings/);
+  });
 });
 
 describe('Reservoir', () => {

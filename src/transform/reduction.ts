@@ -135,7 +135,21 @@ export function checkTableMatches(plan: ReductionPlan, table: string, existing: 
   if ((existing.vectorType ?? 'vector') !== plan.vectorType || existing.dimensions !== plan.dimensions) {
     throw new MigrateError(
       'E_DIM_MISMATCH',
-      `table ${table} holds ${existing.vectorType ?? 'vector'}(${existing.dimensions}) but this run produces ${plan.vectorType}(${plan.dimensions}) (${plan.method === 'none' ? 'no reduction' : plan.method}); use another --table or the settings the table was built with`,
+      `table ${table} holds ${existing.vectorType ?? 'vector'}(${existing.dimensions}) but this run produces ${plan.vectorType}(${plan.dimensions}) (${plan.method === 'none' ? 'no reduction' : plan.method}); ${matchingFlags(plan, existing)}`,
     );
   }
+}
+
+/**
+ * What to pass so the run produces the table's column (a table `relayout` re-typed or shortened
+ * keeps taking loads this way), or, when no reduction can, another table.
+ */
+function matchingFlags(plan: ReductionPlan, existing: { dimensions: number | null; vectorType: VectorType | null }): string {
+  const type = existing.vectorType ?? 'vector';
+  const dims = existing.dimensions;
+  if (dims === plan.sourceDimensions && type === 'halfvec') return 'pass --reduce halfvec to load it (as the table was built or re-laid out), or use another --table';
+  if (dims !== null && dims < plan.sourceDimensions && type === 'vector') {
+    return `pass --reduce truncate --dimensions ${dims} or --reduce pca --dimensions ${dims}, whichever the table was built or re-laid out with (its rows' embedding_fingerprint says), or use another --table`;
+  }
+  return 'use another --table or the settings the table was built with';
 }
