@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { buildMigrateConfig, buildQueryConfig, buildReembedConfig, buildWorkerConfig, DEFAULTS, DTYPES, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type EnqueueFlags, type MigrateFlags, queuePolicy, type QueryFlags, type ReembedFlags } from '../config.js';
+import { buildMigrateConfig, buildQueryConfig, buildWorkerConfig, DEFAULTS, DTYPES, type WorkerFlags, databaseConfig, type DatabaseConfig, type Environment, type EnqueueFlags, type MigrateFlags, queuePolicy, type QueryFlags } from '../config.js';
 import { isMigrateError, MigrateError } from '../errors.js';
 import { exitCodeOf, type RunReport } from '../run/report.js';
 import { migrate } from '../run/migrate.js';
@@ -15,16 +15,13 @@ import { runSetupSearch } from '../run/setupSearch.js';
 import { runStatus, sourceFromLedger, statusNotes } from '../run/status.js';
 import { TARGET_DATABASE } from '../run/ledgerOptions.js';
 import { runVerify } from '../run/verify.js';
-import { abortReembed, reembed, swapBackReembed, type ReembedEvent } from '../run/reembed.js';
-import { abortRelayout, planRelayout, relayout, swapBackRelayout, type RelayoutEvent } from '../run/relayout.js';
-import { buildRelayoutConfig, DEFAULT_RELAYOUT_PAGE_ROWS, type RelayoutFlags } from '../config.js';
-import { enqueueReembed, finishReembed } from '../run/reembedQueue.js';
 import { enqueueMigration } from '../run/migrateQueue.js';
 import { work } from '../run/worker.js';
 import { queueBar, queueStatus, UNREADABLE_QUEUE_NOTE, watchQueue } from '../run/queueStatus.js';
 import { DEFAULT_QUEUE_POLICY } from '../queue/engine.js';
 import type { WorkerEvent } from '../queue/worker.js';
-import { jsonLinesRenderer, progressRenderer, reembedProgressRenderer, reembedSummary, relayoutPlanText, relayoutProgressRenderer, relayoutSummary, summaryTable, type Output } from './render.js';
+import { jsonLinesRenderer, progressRenderer, summaryTable, type Output } from './render.js';
+import { addSideTableCommands } from './sideTableCommands.js';
 import { interruptedMessage, signalExitCode, withInterrupts, type ProcessSignals } from './interrupt.js';
 import { storeLabel } from '../storeLabel.js';
 
@@ -40,7 +37,7 @@ export interface CliIo {
   signals?: ProcessSignals;
 }
 
-/** Failures of `reembed` that running it again continues from (exit 1, not 2). */
+/** Failures of `reembed` and `relayout` that running the same command again continues from (exit 1, not 2). */
 const RESUMABLE: ReadonlySet<string> = new Set(['E_REEMBED', 'E_EMBED', 'E_LOAD', 'E_LOCKED']);
 
 async function writeReport(file: string, report: RunReport | object): Promise<void> {
@@ -299,120 +296,15 @@ export async function runCli(io: CliIo): Promise<number> {
       else io.stdout.write(`${scope}: ${result.setting} ${result.changed ? 'set for new connections' : 'was already set'} (pgvector ${result.pgvectorVersion})\n`);
     });
 
-  commonOptions(program.command('reembed').description("recompute every vector of the table with a new model in a side table, check it, and swap it in atomically"))
-    .option('--users <ids>', "only these users' rows this time (the swap waits until every row is done)")
-    .option('--batch-size <n>', 'texts embedded per batch (also rows per committed write)', String(DEFAULTS.batchSize))
-    .option('--reduce <method>', 'vectors over 2000 dims: auto (halfvec when possible, else PCA), pca, truncate (first --dimensions numbers, re-normalized), halfvec, none (refuse)', 'auto')
-    .option('--dimensions <n>', 'reduce to n dimensions with PCA fitted on the table\'s texts')
-    .option('--pca-sample <n>', "texts of the table embedded to fit PCA", String(DEFAULTS.pcaSample))
-    .option('--no-swap', 'fill, index and verify the side table, but leave the swap to a later run')
-    .option('--no-wait', 'fail with E_LOCKED instead of waiting for loads of the table to finish before the swap')
-    .option('--abort', 'drop the unfinished side table and its job (the table is untouched)')
-    .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
-    .option('--report <file>', 'write the report as JSON')
-    .option('--enqueue', 'make the side table and the job once, then queue one job per page of rows for `worker` processes (PostgreSQL only)')
-    .option('--swap', 'finish a queued re-embedding here: embed what is left, index, verify and swap')
-    .option('--page-rows <n>', 'with --enqueue: rows per page job (default: one sort window, 64 batches)')
-    .option('--job-timeout <seconds>', `with --enqueue: a job whose worker went silent this long is given to another worker (default ${DEFAULT_QUEUE_POLICY.expireSeconds})`)
-    .option('--attempts <n>', 'with --enqueue: attempts of a job before it ends failed', '3')
-    .action(async (given: ReembedFlags & { json?: boolean }, cmd: Command) => {
-      // --swap and --no-swap share one value whose default is true: only a given flag counts.
-      const flags = cmd.getOptionValueSource('swap') === 'default' ? { ...given, swap: undefined } : given;
-      const built = buildReembedConfig(flags, io.env, io.cwd);
-      const config = { ...built, database: announcing(built.database) };
-      const json = jsonOut(flags);
-      if (config.action === 'abort') {
-        const result = await abortReembed(config);
-        io.stdout.write(json ? `${JSON.stringify({ aborted: result })}\n` : `aborted job ${result.jobId}: ${result.sideTable} removed; ${result.table} untouched\n`);
-        return;
-      }
-      if (config.action === 'swap-back') {
-        const result = await swapBackReembed(config);
-        io.stdout.write(json ? `${JSON.stringify({ swappedBack: result })}\n` : `${result.table} is the table of before the swap again (was ${result.restored}); the new one is ${result.sideTable} (reembed --abort removes it)\n`);
-        return;
-      }
-      if (config.action === 'enqueue') {
-        const result = await enqueueReembed(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
-        io.stdout.write(
-          json
-            ? `${JSON.stringify({ enqueued: result })}\n`
-            : `job ${result.jobId}: ${result.rows} rows of ${result.table} in ${result.pages} page jobs${result.swapEnqueued ? ' (none pending: swap queued)' : ''}; run \`pgvector-migrate worker\` on each machine\n`,
-        );
-        return;
-      }
-      try {
-        const run = config.action === 'swap' ? finishReembed : reembed;
-        const report = await run(config, json ? jsonLinesRenderer<ReembedEvent>(io.stdout) : reembedProgressRenderer(io.stderr));
-        if (config.reportPath !== null) await writeReport(config.reportPath, report);
-        if (!json) io.stdout.write(reembedSummary(report));
-      } catch (err) {
-        // The job stopped part-way (a check before the swap, a batch, a lock): running the same
-        // command again resumes it. That is exit 1; configuration and connection problems stay 2.
-        if (!isMigrateError(err) || !RESUMABLE.has(err.code)) throw err;
-        io.stderr.write(`error ${err.code}: ${err.message}\n`);
-        exitCode = 1;
-      }
-    });
-
-  program
-    .command('relayout')
-    .description('re-partition or re-type the live table (no re-embedding) in a side table, check it, and swap it in atomically')
-    .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else an embedded PGlite database)')
-    .option('--pglite-dir <dir>', 'directory of the embedded PGlite database', DEFAULTS.pgliteDir)
-    .option('--table <name>', 'the table to re-lay out', DEFAULTS.table)
-    .option('--partitions <n>', 'hash-partition the new table on user_id into n partitions (2-256)')
-    .option('--no-partitions', 'make the new table a plain (unpartitioned) table')
-    .option('--vector-type <type>', 'embedding column type of the new table: halfvec or vector')
-    .option('--dimensions <n>', 'shorten the vectors to their first n numbers (re-normalized)')
-    .option('--reduce <method>', 'how --dimensions shortens: truncate (default; first n numbers, re-normalized) or pca (fitted on the stored vectors, projected in SQL)')
-    .option('--pca-sample <n>', 'stored vectors the PCA model is fitted on', String(DEFAULTS.pcaSample))
-    .option('--page-rows <n>', 'rows copied per transaction', String(DEFAULT_RELAYOUT_PAGE_ROWS))
-    .option('--dry-run', 'print the plan, the space it needs and a measured duration estimate; write nothing')
-    .option('--no-swap', 'copy, index and check the side table, but leave the swap to a later run')
-    .option('--swap', 'finish the running re-layout (started with --no-swap or interrupted) and swap it in')
-    .option('--no-wait', 'fail with E_LOCKED instead of waiting for loads of the table to finish before the swap')
-    .option('--abort', 'drop the unfinished side table and its job (the table is untouched)')
-    .option('--swap-back', 'undo the latest swap: the retired table takes the name back, the new one becomes the side table')
-    .option('--report <file>', 'write the report as JSON')
-    .option('--wait', 'when another process holds the PGlite directory, wait for it instead of failing with E_LOCKED')
-    .option('--json', 'print JSON lines instead of a progress bar and summary')
-    .action(async (given: RelayoutFlags & { json?: boolean }, cmd: Command) => {
-      // --swap and --no-swap share one value whose default is true: only a given flag counts;
-      // likewise --partitions / --no-partitions.
-      const flags: RelayoutFlags & { json?: boolean } = {
-        ...given,
-        ...(cmd.getOptionValueSource('swap') === 'default' ? { swap: undefined } : {}),
-        ...(cmd.getOptionValueSource('partitions') === 'default' ? { partitions: undefined } : {}),
-      };
-      const built = buildRelayoutConfig(flags, io.env, io.cwd);
-      const config = { ...built, database: announcing(built.database) };
-      const json = jsonOut(flags);
-      if (config.action === 'abort') {
-        const result = await abortRelayout(config);
-        io.stdout.write(json ? `${JSON.stringify({ aborted: result })}\n` : `aborted job ${result.jobId}: ${result.sideTable} removed; ${result.table} untouched\n`);
-        return;
-      }
-      if (config.action === 'swap-back') {
-        const result = await swapBackRelayout(config);
-        io.stdout.write(json ? `${JSON.stringify({ swappedBack: result })}\n` : `${result.table} has its layout of before the swap again (was ${result.restored}); the new one is ${result.sideTable} (relayout --abort removes it)\n`);
-        return;
-      }
-      if (config.action === 'dry-run') {
-        const plan = await planRelayout(config);
-        io.stdout.write(json ? `${JSON.stringify({ type: 'relayout-plan', plan })}\n` : relayoutPlanText(plan));
-        return;
-      }
-      try {
-        const report = await relayout(config, json ? jsonLinesRenderer<RelayoutEvent>(io.stdout) : relayoutProgressRenderer(io.stderr));
-        if (config.reportPath !== null) await writeReport(config.reportPath, report);
-        if (!json) io.stdout.write(relayoutSummary(report));
-      } catch (err) {
-        // Stopped part-way (a page, the swap's check, a lock): the same command resumes it.
-        if (!isMigrateError(err) || !RESUMABLE.has(err.code)) throw err;
-        io.stderr.write(`error ${err.code}: ${err.message}\n`);
-        exitCode = 1;
-      }
-    });
+  // reembed and relayout: a job stopped part-way (a check before the swap, a batch, a lock) is
+  // resumed by running the same command again. That is exit 1; configuration and connection
+  // problems stay 2.
+  const resumable = (err: unknown): void => {
+    if (!isMigrateError(err) || !RESUMABLE.has(err.code)) throw err;
+    io.stderr.write(`error ${err.code}: ${err.message}\n`);
+    exitCode = 1;
+  };
+  addSideTableCommands(program, { io, announcing, jsonOut, commonOptions, writeReport, resumable });
 
   program
     .command('worker')
