@@ -2,8 +2,9 @@
  * `migrate <root> --enqueue` and its store jobs. What must happen once is done here (discover,
  * validate, the table, the PCA fit or reuse, the ledger run); then one pg-boss job per store is
  * enqueued. A job carries what names the work (the root or the source table, the store, the run,
- * the settings), never a key or a database URL: each worker plans that one store again from its own configuration
- * and runs executeStore, today's per-store transaction, so a retried job never duplicates a row.
+ * the settings), never a key or a database URL: each worker plans that one store again from its
+ * own configuration (queuedTableSource.ts: a table through its own connection) and runs
+ * executeStore, today's per-store transaction, so a retried job never duplicates a row.
  * The job that finds no other store job left enqueues the run's finish job (fixed id: once),
  * which builds the deferred index and closes the ledger run.
  */
@@ -184,7 +185,8 @@ function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
     rls: data.rls,
     ownerInMetadata: data.ownerInMetadata,
     source: sourceConfig({ source: data.source.format, ...(data.source.owner === null ? {} : { owner: data.source.owner }), ...(data.source.layout === null ? {} : { layout: data.source.layout }) }),
-    tableSource: data.tableSource === null ? null : workerTableSource(data.tableSource, worker),
+    // A job queued before table sources has no such field: it is a directory job.
+    tableSource: data.tableSource === null || data.tableSource === undefined ? null : workerTableSource(data.tableSource, worker),
   };
 }
 
@@ -238,7 +240,7 @@ async function runStoreJob(data: StoreJobData, config: MigrateConfig, deps: { si
     const store = plan.stores.find((s) => storeLabel(s.store) === label);
     const outcome = store === undefined ? null : await executeStore(plan, store, { loads: deps.sink.loads, ...vectors });
     const report = outcome?.report ?? gone;
-    if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer ${data.tableSource === null ? `under ${data.root}` : `in ${data.tableSource.table}`}`);
+    if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer ${config.tableSource === null ? `under ${data.root}` : `in ${config.tableSource.table}`}`);
     await record(report);
     // A failed store is retried by the queue (with backoff); its latest outcome stays in the ledger.
     retried = report.status === 'failed' && !pgJob.lastAttempt;
