@@ -334,7 +334,6 @@ describe('migrate --from-table: refused inputs, nothing half-written', () => {
     await expectRefused(await migrate('--from-table', bad, '--map', 'user_id=owner,text=body,vector=body', '--embeddings', 'keep'), 'E_SOURCE', /column body .* is text; vector needs vector, halfvec, real\[\], double precision\[\]/);
     await expectRefused(await migrate('--from-table', bad, '--map', 'user_id=owner,text=body', '--embeddings', 'keep'), 'E_USAGE', /--map vector=COLUMN/);
     await expectRefused(await migrate('--from-table', nopk, '--map', 'user_id=owner,text=body', '--model', TINY_MODEL), 'E_USAGE', /no primary key: .*--map id=COLUMN/);
-    await expectRefused(await migrate('--from-table', bad, '--map', 'user_id=owner,text=body', '--enqueue'), 'E_USAGE', /--enqueue with --from-table/);
     const itself = await runCli(['migrate', '--from-table', bad, '--map', 'user_id=owner,text=body,vector=vec', '--embeddings', 'keep', '--table', bad, '--json', ...target]);
     expect(itself.code).toBe(2);
     expect(itself.stderr).toMatch(/E_USAGE.*is the target table itself/);

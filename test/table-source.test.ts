@@ -157,6 +157,10 @@ describe('the table reader (real PostgreSQL)', () => {
     const reader = await open('user_id=owner,collection=kind,text=body,metadata=meta,vector=hv', true, 4);
     expect(reader.label).toBe(`public.${table}`);
     expect(await reader.stores()).toEqual([{ userId: 'o0', collection: 'k' }, { userId: 'o1', collection: 'k' }]);
+    // A queued job's one store is looked up by its own rows.
+    expect(await reader.stores({ userId: 'o1', collection: 'k' })).toEqual([{ userId: 'o1', collection: 'k' }]);
+    expect(await reader.stores({ userId: 'o1', collection: 'other' })).toEqual([]);
+    expect(await reader.stores({ userId: 'o2', collection: 'k' })).toEqual([]);
     const inspection = await reader.inspect({ userId: 'o1', collection: 'k' });
     expect(inspection.rows).toBe(13);
     expect(inspection.dimensions).toBe(3);

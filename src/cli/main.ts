@@ -124,7 +124,7 @@ export async function runCli(io: CliIo): Promise<number> {
             ? `${JSON.stringify({ enqueued: result })}\n`
             : result.runId === null
               ? `all ${result.stores} store jobs of this plan are queued already; nothing added\n`
-              : `run ${result.runId}: ${result.enqueued} store jobs queued (${result.failedValidation} stores failed validation); run \`pgvector-migrate worker\` on each machine\n`,
+              : `run ${result.runId}: ${result.enqueued} store jobs queued (${result.failedValidation} stores failed validation); run \`pgvector-migrate worker${config.tableSource?.inTarget === false ? ' --from-database URL' : ''}\` on each machine\n`,
         );
         return;
       }
@@ -316,6 +316,7 @@ export async function runCli(io: CliIo): Promise<number> {
     .option('--try-default-key', "also try the application's default per-user key")
     .option('--concurrency <n>', 'jobs run at once by this process', '1')
     .option('--threads <n>', "onnxruntime threads per model call (default: one per physical core); several workers on one machine each want a share")
+    .option('--from-database <url>', 'PostgreSQL URL of the database holding the --from-table source of queued jobs, when it is not the target database (default: $PGVECTOR_MIGRATE_FROM_DATABASE); jobs name it only as host:port/database')
     .option('--drain', 'exit 0 once no job is queued or running (batch jobs, tests)')
     .option('--json', 'print JSON lines')
     .action(async (flags: WorkerFlags & { json?: boolean }) => {

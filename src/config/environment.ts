@@ -10,6 +10,8 @@ export interface Environment {
   PGVECTOR_MIGRATE_MODEL?: string | undefined;
   PGVECTOR_MIGRATE_MODEL_CACHE?: string | undefined;
   PGVECTOR_MIGRATE_DTYPE?: string | undefined;
+  /** A worker's --from-database: the source database of queued --from-table jobs outside the target. */
+  PGVECTOR_MIGRATE_FROM_DATABASE?: string | undefined;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { DEFAULT_QUEUE_POLICY, type QueuePolicy } from '../queue/engine.js';
-import type { Secret } from '../secret.js';
+import { MigrateError } from '../errors.js';
+import { Secret } from '../secret.js';
 import { databaseConfig, type DatabaseConfig } from './database.js';
 import { masterKeys, type Environment } from './environment.js';
-import { positiveInt } from './flagValues.js';
+import { nonEmpty, positiveInt } from './flagValues.js';
 import { modelConfig } from './model.js';
 
 /** The flags of commands that can --enqueue their work for `worker` processes. */
@@ -35,6 +36,11 @@ export interface WorkerConfig {
   threads: number | null;
   /** Exit once no job is queued or running anywhere (batch jobs, tests). */
   drain: boolean;
+  /**
+   * The database of the --from-table sources that are not the target database (--from-database,
+   * else $PGVECTOR_MIGRATE_FROM_DATABASE); a job names it only as host:port/database.
+   */
+  fromDatabase: Secret | null;
 }
 
 export interface WorkerFlags {
@@ -46,7 +52,11 @@ export interface WorkerFlags {
   concurrency?: string;
   threads?: string;
   drain?: boolean;
+  fromDatabase?: string;
 }
+
+/** The environment variable a worker reads when --from-database is not given. */
+export const FROM_DATABASE_ENV = 'PGVECTOR_MIGRATE_FROM_DATABASE';
 
 export function buildWorkerConfig(flags: WorkerFlags, env: Environment, cwd: string): WorkerConfig {
   const model = modelConfig(flags, env, cwd);
@@ -59,5 +69,13 @@ export function buildWorkerConfig(flags: WorkerFlags, env: Environment, cwd: str
     concurrency: positiveInt(flags.concurrency, '--concurrency', 1, 64),
     threads: flags.threads === undefined ? null : positiveInt(flags.threads, '--threads', 1, 256),
     drain: flags.drain === true,
+    fromDatabase: workerFromDatabase(flags.fromDatabase ?? env.PGVECTOR_MIGRATE_FROM_DATABASE),
   };
+}
+
+function workerFromDatabase(raw: string | undefined): Secret | null {
+  const url = nonEmpty(raw);
+  if (url === undefined) return null;
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new MigrateError('E_USAGE', `--from-database (or $${FROM_DATABASE_ENV}) must be a postgres:// or postgresql:// URL`);
+  return new Secret(url);
 }

@@ -1,9 +1,10 @@
 /**
  * `migrate <root> --enqueue` and its store jobs. What must happen once is done here (discover,
  * validate, the table, the PCA fit or reuse, the ledger run); then one pg-boss job per store is
- * enqueued. A job carries what names the work (the root, the store, the run, the settings), never
- * a key or the database URL: each worker plans that one store again from its own configuration
- * and runs executeStore, today's per-store transaction, so a retried job never duplicates a row.
+ * enqueued. A job carries what names the work (the root or the source table, the store, the run,
+ * the settings), never a key or a database URL: each worker plans that one store again from its
+ * own configuration (queuedTableSource.ts: a table through its own connection) and runs
+ * executeStore, today's per-store transaction, so a retried job never duplicates a row.
  * The job that finds no other store job left enqueues the run's finish job (fixed id: once),
  * which builds the deferred index and closes the ledger run.
  */
@@ -13,11 +14,12 @@ import { DEFAULTS, sourceConfig } from '../config.js';
 import { MigrateError } from '../errors.js';
 import { ensureQueue, jobOptions, openQueue, QUEUE_SCHEMA, queueUrl, type QueuePolicy } from '../queue/engine.js';
 import { jobId, QUEUES, type JobModel } from '../queue/jobs.js';
-import type { JobHandler } from '../queue/worker.js';
+import type { JobHandler, JobInfo } from '../queue/worker.js';
 import { quoteIdent } from '../sink/identifiers.js';
 import { sqlFile } from '../sink/sqlFiles.js';
 import type { Sink, TargetSpec } from '../sink/types.js';
 import type { SourceConfig } from '../source/discoverSource.js';
+import type { TableReader } from '../source/tableTypes.js';
 import type { Embedder } from '../transform/embedder.js';
 import { serializeSpace } from '../transform/embeddingSpace.js';
 import type { RunObserver } from './events.js';
@@ -25,7 +27,8 @@ import { executeStore } from './executeStore.js';
 import { storeLabel } from '../storeLabel.js';
 import { planMigration, type MigrationPlan } from './plan.js';
 import { projectedWith, type RunVectors } from './reductionStep.js';
-import { withEmbedder, withSink } from './resources.js';
+import { queuedTableSource, workerTableSource, type QueuedTableSource } from './queuedTableSource.js';
+import { withEmbedder, withSink, withTableReader } from './resources.js';
 import { openRun, recorder } from './runLedger.js';
 
 /** The settings of a queued migration, as every worker rebuilds its configuration from them (JSON: no Secret, no class). */
@@ -40,6 +43,8 @@ export interface MigrateJobSettings
   dtype: string | null;
   /** How the enqueuing run found the stores (--source, --user, --layout): each worker discovers its store the same way. */
   source: { format: SourceConfig['format']; owner: string | null; layout: string | null };
+  /** --from-table as names only (no URL): each worker reads the table through its own connection. */
+  tableSource: QueuedTableSource | null;
 }
 
 export interface StoreJobData extends MigrateJobSettings {
@@ -66,20 +71,21 @@ export interface MigrateEnqueueReport {
 
 /** `policy`: retries and expiry of the store jobs (config.ts queuePolicy: --job-timeout, --attempts). */
 export async function enqueueMigration(config: MigrateConfig, policy: QueuePolicy, observe: RunObserver): Promise<MigrateEnqueueReport> {
-  if (config.tableSource !== null) {
-    throw new MigrateError('E_USAGE', '--enqueue with --from-table is not supported: workers read their stores from directories they can see, and a job must never carry the source database URL (its password); run the table migration without --enqueue (it streams in constant memory and resumes per store)');
-  }
   const url = queueUrl(config.database, 'migrate --enqueue');
   if (config.dryRun) throw new MigrateError('E_USAGE', '--dry-run writes nothing and --enqueue queues work: give one of them');
   if (config.reduction.refit) throw new MigrateError('E_UNSUPPORTED', '--refit-pca rewrites every store in one transaction, which cannot be shared by workers; run it without --enqueue');
-  const run = (sink: Sink, embedder: Embedder | null) => enqueueWith(config, policy, url, sink, embedder, observe);
-  return withSink(config.database, { readOnly: false, purpose: 'migrate --enqueue' }, (sink) =>
-    config.embeddings === 'keep' ? run(sink, null) : withEmbedder(config.model, (embedder) => run(sink, embedder)),
-  );
+  // The source table is opened (and its mapping checked) before the target, as migrate does.
+  return withTableReader(config.tableSource, { withVectors: config.embeddings === 'keep', targetTable: config.table }, (table) => {
+    const run = (sink: Sink, embedder: Embedder | null) => enqueueWith(config, policy, url, { sink, embedder, table }, observe);
+    return withSink(config.database, { readOnly: false, purpose: 'migrate --enqueue' }, (sink) =>
+      config.embeddings === 'keep' ? run(sink, null) : withEmbedder(config.model, (embedder) => run(sink, embedder)),
+    );
+  });
 }
 
-async function enqueueWith(config: MigrateConfig, policy: QueuePolicy, url: string, sink: Sink, embedder: Embedder | null, observe: RunObserver): Promise<MigrateEnqueueReport> {
-  const plan = await planMigration(config, { sink, embedder, observe });
+async function enqueueWith(config: MigrateConfig, policy: QueuePolicy, url: string, deps: { sink: Sink; embedder: Embedder | null; table: TableReader | null }, observe: RunObserver): Promise<MigrateEnqueueReport> {
+  const { sink } = deps;
+  const plan = await planMigration(config, { ...deps, observe });
   try {
     if (plan.pca.kind === 'refit') throw new MigrateError('E_UNSUPPORTED', 'this run would refit PCA in one transaction; run it without --enqueue');
     const settings = settingsOf(plan);
@@ -134,6 +140,7 @@ function settingsOf(plan: MigrationPlan): MigrateJobSettings {
     ownerInMetadata: c.ownerInMetadata,
     dtype: c.model.dtype ?? null,
     source: { format: c.source.format, owner: c.source.owner, layout: c.source.layout?.pattern ?? null },
+    tableSource: c.tableSource === null ? null : queuedTableSource(c.tableSource),
   };
 }
 
@@ -178,7 +185,8 @@ function configOf(data: StoreJobData, worker: WorkerConfig): MigrateConfig {
     rls: data.rls,
     ownerInMetadata: data.ownerInMetadata,
     source: sourceConfig({ source: data.source.format, ...(data.source.owner === null ? {} : { owner: data.source.owner }), ...(data.source.layout === null ? {} : { layout: data.source.layout }) }),
-    tableSource: null,
+    // A job queued before table sources has no such field: it is a directory job.
+    tableSource: data.tableSource === null || data.tableSource === undefined ? null : workerTableSource(data.tableSource, worker),
   };
 }
 
@@ -194,36 +202,10 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
       concurrency: worker.concurrency,
       async run(raw, pgJob) {
         const data = raw as StoreJobData;
-        let retried = false;
         const config = configOf(data, worker);
         const embedder = config.embeddings === 'keep' ? null : await resources.embedder({ id: data.model, dtype: data.dtype });
-        const planned = await planMigration(config, { sink: resources.sink, embedder });
-        // The records go under the run that --enqueue started.
-        const plan: MigrationPlan = { ...planned, runId: data.runId };
-        try {
-          if (plan.pca.kind === 'save' || plan.pca.kind === 'refit') {
-            throw new MigrateError('E_UNSUPPORTED', `the PCA model that migrate --enqueue saved for ${data.table} is gone; enqueue the migration again`);
-          }
-          const unprojected: RunVectors = { vectorizer: plan.vectorizer, space: plan.space };
-          const vectors = plan.pca.kind === 'none' ? unprojected : projectedWith(unprojected, plan.pca.projector, plan.pca.record);
-          const label = storeLabel(data);
-          const record = recorder(plan, resources.sink, vectors.space);
-          const gone = plan.failed.find((r) => storeLabel(r) === label);
-          const store = plan.stores.find((s) => storeLabel(s.store) === label);
-          const outcome = store === undefined ? null : await executeStore(plan, store, { loads: resources.sink.loads, ...vectors });
-          const report = outcome?.report ?? gone;
-          if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer under ${data.root}`);
-          await record(report);
-          // A failed store is retried by the queue (with backoff); its latest outcome stays in the ledger.
-          retried = report.status === 'failed' && !pgJob.lastAttempt;
-          if (report.status === 'failed') throw new MigrateError(report.error?.code ?? 'E_LOAD', report.error?.message ?? `store ${label} failed`);
-        } finally {
-          if (plan.pca.kind !== 'none') await plan.pca.projector.dispose();
-          // A store about to be retried is not the last; two last ones insert the same finish job once.
-          if (!retried && (await isLastStoreJob(boss))) {
-            await enqueueFinish(boss, { runId: data.runId, target: plan.target, deferIndex: plan.deferIndex, stores: 0 }, { expireSeconds: pgJob.expireInSeconds, attempts: 3, retryDelaySeconds: 5 });
-          }
-        }
+        // A table job reads its one store through a reader of its own, opened on this worker's connection.
+        await withTableReader(config.tableSource, { withVectors: config.embeddings === 'keep', targetTable: config.table }, (table) => runStoreJob(data, config, { sink: resources.sink, embedder, table }, boss, pgJob));
       },
     },
     {
@@ -238,6 +220,38 @@ export function storeHandlers(worker: WorkerConfig, resources: StoreWorkerResour
       },
     },
   ];
+}
+
+/** Plans the job's one store again on this worker and runs it in today's per-store transaction. */
+async function runStoreJob(data: StoreJobData, config: MigrateConfig, deps: { sink: Sink; embedder: Embedder | null; table: TableReader | null }, boss: PgBoss, pgJob: JobInfo): Promise<void> {
+  let retried = false;
+  const planned = await planMigration(config, deps);
+  // The records go under the run that --enqueue started.
+  const plan: MigrationPlan = { ...planned, runId: data.runId };
+  try {
+    if (plan.pca.kind === 'save' || plan.pca.kind === 'refit') {
+      throw new MigrateError('E_UNSUPPORTED', `the PCA model that migrate --enqueue saved for ${data.table} is gone; enqueue the migration again`);
+    }
+    const unprojected: RunVectors = { vectorizer: plan.vectorizer, space: plan.space };
+    const vectors = plan.pca.kind === 'none' ? unprojected : projectedWith(unprojected, plan.pca.projector, plan.pca.record);
+    const label = storeLabel(data);
+    const record = recorder(plan, deps.sink, vectors.space);
+    const gone = plan.failed.find((r) => storeLabel(r) === label);
+    const store = plan.stores.find((s) => storeLabel(s.store) === label);
+    const outcome = store === undefined ? null : await executeStore(plan, store, { loads: deps.sink.loads, ...vectors });
+    const report = outcome?.report ?? gone;
+    if (report === undefined) throw new MigrateError('E_MISSING_FILE', `store ${label} is no longer ${config.tableSource === null ? `under ${data.root}` : `in ${config.tableSource.table}`}`);
+    await record(report);
+    // A failed store is retried by the queue (with backoff); its latest outcome stays in the ledger.
+    retried = report.status === 'failed' && !pgJob.lastAttempt;
+    if (report.status === 'failed') throw new MigrateError(report.error?.code ?? 'E_LOAD', report.error?.message ?? `store ${label} failed`);
+  } finally {
+    if (plan.pca.kind !== 'none') await plan.pca.projector.dispose();
+    // A store about to be retried is not the last; two last ones insert the same finish job once.
+    if (!retried && (await isLastStoreJob(boss))) {
+      await enqueueFinish(boss, { runId: data.runId, target: plan.target, deferIndex: plan.deferIndex, stores: 0 }, { expireSeconds: pgJob.expireInSeconds, attempts: 3, retryDelaySeconds: 5 });
+    }
+  }
 }
 
 /** No other store job of any run is queued or running: this one is the last. */

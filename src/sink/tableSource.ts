@@ -155,7 +155,11 @@ class PgTableReader implements TableReader {
     }
   }
 
-  async stores(): Promise<TableStoreKey[]> {
+  async stores(only?: TableStoreKey): Promise<TableStoreKey[]> {
+    if (only !== undefined) {
+      const [row] = await this.#snapshot(storeLabel(only), async (tx) => (await tx.query<{ found: boolean }>(sqlFile('queries/source_store_exists.sql', this.source.fragments), [...this.#params, only.userId, only.collection])).rows);
+      return row?.found === true ? [{ userId: only.userId, collection: only.collection }] : [];
+    }
     const rows = await this.#snapshot('the stores', async (tx) => {
       return (await tx.query<{ user_id: string | null; collection: string | null }>(sqlFile('queries/source_stores.sql', this.source.fragments), this.#params)).rows;
     });

@@ -19,9 +19,9 @@ export interface SourceConfig {
  * only other formats then asks for an owner instead of finding nothing. With `table` (a run
  * reading --from-table), the stores are the table's instead of any directory's.
  */
-export async function* discoverSource(config: { root: string; users: readonly string[] | null; source: SourceConfig }, table: TableReader | null = null): AsyncGenerator<DiscoveryEvent> {
+export async function* discoverSource(config: { root: string; users: readonly string[] | null; collections?: readonly string[] | null; source: SourceConfig }, table: TableReader | null = null): AsyncGenerator<DiscoveryEvent> {
   if (table !== null) {
-    yield* discoverTableStores(table, config.users);
+    yield* discoverTableStores(table, config.users, config.collections ?? null);
     return;
   }
   const { format, owner, layout } = config.source;

@@ -36,8 +36,11 @@ function onceInspected(reader: TableReader, key: TableStoreKey): () => Promise<T
  * collection that is not a sanitized name, is a failed store (never renamed: two values could
  * then share one store).
  */
-export async function* discoverTableStores(reader: TableReader, users: readonly string[] | null): AsyncGenerator<DiscoveryEvent> {
-  for (const key of await reader.stores()) {
+export async function* discoverTableStores(reader: TableReader, users: readonly string[] | null, collections: readonly string[] | null = null): AsyncGenerator<DiscoveryEvent> {
+  // One owner and one collection (a queued job's store) are looked up, not found among all.
+  const [user, collection] = [users?.length === 1 ? users[0] : undefined, collections?.length === 1 ? collections[0] : undefined];
+  const keys = user !== undefined && collection !== undefined ? await reader.stores({ userId: user, collection }) : await reader.stores();
+  for (const key of keys) {
     if (users !== null && !users.includes(key.userId)) continue;
     const store: StoreLocation = { ...key, dir: reader.label, vectorsPath: null, metadataPath: null, table: { reader, inspection: onceInspected(reader, key) } };
     if (!isSanitizedUserId(key.userId)) {

@@ -63,8 +63,11 @@ export interface TableReader {
   readonly label: string;
   /** True when rows carry their stored vectors (keep mode with a vector column mapped). */
   readonly withVectors: boolean;
-  /** Every (owner, collection) in code-unit order: one DISTINCT query. */
-  stores(): Promise<TableStoreKey[]>;
+  /**
+   * Every (owner, collection) in code-unit order: one DISTINCT query. With `only` (a queued job's
+   * one store), that store if it has a row, found through its own rows, not the whole table.
+   */
+  stores(only?: TableStoreKey): Promise<TableStoreKey[]>;
   /** Counts, checks and hashes a store in one snapshot; throws a coded MigrateError for a row it cannot migrate. */
   inspect(store: TableStoreKey): Promise<TableStoreInspection>;
   /**

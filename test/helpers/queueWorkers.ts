@@ -15,11 +15,15 @@ export interface Worker {
   exited: Promise<number | null>;
 }
 
-/** `env` adds to the test's environment; DATABASE_URL is removed so only --database-url counts. */
-export function startWorker(env: NodeJS.ProcessEnv = {}): Worker {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+/**
+ * `env` adds to the test's environment; DATABASE_URL (and PGVECTOR_MIGRATE_FROM_DATABASE) are
+ * removed so only the flags count. `args` adds flags (e.g. --from-database URL).
+ */
+export function startWorker(env: NodeJS.ProcessEnv = {}, args: readonly string[] = []): Worker {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, PGVECTOR_MIGRATE_FROM_DATABASE: undefined, ...env };
   delete childEnv.DATABASE_URL;
-  const child = spawn(process.execPath, [CLI, 'worker', '--database-url', TEST_DATABASE_URL, '--drain', '--json'], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (childEnv.PGVECTOR_MIGRATE_FROM_DATABASE === undefined) delete childEnv.PGVECTOR_MIGRATE_FROM_DATABASE;
+  const child = spawn(process.execPath, [CLI, 'worker', '--database-url', TEST_DATABASE_URL, '--drain', '--json', ...args], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const events: Record<string, unknown>[] = [];
   if (child.stdout !== null) onJsonLines(child.stdout, (e) => events.push(e));
   child.stderr?.resume();
