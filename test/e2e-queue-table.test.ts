@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropTablesLike, runCli, TEST_DATABASE_URL } from './helpers/cli.js';
 import { onJsonLines } from './helpers/jsonLines.js';
+import { createReadOnlySource, type ReadOnlySource } from './helpers/sourceDatabase.js';
 import { eventOf, query, QUEUE_SCHEMA, queueJobs, startWorker, workersGone, type Worker } from './helpers/queueWorkers.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -134,34 +135,22 @@ describe('migrate --from-table --enqueue: a table of the target database, 3 work
 describe('migrate --from-table --from-database --enqueue: workers bring the source connection (pg)', () => {
   const database = `pgvm_qt_src_${suffix}`;
   const role = `pgvm_qt_reader_${suffix}`;
-  const password = `pw_${randomBytes(6).toString('hex')}`;
   const table = `${prefix}from_other`;
+  let other: ReadOnlySource;
   let sourceUrl: string;
   let admin: pg.Client;
+  let password: string;
 
   beforeAll(async () => {
-    await query(`CREATE DATABASE "${database}"`);
-    await query(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}'`);
-    const adminUrl = new URL(TEST_DATABASE_URL);
-    adminUrl.pathname = `/${database}`;
-    admin = new pg.Client({ connectionString: adminUrl.toString() });
-    await admin.connect();
-    await admin.query('CREATE SCHEMA kb');
-    await admin.query('CREATE TABLE kb.notes (id text PRIMARY KEY, owner text NOT NULL, body text NOT NULL, vec real[] NOT NULL)');
-    for (let i = 0; i < 20; i++) await admin.query('INSERT INTO kb.notes VALUES ($1, $2, $3, $4)', [`n${String(i).padStart(3, '0')}`, ['ann', 'bob'][i % 2], `note ${i}`, [i / 4, 1, -0.5, 0.25]]);
-    await admin.query(`GRANT USAGE ON SCHEMA kb TO "${role}"`);
-    await admin.query(`GRANT SELECT ON kb.notes TO "${role}"`);
-    const reader = new URL(TEST_DATABASE_URL);
-    reader.username = role;
-    reader.password = password;
-    reader.pathname = `/${database}`;
-    sourceUrl = reader.toString();
+    other = await createReadOnlySource(database, role, async (db) => {
+      await db.query('CREATE TABLE kb.notes (id text PRIMARY KEY, owner text NOT NULL, body text NOT NULL, vec real[] NOT NULL)');
+      for (let i = 0; i < 20; i++) await db.query('INSERT INTO kb.notes VALUES ($1, $2, $3, $4)', [`n${String(i).padStart(3, '0')}`, ['ann', 'bob'][i % 2], `note ${i}`, [i / 4, 1, -0.5, 0.25]]);
+    });
+    ({ admin, readerUrl: sourceUrl, password } = other);
   });
 
   afterAll(async () => {
-    await admin?.end();
-    await query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await query(`DROP ROLE IF EXISTS "${role}"`);
+    await other?.drop();
   });
 
   it('no password in the queue; without --from-database or with another database a worker fails the job with E_CONFIG; with the source it completes', async () => {

@@ -14,6 +14,7 @@ import { v5 as uuidv5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROW_ID_NAMESPACE } from '../src/transform/rowId.js';
 import { dropTablesLike, runCli, TEST_DATABASE_URL, TINY_MODEL, withDb, type CliResult } from './helpers/cli.js';
+import { createReadOnlySource, type ReadOnlySource } from './helpers/sourceDatabase.js';
 import { storesDone, watchCli } from './helpers/watchCli.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -154,34 +155,22 @@ describe('migrate --from-table (the target database)', () => {
 describe('migrate --from-table --from-database (another database, a role that may only SELECT)', () => {
   const database = `pgvm_t_src_${suffix}`;
   const role = `pgvm_t_reader_${suffix}`;
-  const password = `pw_${randomBytes(6).toString('hex')}`;
   const table = `${prefix}from_other`;
+  let other: ReadOnlySource;
   let source: pg.Client;
   let sourceUrl: string;
+  let password: string;
 
   beforeAll(async () => {
-    await q(`CREATE DATABASE "${database}"`);
-    await q(`CREATE ROLE "${role}" LOGIN PASSWORD '${password}'`);
-    const admin = new URL(TEST_DATABASE_URL);
-    admin.pathname = `/${database}`;
-    source = new pg.Client({ connectionString: admin.toString() });
-    await source.connect();
-    await source.query('CREATE SCHEMA kb');
-    await source.query('CREATE TABLE kb.notes (id text PRIMARY KEY, owner text NOT NULL, body text NOT NULL)');
-    for (let i = 0; i < 24; i++) await source.query('INSERT INTO kb.notes VALUES ($1, $2, $3)', [`note-${String(i).padStart(3, '0')}`, ['ann', 'bob'][i % 2], `note ${i} about ${['databases', 'vectors', 'rust'][i % 3]}`]);
-    await source.query(`GRANT USAGE ON SCHEMA kb TO "${role}"`);
-    await source.query(`GRANT SELECT ON kb.notes TO "${role}"`);
-    const reader = new URL(TEST_DATABASE_URL);
-    reader.username = role;
-    reader.password = password;
-    reader.pathname = `/${database}`;
-    sourceUrl = reader.toString();
+    other = await createReadOnlySource(database, role, async (admin) => {
+      await admin.query('CREATE TABLE kb.notes (id text PRIMARY KEY, owner text NOT NULL, body text NOT NULL)');
+      for (let i = 0; i < 24; i++) await admin.query('INSERT INTO kb.notes VALUES ($1, $2, $3)', [`note-${String(i).padStart(3, '0')}`, ['ann', 'bob'][i % 2], `note ${i} about ${['databases', 'vectors', 'rust'][i % 3]}`]);
+    });
+    ({ admin: source, readerUrl: sourceUrl, password } = other);
   });
 
   afterAll(async () => {
-    await source?.end();
-    await q(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await q(`DROP ROLE IF EXISTS "${role}"`);
+    await other?.drop();
   });
 
   it('re-embeds the texts with the tiny model; verify passes; the password is nowhere in the ledger; the source is unchanged', async () => {
